@@ -1,0 +1,51 @@
+"""The shared vocabulary of the e2e benchmark: targets, workloads, errors, logging."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+TARGETS = ("direct", "pgscope", "pgbouncer")
+PROXIES = ("pgscope", "pgbouncer")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One pgbench configuration, run against every target."""
+
+    name: str
+    description: str
+    args: tuple[str, ...]
+    statements_per_txn: int
+    latency_probe: bool = False
+    tpcb: bool = False
+
+
+WORKLOADS = (
+    Workload("select-simple-c8", "select-only, simple protocol, 8 clients",
+             ("-S", "-M", "simple", "-c", "8", "-j", "2"), 1),
+    Workload("select-prepared-c8", "select-only, prepared, 8 clients",
+             ("-S", "-M", "prepared", "-c", "8", "-j", "2"), 1),
+    Workload("select-extended-c64", "select-only, extended protocol, 64 clients",
+             ("-S", "-M", "extended", "-c", "64", "-j", "2"), 1),
+    Workload("tpcb-prepared-c8", "TPC-B-like, prepared, 8 clients",
+             ("-M", "prepared", "-c", "8", "-j", "2"), 7, tpcb=True),
+    Workload("select-churn-c8", "select-only, simple, new connection per transaction (-C), 8 clients",
+             ("-S", "-M", "simple", "-C", "-c", "8", "-j", "2"), 1),
+    Workload("select-prepared-c1", "select-only, prepared, 1 client (added latency probe)",
+             ("-S", "-M", "prepared", "-c", "1", "-j", "1"), 1, latency_probe=True),
+)
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGHUP arrived: unwind so that cleanup runs."""
+
+
+class BenchError(Exception):
+    """A step of the benchmark failed; the message says which and why."""
+
+
+def log(message: str) -> None:
+    """A timestamped progress line on stderr (the table goes to stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,58 @@
+//! The flags of `pgscope run`. Every flag is an `Option<String>` so that "absent" differs from
+//! "set to the default", and so that parsing (with errors naming the flag) happens in one place,
+//! the validation stage, exactly as for the file and the environment.
+
+use std::path::PathBuf;
+
+/// Flags of `pgscope run`; each overrides the same key from the environment and the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArgs {
+    /// TOML config file (default: $PGSCOPE_CONFIG, else none)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address clients connect to [default: 127.0.0.1:6432]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// PostgreSQL server, postgres://HOST:PORT or HOST:PORT [default: a throw-away local cluster]
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Address of the admin HTTP server [default: 127.0.0.1:9187]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin: Option<String>,
+    /// Longest protocol message accepted, e.g. 64MB, 1GiB [default: 1GiB]
+    #[arg(long, value_name = "SIZE")]
+    pub max_message_size: Option<String>,
+    /// Upstream connect timeout, e.g. 5s, 500ms [default: 5s]
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// How long in-flight sessions may finish after SIGTERM [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
+    /// Cap on concurrent client connections [default: 10000]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<String>,
+    /// Worker threads [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<String>,
+    /// error, warn, info, debug or trace [default: info]
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+impl RunArgs {
+    /// Each key settable by a flag, with the flag's value. The flag is spelled `--` plus the key
+    /// with `_` → `-`, which is also clap's spelling of the field.
+    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 9] {
+        [
+            ("listen", self.listen.as_ref()),
+            ("upstream", self.upstream.as_ref()),
+            ("admin", self.admin.as_ref()),
+            ("max_message_size", self.max_message_size.as_ref()),
+            ("connect_timeout", self.connect_timeout.as_ref()),
+            ("shutdown_grace", self.shutdown_grace.as_ref()),
+            ("max_connections", self.max_connections.as_ref()),
+            ("threads", self.threads.as_ref()),
+            ("log_level", self.log_level.as_ref()),
+        ]
+    }
+}

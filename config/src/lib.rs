@@ -1,0 +1,154 @@
+//! Configuration of pgscope: one validated [`Config`] built from defaults, a TOML file,
+//! `PGSCOPE_*` environment variables and the flags of `pgscope run`, in rising precedence.
+//!
+//! # Design
+//!
+//! Loading happens in two stages, as in ripgrep's low-level/high-level arguments:
+//!
+//! 1. **Raw** (`raw.rs`): each source is read into the same shape, a map from key to the value
+//!    *as written* plus its [`Source`] (the file's path, the variable's name or the flag's
+//!    spelling). Later sources overwrite earlier ones, so precedence is just insertion order.
+//!    Only names are checked here: a file key or a `PGSCOPE_*` variable that matches no known
+//!    key is an error at once, naming it and listing the valid ones.
+//! 2. **Validated** (`validate.rs`, with one interpreter per kind of value in `parse.rs`):
+//!    each key's winning value is parsed into its type and range-checked, the same way whatever
+//!    its source. A rejection becomes [`ConfigError::InvalidValue`], whose message names the key,
+//!    the value, the source and what was expected:
+//!
+//! ```text
+//! invalid value "5x" for connect_timeout (from environment variable PGSCOPE_CONNECT_TIMEOUT): expected a duration like "5s" or "250ms"
+//! ```
+//!
+//! Only winning values are interpreted: a bad value in the file that an environment variable or
+//! flag overrides is never looked at, just as if it had been absent.
+//!
+//! Keeping every value a string (or raw TOML value) until stage two is what lets errors name
+//! their source, and why every [`RunArgs`] flag is an `Option<String>`: clap never parses them.
+//!
+//! The list of keys lives in one place (`raw::KEYS`): the file key, the environment variable
+//! (`PGSCOPE_` + the key upper-cased, dots as `_`) and error messages derive from it. Adding
+//! a section such as `[recorder]` means adding its dotted keys (`recorder.window`) there, a
+//! typed struct field on [`Config`], and one line per key in `validate.rs`.
+//!
+//! Some `PGSCOPE_*` variables belong to tools and tests rather than to the configuration; they
+//! are listed once in [`RESERVED_ENV_VARS`] and [`RESERVED_ENV_PREFIXES`].
+//!
+//! [`Config::load_from`] takes the environment as an argument and touches no process-global
+//! state, so tests run in parallel without racing on `std::env`.
+
+mod args;
+mod error;
+mod parse;
+mod raw;
+mod upstream;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+pub use args::RunArgs;
+pub use error::{ConfigError, Source};
+pub use parse::{MAX_MESSAGE_SIZE, MIN_MESSAGE_SIZE};
+pub use raw::{RESERVED_ENV_PREFIXES, RESERVED_ENV_VARS};
+pub use upstream::{Upstream, DEFAULT_PG_PORT};
+
+/// The validated configuration of `pgscope run`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// The PostgreSQL server; `None` means "start an embedded throw-away cluster".
+    pub upstream: Option<Upstream>,
+    /// Where the admin HTTP server listens.
+    pub admin: SocketAddr,
+    /// Longest protocol message accepted, in bytes (between [`MIN_MESSAGE_SIZE`] and
+    /// [`MAX_MESSAGE_SIZE`]).
+    pub max_message_size: u32,
+    /// Upstream connect timeout (never zero).
+    pub connect_timeout: Duration,
+    /// How long in-flight sessions may finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Cap on concurrent client connections (at least 1).
+    pub max_connections: usize,
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// Log verbosity.
+    pub log_level: LogLevel,
+}
+
+impl Default for Config {
+    /// The configuration when nothing is set: loopback listeners, no upstream, 1 GiB messages,
+    /// 5 s connect timeout, 30 s shutdown grace, 10000 connections, one thread per CPU, `info`.
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6432)),
+            upstream: None,
+            admin: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9187)),
+            max_message_size: MAX_MESSAGE_SIZE,
+            connect_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
+            max_connections: 10_000,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            log_level: LogLevel::Info,
+        }
+    }
+}
+
+impl Config {
+    /// Load from the CLI flags, the process environment and the file they name.
+    pub fn load(args: &RunArgs) -> Result<Config, ConfigError> {
+        let env = std::env::vars_os().map(|(name, value)| {
+            (
+                name.to_string_lossy().into_owned(),
+                value.to_string_lossy().into_owned(),
+            )
+        });
+        Config::load_from(args, env)
+    }
+
+    /// Same with an explicit environment (for tests; no process-global state touched).
+    pub fn load_from(
+        args: &RunArgs,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        validate::validate(raw::RawConfig::gather(args, env)?)
+    }
+}
+
+/// How much pgscope logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Only errors.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Also lifecycle information (the default).
+    Info,
+    /// Also per-connection detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The level's name as written in configuration (`"info"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,390 @@
+//! Prometheus exposition, built with the `prometheus` crate: a [`Collector`] over any
+//! [`StatsSource`], so `/metrics` is `registry.gather()` plus the crate's `TextEncoder` — no
+//! hand-written exposition text.
+//!
+//! Per-query metrics follow OpenTelemetry's `db.client.operation.duration`:
+//! `db_client_operation_duration_seconds{db_system_name, db_namespace, db_operation_name,
+//! db_query_summary, fingerprint}`. To bound cardinality, only the `top_k` fingerprints by total
+//! time get their own `fingerprint` label; the rest are summed under `fingerprint="other"`
+//! (still split by database, operation and summary, which are low-cardinality). Bucket counts
+//! are exact: each entry keeps a counter per bucket ([`PromBuckets`]) besides its histogram.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
+use prometheus::{Encoder, Registry, TextEncoder};
+use serde::{Deserialize, Serialize};
+
+use crate::source::{fingerprint_hex, HealthKind, StatsSource};
+
+/// Upper bounds of the duration histogram's buckets, seconds (OpenTelemetry's advice for
+/// `db.client.operation.duration`).
+pub const BUCKETS_SECONDS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+
+/// The same bounds in microseconds.
+const BUCKETS_US: [u64; 9] = [
+    1_000, 5_000, 10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000,
+];
+
+/// Calls per duration bucket (not cumulative; the last counts values above 10 s).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromBuckets(pub [u64; 10]);
+
+impl PromBuckets {
+    /// Counts one latency.
+    pub fn record(&mut self, latency_us: u64) {
+        let at = BUCKETS_US
+            .iter()
+            .position(|bound| latency_us <= *bound)
+            .unwrap_or(BUCKETS_US.len());
+        if let Some(count) = self.0.get_mut(at) {
+            *count += 1;
+        }
+    }
+
+    fn add(&mut self, other: &PromBuckets) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0.iter()) {
+            *mine += theirs;
+        }
+    }
+}
+
+/// Options of the collector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Fingerprints (by total time) labelled individually; the rest are `other`.
+    pub top_k: usize,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions { top_k: 100 }
+    }
+}
+
+/// The collector: registers in a [`Registry`], reads the source on every gather.
+pub struct StatsCollector {
+    source: Arc<dyn StatsSource>,
+    options: MetricsOptions,
+    descs: Vec<Desc>,
+}
+
+impl std::fmt::Debug for StatsCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsCollector")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+const DURATION: &str = "db_client_operation_duration_seconds";
+const CALLS: &str = "pgscope_query_calls_total";
+const ERRORS: &str = "pgscope_query_errors_total";
+const ROWS: &str = "pgscope_query_rows_total";
+const QUERY_LABELS: [&str; 5] = [
+    "db_system_name",
+    "db_namespace",
+    "db_operation_name",
+    "db_query_summary",
+    "fingerprint",
+];
+
+impl StatsCollector {
+    /// A collector over `source`.
+    pub fn new(source: Arc<dyn StatsSource>, options: MetricsOptions) -> Self {
+        let labels: Vec<String> = QUERY_LABELS.iter().map(|l| (*l).to_owned()).collect();
+        let mut with_class = labels.clone();
+        with_class.push("sqlstate_class".to_owned());
+        let descs = [
+            (DURATION, "Duration of queries through pgscope, first byte sent upstream to completion.", &labels),
+            (CALLS, "Queries completed (successfully or not).", &labels),
+            (ERRORS, "Queries that failed, by SQLSTATE class.", &with_class),
+            (ROWS, "Rows returned or affected, from command tags.", &labels),
+        ]
+        .into_iter()
+        .filter_map(|(name, help, labels)| {
+            Desc::new(name.to_owned(), help.to_owned(), labels.clone(), HashMap::new()).ok()
+        })
+        .collect();
+        StatsCollector {
+            source,
+            options,
+            descs,
+        }
+    }
+
+    /// A registry holding just this collector.
+    pub fn registry(self) -> Result<Registry, prometheus::Error> {
+        let registry = Registry::new();
+        registry.register(Box::new(self))?;
+        Ok(registry)
+    }
+}
+
+/// Renders everything `registry` gathers in the Prometheus text format.
+pub fn encode_text(registry: &Registry) -> Result<String, prometheus::Error> {
+    let mut text = String::new();
+    TextEncoder::new().encode_utf8(&registry.gather(), &mut text)?;
+    Ok(text)
+}
+
+/// The `Content-Type` of [`encode_text`]'s output.
+pub fn text_content_type() -> String {
+    TextEncoder::new().format_type().to_owned()
+}
+
+/// The label values of one series.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SeriesKey {
+    database: String,
+    operation: String,
+    summary: String,
+    fingerprint: String,
+}
+
+#[derive(Debug, Default)]
+struct Series {
+    calls: u64,
+    rows: u64,
+    total_us: u64,
+    buckets: PromBuckets,
+    errors: BTreeMap<String, u64>,
+}
+
+impl StatsCollector {
+    fn series(&self) -> BTreeMap<SeriesKey, Series> {
+        // Copy what is needed from each entry (the lock is held per entry, briefly).
+        struct Row {
+            fingerprint: u64,
+            key: SeriesKey,
+            series: Series,
+        }
+        let mut rows = Vec::new();
+        self.source.for_each_entry(&mut |entry| {
+            let stats = entry.stats;
+            let mut errors = BTreeMap::new();
+            for (code, n) in stats.errors.iter() {
+                let class = String::from_utf8_lossy(code.get(..2).unwrap_or(&code)).into_owned();
+                *errors.entry(class).or_insert(0) += n;
+            }
+            rows.push(Row {
+                fingerprint: entry.fingerprint,
+                key: SeriesKey {
+                    database: entry.labels.database.to_owned(),
+                    operation: entry.info.operation.clone(),
+                    summary: entry.info.summary.clone(),
+                    fingerprint: String::new(),
+                },
+                series: Series {
+                    calls: stats.calls,
+                    rows: stats.rows,
+                    total_us: stats.total_us,
+                    buckets: stats.prometheus,
+                    errors,
+                },
+            });
+        });
+        let mut by_fingerprint: HashMap<u64, u64> = HashMap::new();
+        for row in &rows {
+            *by_fingerprint.entry(row.fingerprint).or_insert(0) += row.series.total_us;
+        }
+        let mut ranked: Vec<(u64, u64)> = by_fingerprint.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(self.options.top_k);
+        let top: HashMap<u64, String> = ranked
+            .into_iter()
+            .map(|(fp, _)| (fp, fingerprint_hex(fp)))
+            .collect();
+        let mut series: BTreeMap<SeriesKey, Series> = BTreeMap::new();
+        for mut row in rows {
+            row.key.fingerprint = top
+                .get(&row.fingerprint)
+                .cloned()
+                .unwrap_or_else(|| "other".to_owned());
+            let merged = series.entry(row.key).or_default();
+            merged.calls += row.series.calls;
+            merged.rows += row.series.rows;
+            merged.total_us = merged.total_us.saturating_add(row.series.total_us);
+            merged.buckets.add(&row.series.buckets);
+            for (class, n) in row.series.errors {
+                *merged.errors.entry(class).or_insert(0) += n;
+            }
+        }
+        series
+    }
+}
+
+fn label_pairs(key: &SeriesKey, extra: Option<(&str, &str)>) -> Vec<LabelPair> {
+    let values = [
+        "postgresql",
+        &key.database,
+        &key.operation,
+        &key.summary,
+        &key.fingerprint,
+    ];
+    let mut pairs: Vec<LabelPair> = QUERY_LABELS
+        .iter()
+        .zip(values)
+        .map(|(name, value)| pair(name, value))
+        .collect();
+    if let Some((name, value)) = extra {
+        pairs.push(pair(name, value));
+    }
+    pairs
+}
+
+fn pair(name: &str, value: &str) -> LabelPair {
+    let mut pair = LabelPair::new();
+    pair.set_name(name.to_owned());
+    pair.set_value(value.to_owned());
+    pair
+}
+
+fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+    let mut family = MetricFamily::new();
+    family.set_name(name.to_owned());
+    family.set_help(help.to_owned());
+    family.set_field_type(kind);
+    family.set_metric(metrics);
+    family
+}
+
+fn counter(labels: Vec<LabelPair>, value: f64) -> Metric {
+    let mut counter = Counter::new();
+    counter.set_value(value);
+    let mut metric = Metric::from_label(labels);
+    metric.set_counter(counter);
+    metric
+}
+
+fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
+    let mut gauge = Gauge::new();
+    gauge.set_value(value);
+    let mut metric = Metric::from_label(labels);
+    metric.set_gauge(gauge);
+    metric
+}
+
+fn histogram(labels: Vec<LabelPair>, series: &Series) -> Metric {
+    let mut cumulative = 0u64;
+    let buckets = BUCKETS_SECONDS
+        .iter()
+        .zip(series.buckets.0.iter())
+        .map(|(bound, count)| {
+            cumulative += count;
+            let mut bucket = Bucket::new();
+            bucket.set_upper_bound(*bound);
+            bucket.set_cumulative_count(cumulative);
+            bucket
+        })
+        .collect();
+    let mut histogram = Histogram::new();
+    histogram.set_sample_count(series.calls);
+    histogram.set_sample_sum(series.total_us as f64 / 1e6);
+    histogram.set_bucket(buckets);
+    let mut metric = Metric::from_label(labels);
+    metric.set_histogram(histogram);
+    metric
+}
+
+impl Collector for StatsCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let series = self.series();
+        let (mut durations, mut calls, mut errors, mut rows) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (key, series) in &series {
+            durations.push(histogram(label_pairs(key, None), series));
+            calls.push(counter(label_pairs(key, None), series.calls as f64));
+            rows.push(counter(label_pairs(key, None), series.rows as f64));
+            for (class, n) in &series.errors {
+                let labels = label_pairs(key, Some(("sqlstate_class", class)));
+                errors.push(counter(labels, *n as f64));
+            }
+        }
+        let mut families = Vec::new();
+        for (name, kind, metrics) in [
+            (DURATION, MetricType::HISTOGRAM, durations),
+            (CALLS, MetricType::COUNTER, calls),
+            (ERRORS, MetricType::COUNTER, errors),
+            (ROWS, MetricType::COUNTER, rows),
+        ] {
+            if !metrics.is_empty() {
+                let help = self
+                    .descs
+                    .iter()
+                    .find(|d| d.fq_name == name)
+                    .map(|d| d.help.clone())
+                    .unwrap_or_default();
+                families.push(family(name, &help, kind, metrics));
+            }
+        }
+        families.extend(self.own_families());
+        families
+    }
+}
+
+impl StatsCollector {
+    /// The recorder's and the proxy's own figures.
+    fn own_families(&self) -> Vec<MetricFamily> {
+        let meta = self.source.meta();
+        let mut families = vec![
+            family(
+                "pgscope_recorder_entries",
+                "Fingerprint × database × user × application entries held by the recorder.",
+                MetricType::GAUGE,
+                vec![gauge(Vec::new(), meta.entries as f64)],
+            ),
+            family(
+                "pgscope_recorder_max_entries",
+                "The bound on recorder entries (recorder.max_fingerprints).",
+                MetricType::GAUGE,
+                vec![gauge(Vec::new(), meta.max_entries as f64)],
+            ),
+            family(
+                "pgscope_recorder_evictions_total",
+                "Entries evicted (least total time first) to stay within the bound.",
+                MetricType::COUNTER,
+                vec![counter(Vec::new(), meta.evictions as f64)],
+            ),
+            family(
+                "pgscope_recorder_enabled",
+                "1 when per-query recording is on.",
+                MetricType::GAUGE,
+                vec![gauge(Vec::new(), if meta.enabled { 1.0 } else { 0.0 })],
+            ),
+        ];
+        let mut health: BTreeMap<&str, (&str, HealthKind, Vec<Metric>)> = BTreeMap::new();
+        for metric in self.source.health() {
+            let labels = metric
+                .labels
+                .iter()
+                .map(|(name, value)| pair(name, value))
+                .collect();
+            let sample = match metric.kind {
+                HealthKind::Counter => counter(labels, metric.value),
+                HealthKind::Gauge => gauge(labels, metric.value),
+            };
+            health
+                .entry(metric.name)
+                .or_insert_with(|| (metric.help, metric.kind, Vec::new()))
+                .2
+                .push(sample);
+        }
+        for (name, (help, kind, metrics)) in health {
+            let kind = match kind {
+                HealthKind::Counter => MetricType::COUNTER,
+                HealthKind::Gauge => MetricType::GAUGE,
+            };
+            families.push(family(name, help, kind, metrics));
+        }
+        families
+    }
+}

@@ -1,0 +1,113 @@
+//! What is kept per recorded query shape: [`QueryStats`], cumulative and per time window.
+//!
+//! These are plain data with O(1) `record` methods; they know nothing of threads. The proxy's
+//! recorder keeps one per fingerprint × database × user × application behind its shard locks,
+//! and a [`crate::Snapshot`] serializes them as they are, so a restored recorder carries on
+//! exactly where it stopped.
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::ErrorCounts;
+use crate::histogram::Histogram;
+use crate::prometheus::PromBuckets;
+use crate::windows::{WindowConfig, Windows};
+
+/// A SQLSTATE code, five ASCII characters (`*b"23505"`).
+pub type Sqlstate = [u8; 5];
+
+/// How one query ended, as the recorder sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleOutcome {
+    /// Completed successfully.
+    Ok,
+    /// Failed with this SQLSTATE.
+    Error(Sqlstate),
+    /// Never ran (skipped after an earlier error in its pipeline, or the connection closed):
+    /// counted apart, not a call.
+    Skipped,
+}
+
+/// One finished query, reduced to what is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// When it finished, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Its latency in microseconds.
+    pub latency_us: u64,
+    /// Rows from its command tag, when it had a count.
+    pub rows: Option<u64>,
+    /// How it ended.
+    pub outcome: SampleOutcome,
+}
+
+/// Everything recorded about one key since the recorder started or was last reset.
+///
+/// `calls` counts executions that completed, successfully or not: `errors` are a subset of
+/// `calls`, and their latencies are in the histograms too. Skipped queries are not calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryStats {
+    /// Completed executions (successful or failed).
+    pub calls: u64,
+    /// Failed executions by SQLSTATE.
+    pub errors: ErrorCounts,
+    /// Queries resolved as skipped.
+    pub skipped: u64,
+    /// Rows returned or affected, from command tags.
+    pub rows: u64,
+    /// Sum of latencies, µs.
+    pub total_us: u64,
+    /// Smallest latency, µs (0 when no calls).
+    pub min_us: u64,
+    /// Largest latency, µs.
+    pub max_us: u64,
+    /// First event, ms since the epoch.
+    pub first_seen_ms: u64,
+    /// Latest event, ms since the epoch.
+    pub last_seen_ms: u64,
+    /// Latency distribution, full precision.
+    pub histogram: Histogram,
+    /// Calls per Prometheus bucket, exact.
+    pub prometheus: PromBuckets,
+    /// The rolling time windows.
+    pub windows: Windows,
+}
+
+impl QueryStats {
+    /// Records one sample: O(1).
+    pub fn record(&mut self, sample: &Sample, config: &WindowConfig) {
+        if self.first_seen_ms == 0 {
+            self.first_seen_ms = sample.at_ms;
+        }
+        self.last_seen_ms = self.last_seen_ms.max(sample.at_ms);
+        self.windows.record(sample, config);
+        match sample.outcome {
+            SampleOutcome::Skipped => {
+                self.skipped += 1;
+                return;
+            }
+            SampleOutcome::Error(code) => self.errors.add(code, 1),
+            SampleOutcome::Ok => self.rows += sample.rows.unwrap_or(0),
+        }
+        let latency = sample.latency_us;
+        self.min_us = if self.calls == 0 {
+            latency
+        } else {
+            self.min_us.min(latency)
+        };
+        self.max_us = self.max_us.max(latency);
+        self.calls += 1;
+        self.total_us = self.total_us.saturating_add(latency);
+        self.histogram.record(latency);
+        self.prometheus.record(latency);
+    }
+
+    /// Failed executions, all SQLSTATEs together.
+    pub fn error_count(&self) -> u64 {
+        self.errors.total()
+    }
+
+    /// Heap bytes held by the histograms and windows (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.histogram.heap_bytes() + self.windows.heap_bytes() + self.errors.heap_bytes()
+    }
+}

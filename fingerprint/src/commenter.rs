@@ -1,0 +1,164 @@
+//! sqlcommenter: `key='value'` pairs that ORMs and tracing libraries put in a `/* … */`
+//! comment (`/*traceparent='00-…-01',route='%2Fusers'*/`). Values are URL-encoded and a `'`
+//! inside them is escaped as `\'`. The comment never affects the fingerprint (comments are
+//! dropped by normalization); this module reads it per query.
+
+use crate::lexer::{Kind, Lexer};
+
+/// The sqlcommenter key/value pairs in `sql`'s block comments, URL-decoded, in the order they
+/// appear. A comment that is not entirely a sqlcommenter list contributes nothing. Returns an
+/// empty vector at once when `sql` has no `/*`.
+///
+/// ```
+/// let sql = "SELECT 1 /*route='%2Fusers%2F%3Aid',traceparent='00-0af7-b7ad-01'*/";
+/// assert_eq!(
+///     pgscope_fingerprint::sqlcommenter(sql),
+///     vec![
+///         ("route".to_string(), "/users/:id".to_string()),
+///         ("traceparent".to_string(), "00-0af7-b7ad-01".to_string()),
+///     ]
+/// );
+/// ```
+pub fn sqlcommenter(sql: &str) -> Vec<(String, String)> {
+    if !sql.contains("/*") {
+        return Vec::new();
+    }
+    let mut pairs = Vec::new();
+    for token in Lexer::new(sql).filter(|t| t.kind == Kind::BlockComment) {
+        let body = token
+            .text
+            .strip_prefix("/*")
+            .and_then(|b| b.strip_suffix("*/"));
+        if let Some(found) = body.and_then(parse_pairs) {
+            pairs.extend(found);
+        }
+    }
+    pairs
+}
+
+/// Parses `key='value',key2='value2'` (surrounding spaces allowed); `None` if malformed.
+fn parse_pairs(body: &str) -> Option<Vec<(String, String)>> {
+    let body = body.trim();
+    if body.is_empty() {
+        return None;
+    }
+    let mut pairs = Vec::new();
+    let mut rest = body;
+    loop {
+        let (key, after_key) = rest.split_once('=')?;
+        let key = key.trim();
+        if key.is_empty() || key.contains(|c: char| c.is_whitespace() || c == '\'' || c == ',') {
+            return None;
+        }
+        let quoted = after_key.trim_start().strip_prefix('\'')?;
+        let (raw, after_value) = split_quoted(quoted)?;
+        pairs.push((url_decode(key), url_decode(&raw)));
+        let after_value = after_value.trim_start();
+        if after_value.is_empty() {
+            return Some(pairs);
+        }
+        rest = after_value.strip_prefix(',')?;
+    }
+}
+
+/// Splits `value'rest` at the closing quote, unescaping `\'`.
+fn split_quoted(text: &str) -> Option<(String, &str)> {
+    let mut value = String::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, escaped)) = chars.next() {
+                    value.push(escaped);
+                }
+            }
+            '\'' => return Some((value, text.get(i + 1..).unwrap_or(""))),
+            _ => value.push(c),
+        }
+    }
+    None
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes `%XX` escapes; malformed escapes are kept as written, invalid UTF-8 is replaced.
+fn url_decode(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_owned();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let decoded = (b == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        match decoded {
+            Some(value) => {
+                out.push(value);
+                i += 3;
+            }
+            None => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn typical_rails_comment_is_read() {
+        let sql = "SELECT * FROM users /*action='show',application='shop',controller='users',\
+                   framework='rails%3Av7.1',traceparent='00-5bd66ef5095369c7b0d1f8f4bd33716a-c532cb4098ac3dd2-01'*/";
+        assert_eq!(
+            sqlcommenter(sql),
+            pairs(&[
+                ("action", "show"),
+                ("application", "shop"),
+                ("controller", "users"),
+                ("framework", "rails:v7.1"),
+                ("traceparent", "00-5bd66ef5095369c7b0d1f8f4bd33716a-c532cb4098ac3dd2-01"),
+            ])
+        );
+    }
+
+    #[test]
+    fn escaped_quotes_and_spaces_are_handled() {
+        assert_eq!(
+            sqlcommenter(r"select 1 /* a = 'it\'s' , b='x%20y' */"),
+            pairs(&[("a", "it's"), ("b", "x y")])
+        );
+    }
+
+    #[test]
+    fn ordinary_comments_and_quoted_lookalikes_are_ignored() {
+        assert!(sqlcommenter("select 1 /* just a note */").is_empty());
+        assert!(sqlcommenter("select '/*a=''b''*/'").is_empty());
+        assert!(sqlcommenter("select 1 -- a='b'").is_empty());
+        assert!(sqlcommenter("select 1 /*a='b',*/").is_empty());
+        assert!(sqlcommenter("select 1 /*a='unterminated*/").is_empty());
+    }
+
+    #[test]
+    fn malformed_percent_escapes_are_kept() {
+        assert_eq!(url_decode("100%"), "100%");
+        assert_eq!(url_decode("%zz%41"), "%zzA");
+        assert_eq!(url_decode("%C3%A9"), "é");
+    }
+}

@@ -1,0 +1,429 @@
+//! A zero-allocation PostgreSQL lexer: splits SQL text into [`Token`]s that borrow from the input.
+//!
+//! It follows the server's scanner (`scan.l`) closely enough to group queries: nested block
+//! comments, standard and `E''` strings, `B''`/`X''`/`N''`/`U&''` prefixes, dollar quotes with
+//! tags, `$n` parameters, numbers in every radix, quoted identifiers and the rule that a
+//! multi-character operator may not end in `+` or `-` unless it contains one of `~!@#%^&|`?`.
+//! Unterminated strings, quoted identifiers and comments run to the end of the input: a
+//! best-effort token, never an error.
+
+/// What a token is. Comments and whitespace are reported so that callers who care (the
+/// sqlcommenter parser, the statement splitter) can see them; the normalizer skips them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Spaces, tabs, newlines.
+    Whitespace,
+    /// `-- …` up to the end of the line.
+    LineComment,
+    /// `/* … */`, possibly nested.
+    BlockComment,
+    /// An unquoted identifier or keyword (case not yet folded).
+    Word,
+    /// A `"quoted"` or `U&"quoted"` identifier, quotes included.
+    QuotedIdent,
+    /// A numeric literal.
+    Number,
+    /// A string literal of any kind (`'…'`, `E'…'`, `B'…'`, `X'…'`, `N'…'`, `U&'…'`, `$tag$…$tag$`).
+    String,
+    /// A positional parameter `$n`.
+    Param,
+    /// An operator such as `=`, `<>`, `->>`, `||`, `*`.
+    Operator,
+    /// `(`
+    LParen,
+    /// `)`
+    RParen,
+    /// `[`
+    LBracket,
+    /// `]`
+    RBracket,
+    /// `,`
+    Comma,
+    /// `;`
+    Semicolon,
+    /// `.`
+    Dot,
+    /// `::`
+    DoubleColon,
+    /// `:` (array slices, psql variables)
+    Colon,
+    /// Any other byte (`\`, `{`, control characters …).
+    Other,
+}
+
+impl Kind {
+    /// Whether the token carries no meaning for the statement (whitespace or comment).
+    pub(crate) fn is_trivia(self) -> bool {
+        matches!(
+            self,
+            Kind::Whitespace | Kind::LineComment | Kind::BlockComment
+        )
+    }
+}
+
+/// One token: its kind, its text (a slice of the input) and its byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) text: &'a str,
+    pub(crate) start: usize,
+}
+
+impl Token<'_> {
+    /// Whether this is an unquoted word equal (ASCII case-insensitively) to `keyword`.
+    pub(crate) fn is_word(&self, keyword: &str) -> bool {
+        self.kind == Kind::Word && self.text.eq_ignore_ascii_case(keyword)
+    }
+}
+
+/// The lexer: an iterator over all tokens, trivia included. It is `Copy`, so a caller can look
+/// ahead by copying it and rewind by restoring the copy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lexer<'a> {
+    src: &'a str,
+    pos: usize,
+}
+
+fn is_ident_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+}
+
+fn is_ident_cont(b: u8) -> bool {
+    is_ident_start(b) || b.is_ascii_digit() || b == b'$'
+}
+
+fn is_op_char(b: u8) -> bool {
+    matches!(
+        b,
+        b'~' | b'!'
+            | b'@'
+            | b'#'
+            | b'^'
+            | b'&'
+            | b'|'
+            | b'`'
+            | b'?'
+            | b'+'
+            | b'-'
+            | b'*'
+            | b'/'
+            | b'%'
+            | b'<'
+            | b'>'
+            | b'='
+    )
+}
+
+impl<'a> Lexer<'a> {
+    /// A lexer positioned at the start of `src`.
+    pub(crate) fn new(src: &'a str) -> Self {
+        Lexer { src, pos: 0 }
+    }
+
+    /// The byte at `i`, or 0 past the end.
+    fn at(&self, i: usize) -> u8 {
+        self.src.as_bytes().get(i).copied().unwrap_or(0)
+    }
+
+    fn len(&self) -> usize {
+        self.src.len()
+    }
+
+    /// The next token that is not whitespace or a comment.
+    pub(crate) fn next_significant(&mut self) -> Option<Token<'a>> {
+        loop {
+            let token = self.next()?;
+            if !token.kind.is_trivia() {
+                return Some(token);
+            }
+        }
+    }
+
+    /// The next significant token without consuming it.
+    pub(crate) fn peek_significant(&self) -> Option<Token<'a>> {
+        let mut copy = *self;
+        copy.next_significant()
+    }
+
+    /// Consumes bytes while `pred` holds, starting at `i`; returns the first index where it fails.
+    fn scan_while(&self, mut i: usize, pred: impl Fn(u8) -> bool) -> usize {
+        while i < self.len() && pred(self.at(i)) {
+            i += 1;
+        }
+        i
+    }
+
+    /// End of a quoted run that starts after the opening quote at `i`: `quote` doubled is an
+    /// escape, and so is a backslash when `backslash` is set. Unterminated runs end at the input end.
+    fn scan_quoted(&self, mut i: usize, quote: u8, backslash: bool) -> usize {
+        while i < self.len() {
+            let b = self.at(i);
+            if backslash && b == b'\\' {
+                i += 2;
+            } else if b == quote {
+                if self.at(i + 1) == quote {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        self.len()
+    }
+
+    /// End of a block comment starting at `i` (which points at `/*`), honouring nesting.
+    fn scan_block_comment(&self, mut i: usize) -> usize {
+        let mut depth = 0usize;
+        while i < self.len() {
+            if self.at(i) == b'/' && self.at(i + 1) == b'*' {
+                depth += 1;
+                i += 2;
+            } else if self.at(i) == b'*' && self.at(i + 1) == b'/' {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return i;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        self.len()
+    }
+
+    /// If a dollar-quote opening tag starts at `i`, the index just past it.
+    fn dollar_tag_end(&self, i: usize) -> Option<usize> {
+        let mut j = i + 1;
+        if is_ident_start(self.at(j)) {
+            j = self.scan_while(j, |b| is_ident_start(b) || b.is_ascii_digit());
+        }
+        (self.at(j) == b'$').then_some(j + 1)
+    }
+
+    /// End of a dollar-quoted string whose tag is `src[start..body]`.
+    fn scan_dollar_body(&self, start: usize, body: usize) -> usize {
+        let tag = self.src.get(start..body).unwrap_or("$$");
+        match self.src.get(body..).and_then(|rest| rest.find(tag)) {
+            Some(offset) => body + offset + tag.len(),
+            None => self.len(),
+        }
+    }
+
+    /// End of a numeric literal starting at `i`.
+    fn scan_number(&self, i: usize) -> usize {
+        let radix_digit = |b: u8| b.is_ascii_hexdigit() || b == b'_';
+        if self.at(i) == b'0' && matches!(self.at(i + 1), b'x' | b'X' | b'o' | b'O' | b'b' | b'B')
+        {
+            let j = self.scan_while(i + 2, radix_digit);
+            if j > i + 2 {
+                return j;
+            }
+        }
+        let digits = |b: u8| b.is_ascii_digit() || b == b'_';
+        let mut j = self.scan_while(i, digits);
+        // A `..` after digits is a range (PL/pgSQL), not a decimal point.
+        if self.at(j) == b'.' && self.at(j + 1) != b'.' {
+            j = self.scan_while(j + 1, digits);
+        }
+        if matches!(self.at(j), b'e' | b'E') {
+            let mut k = j + 1;
+            if matches!(self.at(k), b'+' | b'-') {
+                k += 1;
+            }
+            if self.at(k).is_ascii_digit() {
+                j = self.scan_while(k, digits);
+            }
+        }
+        j
+    }
+
+    /// End of an operator starting at `i`, following the server's trailing `+`/`-` rule and
+    /// stopping before an embedded comment start.
+    fn scan_operator(&self, i: usize) -> usize {
+        let mut j = i;
+        while j < self.len() && is_op_char(self.at(j)) {
+            let comment = (self.at(j) == b'/' && self.at(j + 1) == b'*')
+                || (self.at(j) == b'-' && self.at(j + 1) == b'-');
+            if comment && j > i {
+                break;
+            }
+            j += 1;
+        }
+        if j - i > 1 {
+            let text = self.src.as_bytes().get(i..j).unwrap_or(&[]);
+            let special = text
+                .iter()
+                .any(|b| matches!(b, b'~' | b'!' | b'@' | b'#' | b'%' | b'^' | b'&' | b'|' | b'`' | b'?'));
+            if !special {
+                while j - i > 1 && matches!(self.at(j - 1), b'+' | b'-') {
+                    j -= 1;
+                }
+            }
+        }
+        j
+    }
+
+    /// Kind and end of the token starting at the current position (which is before the end).
+    fn scan_token(&self) -> (Kind, usize) {
+        let i = self.pos;
+        let b = self.at(i);
+        let next = self.at(i + 1);
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => (
+                Kind::Whitespace,
+                self.scan_while(i, |b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')),
+            ),
+            b'-' if next == b'-' => (Kind::LineComment, self.scan_while(i, |b| b != b'\n')),
+            b'/' if next == b'*' => (Kind::BlockComment, self.scan_block_comment(i)),
+            b'\'' => (Kind::String, self.scan_quoted(i + 1, b'\'', false)),
+            b'"' => (Kind::QuotedIdent, self.scan_quoted(i + 1, b'"', false)),
+            b'e' | b'E' if next == b'\'' => (Kind::String, self.scan_quoted(i + 2, b'\'', true)),
+            b'b' | b'B' | b'x' | b'X' | b'n' | b'N' if next == b'\'' => {
+                (Kind::String, self.scan_quoted(i + 2, b'\'', false))
+            }
+            b'u' | b'U' if next == b'&' && self.at(i + 2) == b'\'' => {
+                (Kind::String, self.scan_quoted(i + 3, b'\'', false))
+            }
+            b'u' | b'U' if next == b'&' && self.at(i + 2) == b'"' => {
+                (Kind::QuotedIdent, self.scan_quoted(i + 3, b'"', false))
+            }
+            b'$' if next.is_ascii_digit() => {
+                (Kind::Param, self.scan_while(i + 1, |b| b.is_ascii_digit()))
+            }
+            b'$' => match self.dollar_tag_end(i) {
+                Some(body) => (Kind::String, self.scan_dollar_body(i, body)),
+                None => (Kind::Other, i + 1),
+            },
+            b'0'..=b'9' => (Kind::Number, self.scan_number(i)),
+            b'.' if next.is_ascii_digit() => (Kind::Number, self.scan_number(i)),
+            b'.' => (Kind::Dot, i + 1),
+            b':' if next == b':' => (Kind::DoubleColon, i + 2),
+            b':' if next == b'=' => (Kind::Operator, i + 2),
+            b':' => (Kind::Colon, i + 1),
+            b'(' => (Kind::LParen, i + 1),
+            b')' => (Kind::RParen, i + 1),
+            b'[' => (Kind::LBracket, i + 1),
+            b']' => (Kind::RBracket, i + 1),
+            b',' => (Kind::Comma, i + 1),
+            b';' => (Kind::Semicolon, i + 1),
+            _ if is_ident_start(b) => (Kind::Word, self.scan_while(i, is_ident_cont)),
+            _ if is_op_char(b) => (Kind::Operator, self.scan_operator(i)),
+            _ => (Kind::Other, i + 1),
+        }
+    }
+}
+
+impl<'a> Iterator for Lexer<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        if self.pos >= self.len() {
+            return None;
+        }
+        let start = self.pos;
+        let (kind, end) = self.scan_token();
+        // Every scanner stops on an ASCII byte or at the end, so `end` is a char boundary; the
+        // loop below only guards against a scanner bug ever producing a non-boundary.
+        let mut end = end.clamp(start + 1, self.len());
+        while !self.src.is_char_boundary(end) {
+            end += 1;
+        }
+        self.pos = end;
+        let text = self.src.get(start..end).unwrap_or("");
+        Some(Token { kind, text, start })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(sql: &str) -> Vec<(Kind, &str)> {
+        Lexer::new(sql)
+            .filter(|t| !t.kind.is_trivia())
+            .map(|t| (t.kind, t.text))
+            .collect()
+    }
+
+    #[test]
+    fn strings_of_every_prefix_are_single_tokens() {
+        let sql = r"'a''b' E'it\'s' B'101' X'ff' N'n' U&'d\0061' $$x$$ $tag$ $$ $tag$";
+        let got: Vec<Kind> = kinds(sql).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(got, vec![Kind::String; 8]);
+    }
+
+    #[test]
+    fn nested_block_comments_end_at_the_outer_close() {
+        let got = kinds("a /* x /* y */ z */ b");
+        assert_eq!(got, vec![(Kind::Word, "a"), (Kind::Word, "b")]);
+    }
+
+    #[test]
+    fn operator_does_not_end_in_minus_without_special_char() {
+        assert_eq!(
+            kinds("a=-1"),
+            vec![
+                (Kind::Word, "a"),
+                (Kind::Operator, "="),
+                (Kind::Operator, "-"),
+                (Kind::Number, "1")
+            ]
+        );
+        assert_eq!(kinds("a@-1")[1], (Kind::Operator, "@-"));
+    }
+
+    #[test]
+    fn operator_stops_before_comment() {
+        assert_eq!(kinds("a+/*c*/b").len(), 3);
+        assert_eq!(kinds("a=--c\nb").len(), 3);
+    }
+
+    #[test]
+    fn numbers_in_every_form() {
+        for n in ["42", "3.14", ".5", "1e10", "1.5E-3", "0x1F", "0o17", "0b101", "1_000_000"] {
+            assert_eq!(kinds(n), vec![(Kind::Number, n)], "{n}");
+        }
+    }
+
+    #[test]
+    fn parameters_and_identifiers_with_dollars() {
+        assert_eq!(
+            kinds("$1 a$b $12"),
+            vec![(Kind::Param, "$1"), (Kind::Word, "a$b"), (Kind::Param, "$12")]
+        );
+    }
+
+    #[test]
+    fn unterminated_constructs_run_to_the_end() {
+        assert_eq!(kinds("select 'abc"), vec![(Kind::Word, "select"), (Kind::String, "'abc")]);
+        assert_eq!(kinds("select /* abc").len(), 1);
+        assert_eq!(kinds("select $q$ abc").len(), 2);
+        assert_eq!(kinds("select \"abc").len(), 2);
+    }
+
+    #[test]
+    fn multibyte_text_never_splits_a_character() {
+        let sql = "select 'é' , ñame, \u{1F600}";
+        let joined: String = Lexer::new(sql).map(|t| t.text).collect();
+        assert_eq!(joined, sql);
+    }
+
+    #[test]
+    fn casts_and_slices() {
+        assert_eq!(
+            kinds("a::int[1:2]").into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            vec![
+                Kind::Word,
+                Kind::DoubleColon,
+                Kind::Word,
+                Kind::LBracket,
+                Kind::Number,
+                Kind::Colon,
+                Kind::Number,
+                Kind::RBracket
+            ]
+        );
+    }
+}

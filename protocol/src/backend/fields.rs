@@ -1,0 +1,59 @@
+//! The field list shared by ErrorResponse and NoticeResponse.
+
+use crate::read::{split_cstr, Reader};
+use crate::ProtocolError;
+
+/// The fields of an ErrorResponse or NoticeResponse: pairs of a one-byte code (`S`, `V`, `C`,
+/// `M`, `D`, `H`, `P`, ...) and a NUL-terminated value. The list was validated when parsed, so
+/// reading it cannot fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorFields<'a> {
+    /// The validated list, up to but not including its final NUL.
+    raw: &'a [u8],
+}
+
+impl<'a> ErrorFields<'a> {
+    /// Validates the field list at the reader's position and consumes it.
+    pub(crate) fn parse(r: &mut Reader<'a>) -> Result<Self, ProtocolError> {
+        let body = r.remaining();
+        let mut used = 0;
+        while r.u8("field list lacks its final NUL")? != 0 {
+            let value = r.cstr("field value has no NUL terminator")?;
+            used += 1 + value.len() + 1;
+        }
+        Ok(ErrorFields {
+            raw: body.get(..used).unwrap_or_default(),
+        })
+    }
+
+    /// Every field as (code, value), in the order the server sent them.
+    pub fn iter(&self) -> impl Iterator<Item = (u8, &'a [u8])> {
+        let mut rest = self.raw;
+        std::iter::from_fn(move || {
+            let (&code, after_code) = rest.split_first()?;
+            let (value, after_value) = split_cstr(after_code)?;
+            rest = after_value;
+            Some((code, value))
+        })
+    }
+
+    /// The value of the first field with this code.
+    pub fn field(&self, code: u8) -> Option<&'a [u8]> {
+        self.iter().find(|(c, _)| *c == code).map(|(_, v)| v)
+    }
+
+    /// The SQLSTATE code (field `C`), when present and 5 bytes long.
+    pub fn sqlstate(&self) -> Option<[u8; 5]> {
+        self.field(b'C').and_then(|v| v.try_into().ok())
+    }
+
+    /// The severity: the never-localized field `V` when present (PostgreSQL 9.6+), else `S`.
+    pub fn severity(&self) -> Option<&'a [u8]> {
+        self.field(b'V').or_else(|| self.field(b'S'))
+    }
+
+    /// The primary human-readable message (field `M`).
+    pub fn message(&self) -> Option<&'a [u8]> {
+        self.field(b'M')
+    }
+}

@@ -1,0 +1,137 @@
+//! Events the session state machine emits about the queries it sees.
+//!
+//! The session (see [`crate::session`]) is the only producer. Consumers — the recorder, span
+//! export, the growth monitor — receive events after the bytes that caused them have already been
+//! forwarded, so nothing here is on the forwarding path's critical section.
+//!
+//! Statement text travels as an `Arc<Statement>`: a prepared statement is allocated once at
+//! `Parse` and shared by every `Execute` of it, and its fingerprint analysis is memoised in the
+//! statement itself ([`Statement::analysis`]) so that it is computed once per prepared statement,
+//! not once per execution.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use pgscope_fingerprint::Analysis;
+
+/// Who is connected: the startup parameters that label every query of a connection.
+///
+/// `application_name` can change during a session (`SET application_name`); the session then
+/// replaces its `Arc<ConnectionInfo>`, so events already emitted keep the old label.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnectionInfo {
+    /// The `database` startup parameter (PostgreSQL defaults it to the user name).
+    pub database: String,
+    /// The `user` startup parameter.
+    pub user: String,
+    /// The `application_name` startup parameter or its latest `ParameterStatus`.
+    pub application_name: String,
+}
+
+/// The text of one SQL statement as the client sent it, with literals.
+///
+/// The raw text stays in memory; what is stored and exported is the normalized text of its
+/// [`Analysis`].
+#[derive(Debug)]
+pub struct Statement {
+    /// The SQL text (one statement of a simple query, or the text of a `Parse`).
+    pub text: Box<str>,
+    /// The fingerprint analysis, computed at most once by whichever consumer needs it first.
+    pub analysis: OnceLock<Arc<Analysis>>,
+}
+
+impl Statement {
+    /// A statement with no analysis yet.
+    pub fn new(text: impl Into<Box<str>>) -> Arc<Self> {
+        Arc::new(Statement {
+            text: text.into(),
+            analysis: OnceLock::new(),
+        })
+    }
+}
+
+/// How a query was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// One statement of a simple `Query` message.
+    Simple,
+    /// An `Execute` of a portal bound from a prepared (possibly unnamed) statement.
+    Extended,
+    /// A `Parse` or `Bind` that failed before anything was executed.
+    Prepare,
+}
+
+/// How a query ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `CommandComplete`, `EmptyQueryResponse` or `PortalSuspended`.
+    Ok,
+    /// `ErrorResponse` with this SQLSTATE (five ASCII characters).
+    Error {
+        /// The SQLSTATE code, e.g. `*b"42P01"`.
+        sqlstate: [u8; 5],
+    },
+    /// Never ran: an earlier error in the same pipeline made the server skip it until `Sync`,
+    /// or the connection closed before it completed.
+    Skipped,
+}
+
+/// A query was written upstream.
+#[derive(Debug, Clone)]
+pub struct QueryStarted {
+    /// The connection's labels.
+    pub connection: Arc<ConnectionInfo>,
+    /// The statement being run.
+    pub statement: Arc<Statement>,
+    /// How it was sent.
+    pub protocol: Protocol,
+    /// When the bytes carrying it were handed to the upstream socket.
+    pub at: Instant,
+}
+
+/// A query completed (or was resolved as skipped).
+#[derive(Debug, Clone)]
+pub struct QueryFinished {
+    /// The connection's labels.
+    pub connection: Arc<ConnectionInfo>,
+    /// The statement that ran.
+    pub statement: Arc<Statement>,
+    /// How it was sent.
+    pub protocol: Protocol,
+    /// Start of the measured interval: when the request was written upstream, or when the
+    /// previous request on the connection completed if that was later (see the README's
+    /// "What latency means").
+    pub started: Instant,
+    /// When its completion message arrived from upstream.
+    pub finished: Instant,
+    /// Rows from the `CommandComplete` tag (`SELECT 5`, `INSERT 0 5`, `COPY 5` …), when it has
+    /// a count.
+    pub rows: Option<u64>,
+    /// The command tag's verb, e.g. `SELECT`, `INSERT`, `CREATE TABLE` (empty when none).
+    pub command: Box<str>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl QueryFinished {
+    /// The measured latency, `finished - started`.
+    pub fn latency(&self) -> Duration {
+        self.finished.saturating_duration_since(self.started)
+    }
+}
+
+/// Everything the session tells its observers.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// See [`QueryStarted`].
+    QueryStarted(QueryStarted),
+    /// See [`QueryFinished`].
+    QueryFinished(QueryFinished),
+}
+
+/// A consumer of session events. Implementations must be cheap and must never block: they run on
+/// the connection's task right after its bytes were forwarded.
+pub trait Observer: Send + Sync {
+    /// Called with each event, in order, for one connection at a time.
+    fn observe(&self, event: &Event);
+}

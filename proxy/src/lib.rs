@@ -1,0 +1,26 @@
+//! pgscope: a transparent PostgreSQL wire-protocol proxy that fingerprints, times and explains
+//! every query.
+//!
+//! The crate is layered the way `../shared/DESIGN.md` describes:
+//!
+//! - [`session`] is the heart: a sans-IO state machine, one per client connection, fed the bytes
+//!   of each direction with an explicit `now`. It never alters a byte; it tracks the startup
+//!   phase, prepared statements, portals and the FIFO of requests in flight, and emits
+//!   [`event`]s.
+//! - [`pump`] is the only code that touches sockets: it drives one session between a client and
+//!   its upstream connection.
+//! - [`server`] wires the pump into a pingora `ServerApp`, with graceful drain on SIGTERM.
+//! - [`observer`] holds the event consumers that ship with the proxy; [`stats`] counts the
+//!   proxy's own work.
+//! - [`embedded`] starts a throw-away local PostgreSQL cluster (for `pgscope run` with no
+//!   upstream, and for the integration tests).
+//! - [`cli`] holds the subcommands of the `pgscope` binary.
+
+pub mod cli;
+pub mod embedded;
+pub mod event;
+pub mod observer;
+pub mod pump;
+pub mod server;
+pub mod session;
+pub mod stats;

@@ -1,0 +1,67 @@
+//! Observers that ship with the proxy itself.
+//!
+//! [`LogObserver`] logs each finished query at `debug` level as its fingerprint and normalized
+//! text — never the raw text, which carries literals. The analysis is memoised in the
+//! statement, so a prepared statement is analysed once however often it runs.
+
+use std::sync::Arc;
+
+use pgscope_fingerprint::{Analysis, Analyzer};
+
+use crate::event::{Event, Observer, Statement};
+
+/// Default number of query shapes whose analysis is cached.
+const ANALYSIS_CACHE: usize = 5000;
+
+/// Logs finished queries at `debug` level.
+#[derive(Debug)]
+pub struct LogObserver {
+    analyzer: Analyzer,
+}
+
+impl LogObserver {
+    /// A logger with its own analysis cache.
+    pub fn new() -> Self {
+        LogObserver {
+            analyzer: Analyzer::new(ANALYSIS_CACHE),
+        }
+    }
+}
+
+impl Default for LogObserver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The statement's analysis, computed by `analyzer` on first use.
+pub fn analysis_of(analyzer: &Analyzer, statement: &Statement) -> Arc<Analysis> {
+    Arc::clone(
+        statement
+            .analysis
+            .get_or_init(|| analyzer.analyze(&statement.text)),
+    )
+}
+
+impl Observer for LogObserver {
+    fn observe(&self, event: &Event) {
+        if !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        if let Event::QueryFinished(query) = event {
+            let analysis = analysis_of(&self.analyzer, &query.statement);
+            log::debug!(
+                "query {} {:?} db={} user={} app={} {:?} rows={:?} in {:?}: {}",
+                analysis.fingerprint,
+                query.outcome,
+                query.connection.database,
+                query.connection.user,
+                query.connection.application_name,
+                query.protocol,
+                query.rows,
+                query.latency(),
+                analysis.normalized
+            );
+        }
+    }
+}

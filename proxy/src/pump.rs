@@ -1,0 +1,339 @@
+//! The socket driver of one client connection: the only code that reads or writes sockets.
+//!
+//! A [`Pump`] runs one [`Session`] between a client stream and one upstream TCP connection
+//! (pgscope does not pool: each client gets its own server connection, so every session-level
+//! feature — prepared statements, `SET`, `LISTEN`, temporary tables, advisory locks — behaves as
+//! it does direct, in front of or behind PgBouncer).
+//!
+//! After startup the two directions run as two futures on the connection's task. Each reads a
+//! chunk, lets the session look at it (under an uncontended mutex, never held across an await),
+//! writes the same chunk on, and only then hands the session's events to the observer: the
+//! observer can never delay a byte. Running the directions independently matters: a client that
+//! pipelines large batches and a server that streams large results must be able to make
+//! progress at the same time, or the proxy would deadlock a pipeline that works direct.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::event::Observer;
+use crate::session::{Action, Output, Session, SessionConfig};
+use crate::stats::{GaugeGuard, ProxyStats};
+
+/// Bytes asked of the kernel per read.
+const READ_SIZE: usize = 16 * 1024;
+/// How long a vanished client's cancel request may take.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often an idle check runs while draining.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+/// Settings shared by all pumps.
+#[derive(Debug, Clone)]
+pub struct PumpConfig {
+    /// The upstream server, `host:port`.
+    pub upstream: String,
+    /// Limit on opening the upstream connection.
+    pub connect_timeout: Duration,
+    /// Limit on a client's startup phase before its upstream connection is opened.
+    pub startup_timeout: Duration,
+    /// Settings of each session.
+    pub session: SessionConfig,
+}
+
+/// Runs client connections. Cheap to share: one per listener, used by every connection task.
+pub struct Pump {
+    config: PumpConfig,
+    observer: Arc<dyn Observer>,
+    stats: Arc<ProxyStats>,
+}
+
+impl std::fmt::Debug for Pump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pump")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Why the relay of a connection ended.
+enum End {
+    /// The client closed its side or its socket failed.
+    ClientClosed,
+    /// The client broke the protocol; the session prepared its answer.
+    ClientRefused(Output),
+    /// The server closed its side or its socket failed.
+    ServerClosed,
+    /// Shutting down and the session is idle.
+    Drained,
+}
+
+impl Pump {
+    /// A pump forwarding to `config.upstream`, reporting events to `observer`.
+    pub fn new(config: PumpConfig, observer: Arc<dyn Observer>, stats: Arc<ProxyStats>) -> Self {
+        Pump {
+            config,
+            observer,
+            stats,
+        }
+    }
+
+    /// The shared counters.
+    pub fn stats(&self) -> &Arc<ProxyStats> {
+        &self.stats
+    }
+
+    /// Serves one client connection until it ends. `draining` turns true when the server shuts
+    /// down: the connection is then closed as soon as it is idle (no request in flight, no open
+    /// transaction). IO errors end the connection; they are logged, not returned.
+    pub async fn serve<C>(&self, mut client: C, draining: watch::Receiver<bool>)
+    where
+        C: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let _open = GaugeGuard::enter(
+            &self.stats.client_connections,
+            Some(&self.stats.client_connections_total),
+        );
+        let mut session = Session::new(self.config.session.clone());
+        let mut out = Output::default();
+        let mut buf = BytesMut::with_capacity(1024);
+        // Startup: until the client's StartupMessage (or cancel, or refusal).
+        loop {
+            let read = tokio::time::timeout(self.config.startup_timeout, client.read_buf(&mut buf));
+            match read.await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(_)) => {}
+                Err(_) => {
+                    log::debug!("client sent no startup packet in time");
+                    return;
+                }
+            }
+            out.clear();
+            session.on_client_startup(&mut buf, &mut out);
+            if write_all(&mut client, &out.to_client).await.is_err() {
+                return;
+            }
+            match out.action.take() {
+                None => continue,
+                Some(Action::Connect) => break,
+                Some(Action::Cancel(packet)) => {
+                    self.forward_cancel(packet).await;
+                    let _ = client.shutdown().await;
+                    return;
+                }
+                Some(Action::Close) => {
+                    ProxyStats::add(&self.stats.protocol_errors, 1);
+                    let _ = client.shutdown().await;
+                    return;
+                }
+            }
+        }
+        let upstream = match self.connect().await {
+            Ok(upstream) => upstream,
+            Err(reason) => {
+                log::warn!("upstream {} unreachable: {reason}", self.config.upstream);
+                out.clear();
+                session.on_connect_failed(&self.config.upstream, &reason, &mut out);
+                let _ = write_all(&mut client, &out.to_client).await;
+                let _ = client.shutdown().await;
+                return;
+            }
+        };
+        let _upstream_open = GaugeGuard::enter(&self.stats.upstream_connections, None);
+        let (mut server_read, mut server_write) = upstream.into_split();
+        if write_all(&mut server_write, &out.to_server).await.is_err() {
+            out.clear();
+            session.on_connect_failed(&self.config.upstream, "connection lost", &mut out);
+            let _ = write_all(&mut client, &out.to_client).await;
+            return;
+        }
+        out.clear();
+        let leftover = buf.split().freeze();
+
+        let session = Mutex::new(session);
+        let client_writing = AtomicBool::new(false);
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        let end = tokio::select! {
+            end = self.client_to_server(&mut client_read, &mut server_write, &session, leftover) => end,
+            end = self.server_to_client(&mut server_read, &mut client_write, &session, &client_writing) => end,
+            end = drained(&session, draining) => end,
+        };
+        let mut session = session.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let mut out = match end {
+            End::ClientRefused(out) => {
+                ProxyStats::add(&self.stats.protocol_errors, 1);
+                out
+            }
+            End::ClientClosed => {
+                session.on_client_closed(now, &mut out);
+                out
+            }
+            End::ServerClosed => {
+                session.on_server_closed(&self.config.upstream, now, &mut out);
+                out
+            }
+            End::Drained => {
+                session.on_shutdown(&mut out);
+                out
+            }
+        };
+        if !client_writing.load(Ordering::Acquire) {
+            let _ = write_all(&mut client_write, &out.to_client).await;
+        }
+        let _ = client_write.shutdown().await;
+        if !out.to_server.is_empty() {
+            let _ = write_all(&mut server_write, &out.to_server).await;
+        }
+        let _ = server_write.shutdown().await;
+        drop((server_read, server_write));
+        self.observe(&mut out);
+        if let Some(Action::Cancel(packet)) = out.action.take() {
+            // The client vanished with a query running: cancel it so the backend stops.
+            self.forward_cancel(packet).await;
+        }
+    }
+
+    async fn client_to_server<R, W>(
+        &self,
+        client: &mut R,
+        server: &mut W,
+        session: &Mutex<Session>,
+        leftover: Bytes,
+    ) -> End
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut out = Output::default();
+        let mut buf = BytesMut::with_capacity(READ_SIZE);
+        let mut chunk = leftover;
+        loop {
+            if !chunk.is_empty() {
+                lock(session).on_client_data(chunk, Instant::now(), &mut out);
+                if out.action == Some(Action::Close) {
+                    return End::ClientRefused(std::mem::take(&mut out));
+                }
+                if write_all(server, &out.to_server).await.is_err() {
+                    return End::ServerClosed;
+                }
+                self.observe(&mut out);
+            }
+            buf.reserve(READ_SIZE);
+            match client.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return End::ClientClosed,
+                Ok(n) => ProxyStats::add(&self.stats.bytes_client_to_server, n as u64),
+            }
+            chunk = buf.split().freeze();
+        }
+    }
+
+    async fn server_to_client<R, W>(
+        &self,
+        server: &mut R,
+        client: &mut W,
+        session: &Mutex<Session>,
+        client_writing: &AtomicBool,
+    ) -> End
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut out = Output::default();
+        let mut buf = BytesMut::with_capacity(READ_SIZE);
+        loop {
+            buf.reserve(READ_SIZE);
+            match server.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return End::ServerClosed,
+                Ok(n) => ProxyStats::add(&self.stats.bytes_server_to_client, n as u64),
+            }
+            let chunk = buf.split().freeze();
+            lock(session).on_server_data(chunk, Instant::now(), &mut out);
+            client_writing.store(true, Ordering::Release);
+            if write_all(client, &out.to_client).await.is_err() {
+                return End::ClientClosed;
+            }
+            client_writing.store(false, Ordering::Release);
+            self.observe(&mut out);
+        }
+    }
+
+    /// Hands the events of `out` to the observer and clears `out`.
+    fn observe(&self, out: &mut Output) {
+        for event in &out.events {
+            self.observer.observe(event);
+        }
+        out.clear();
+    }
+
+    async fn connect(&self) -> Result<TcpStream, String> {
+        let connect = TcpStream::connect(&self.config.upstream);
+        let result = match tokio::time::timeout(self.config.connect_timeout, connect).await {
+            Ok(Ok(stream)) => {
+                // Small messages must not wait for Nagle's algorithm.
+                stream
+                    .set_nodelay(true)
+                    .map(|()| stream)
+                    .map_err(|e| e.to_string())
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("timed out after {:?}", self.config.connect_timeout)),
+        };
+        ProxyStats::add(&self.stats.upstream_connections_total, 1);
+        if result.is_err() {
+            ProxyStats::add(&self.stats.upstream_connections_failed, 1);
+        }
+        result
+    }
+
+    /// Sends a `CancelRequest` packet, unchanged, on a fresh upstream connection.
+    async fn forward_cancel(&self, packet: Bytes) {
+        let cancel = async {
+            let mut stream = self.connect().await?;
+            stream.write_all(&packet).await.map_err(|e| e.to_string())?;
+            // The server closes the connection once it has read the request.
+            let mut sink = [0u8; 64];
+            let _ = stream.read(&mut sink).await;
+            Ok::<(), String>(())
+        };
+        match tokio::time::timeout(CANCEL_TIMEOUT, cancel).await {
+            Ok(Ok(())) => ProxyStats::add(&self.stats.cancels_forwarded, 1),
+            Ok(Err(e)) => log::warn!("could not forward cancel request: {e}"),
+            Err(_) => log::warn!("forwarding a cancel request timed out"),
+        }
+    }
+}
+
+/// Resolves once shutdown has begun and the session is idle.
+async fn drained(session: &Mutex<Session>, mut draining: watch::Receiver<bool>) -> End {
+    if draining.wait_for(|d| *d).await.is_err() {
+        // The server is gone without a drain: never resolve.
+        std::future::pending::<()>().await;
+    }
+    loop {
+        if lock(session).is_idle() {
+            return End::Drained;
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    // A poisoned lock means a panic elsewhere on this connection's task; the state is still
+    // the best we have.
+    session.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(writer: &mut W, chunks: &[Bytes]) -> std::io::Result<()> {
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    for chunk in chunks {
+        writer.write_all(chunk).await?;
+    }
+    writer.flush().await
+}

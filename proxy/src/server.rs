@@ -1,0 +1,160 @@
+//! Wiring: the pump behind a pingora `ServerApp` listener, a connection cap, graceful drain.
+//!
+//! pingora owns the process: listeners, worker runtimes and signals. pgscope plugs in a
+//! [`ProxyApp`] (one per listener; `process_new` runs one client connection) and a
+//! [`DrainOnSignal`] shutdown watch that turns SIGTERM into a graceful drain:
+//!
+//! 1. SIGTERM: new connections are refused with FATAL 57P01 ("shutting down"), and every
+//!    open connection is closed as soon as it is idle (no request in flight, no transaction);
+//! 2. when the last connection has ended, or `shutdown_grace` has passed, pingora is told to
+//!    terminate, and the process exits with status 0.
+//!
+//! SIGINT shuts down at once. The connection cap is a semaphore (the mini-redis pattern): a
+//! client over the cap gets FATAL 53300 ("too many connections"), as PostgreSQL would answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pgscope_protocol::encode;
+use pingora_core::apps::ServerApp;
+use pingora_core::protocols::Stream;
+use pingora_core::server::{ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use tokio::io::AsyncWriteExt;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{watch, Semaphore};
+
+use crate::pump::Pump;
+use crate::stats::ProxyStats;
+
+/// Shared shutdown state: the drain flag and the connection slots.
+#[derive(Debug)]
+pub struct Drain {
+    draining: watch::Sender<bool>,
+    slots: Arc<Semaphore>,
+    max_connections: u32,
+}
+
+impl Drain {
+    /// Room for `max_connections` concurrent client connections.
+    pub fn new(max_connections: usize) -> Arc<Self> {
+        let max_connections = u32::try_from(max_connections)
+            .unwrap_or(u32::MAX)
+            .min(Semaphore::MAX_PERMITS as u32);
+        Arc::new(Drain {
+            draining: watch::Sender::new(false),
+            slots: Arc::new(Semaphore::new(max_connections as usize)),
+            max_connections,
+        })
+    }
+
+    /// Starts draining: connections close when idle, new ones are refused.
+    pub fn start(&self) {
+        self.draining.send_replace(true);
+    }
+
+    /// Whether draining has started.
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+
+    /// Resolves when no client connection is open.
+    pub async fn all_closed(&self) {
+        // Holding every slot at once means no connection holds one.
+        let _all = self.slots.acquire_many(self.max_connections).await;
+    }
+}
+
+/// The pingora application: one client connection per `process_new`.
+#[derive(Debug)]
+pub struct ProxyApp {
+    pump: Pump,
+    drain: Arc<Drain>,
+}
+
+impl ProxyApp {
+    /// An app running connections through `pump`, capped and drained by `drain`.
+    pub fn new(pump: Pump, drain: Arc<Drain>) -> Self {
+        ProxyApp { pump, drain }
+    }
+
+    async fn refuse(&self, mut stream: Stream, sqlstate: &str, message: &str) {
+        ProxyStats::add(&self.pump.stats().client_connections_refused, 1);
+        let error = encode::backend::error_response("FATAL", sqlstate, message);
+        let _ = stream.write_all(&error).await;
+        let _ = stream.flush().await;
+        let _ = stream.shutdown().await;
+    }
+}
+
+#[async_trait]
+impl ServerApp for ProxyApp {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        _shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        if self.drain.is_draining() {
+            self.refuse(stream, "57P01", "pgscope is shutting down")
+                .await;
+            return None;
+        }
+        let Ok(_slot) = Arc::clone(&self.drain.slots).try_acquire_owned() else {
+            self.refuse(
+                stream,
+                "53300",
+                "pgscope: sorry, too many clients already (max_connections reached)",
+            )
+            .await;
+            return None;
+        };
+        self.pump
+            .serve(stream, self.drain.draining.subscribe())
+            .await;
+        None
+    }
+}
+
+/// pingora's shutdown watch for pgscope: SIGTERM (or SIGQUIT) drains, SIGINT stops at once.
+#[derive(Debug)]
+pub struct DrainOnSignal {
+    drain: Arc<Drain>,
+    grace: Duration,
+}
+
+impl DrainOnSignal {
+    /// Drains `drain` for at most `grace` after SIGTERM.
+    pub fn new(drain: Arc<Drain>, grace: Duration) -> Self {
+        DrainOnSignal { drain, grace }
+    }
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainOnSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        let (Ok(mut term), Ok(mut quit), Ok(mut interrupt)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::quit()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            log::error!("cannot install signal handlers; SIGTERM will not drain");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = quit.recv() => {}
+            _ = interrupt.recv() => return ShutdownSignal::FastShutdown,
+        }
+        log::info!(
+            "shutting down: draining client connections for up to {:?}",
+            self.grace
+        );
+        self.drain.start();
+        tokio::select! {
+            _ = self.drain.all_closed() => log::info!("all client connections closed"),
+            _ = tokio::time::sleep(self.grace) => log::warn!("shutdown grace period over; closing remaining connections"),
+            _ = interrupt.recv() => return ShutdownSignal::FastShutdown,
+        }
+        ShutdownSignal::GracefulTerminate
+    }
+}

@@ -1,0 +1,412 @@
+//! The per-connection protocol state machine: bytes in, the same bytes out, plus events.
+//!
+//! A [`Session`] sits between one client and its upstream connection. It is sans-IO in the
+//! quinn-proto sense: the driver ([`crate::pump`]) hands it every chunk read from either socket
+//! together with the current time, and the session answers with an [`Output`] saying what to
+//! write where, which [`Event`]s happened, and whether the driver must connect, cancel or close.
+//! Tests drive it with hand-built messages and synthetic instants; no socket is involved.
+//!
+//! The session never changes a byte. Client chunks are returned unchanged in
+//! [`Output::to_server`] and server chunks in [`Output::to_client`]; the only bytes pgscope
+//! writes itself are the answers PostgreSQL's startup protocol requires of a proxy (`N` to
+//! `SSLRequest`/`GSSENCRequest`) and `ErrorResponse`s when something fails (bad client message,
+//! unreachable upstream, upstream gone mid-session), always at a message boundary.
+//!
+//! Inside, the work is split by phase:
+//! - [`startup`]: the untagged startup packets and the choice between connect, cancel and
+//!   refuse;
+//! - [`tracker`]: after startup, the prepared statements, portals and the FIFO of requests in
+//!   flight, matched to their responses to produce `QueryStarted`/`QueryFinished` events.
+
+mod startup;
+mod tracker;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_extended;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use pgscope_protocol::encode;
+use pgscope_protocol::{Decoded, Decoder, Limits, ProtocolError};
+
+use crate::event::{ConnectionInfo, Event};
+use tracker::Tracker;
+
+/// Settings of one session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Protocol limits: a client message longer than `max_message_len` closes the connection.
+    pub limits: Limits,
+    /// Most requests tracked in flight at once; past it the session stops observing (it keeps
+    /// forwarding) so that a client pipelining without reading cannot grow memory unboundedly.
+    pub max_in_flight: usize,
+    /// Most prepared statement names remembered per connection.
+    pub max_statements: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            limits: Limits::default(),
+            max_in_flight: 65_536,
+            max_statements: 10_000,
+        }
+    }
+}
+
+/// What the driver must do besides writing bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open the upstream connection, then write [`Output::to_server`] to it.
+    Connect,
+    /// Open a new upstream connection, write this `CancelRequest` packet (unchanged), close it,
+    /// and close the client connection.
+    Cancel(Bytes),
+    /// Write [`Output::to_client`], then close both connections.
+    Close,
+}
+
+/// The result of feeding the session: bytes to write, events, and at most one action.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Bytes for the client, in order.
+    pub to_client: Vec<Bytes>,
+    /// Bytes for the upstream server, in order.
+    pub to_server: Vec<Bytes>,
+    /// Events, in the order they happened.
+    pub events: Vec<Event>,
+    /// What else to do, if anything.
+    pub action: Option<Action>,
+}
+
+impl Output {
+    /// Empties the output for reuse, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.to_client.clear();
+        self.to_server.clear();
+        self.events.clear();
+        self.action = None;
+    }
+}
+
+/// Which phase the connection is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the client's startup packet (possibly after refusing TLS/GSS encryption).
+    Startup,
+    /// Startup forwarded; authentication and then queries flow.
+    Running,
+    /// Closed or closing; nothing more is accepted.
+    Closed,
+}
+
+/// The state machine of one client connection. See the module documentation.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    phase: Phase,
+    connection: Arc<ConnectionInfo>,
+    /// Replication connections are forwarded but not decoded or recorded.
+    replication: bool,
+    client: Decoder,
+    server: Decoder,
+    tracker: Tracker,
+    /// Set once the client sent `Terminate`: the server's close is then expected.
+    terminating: bool,
+    /// The server's cancel key, as its `BackendKeyData` sent it.
+    backend_key: Option<(u32, Bytes)>,
+    /// Cleared when tracking had to stop (the server's stream could not be decoded, or too
+    /// many requests in flight): bytes still flow, events stop.
+    observing: bool,
+    /// Cleared when the server's stream could not be framed: message boundaries are unknown.
+    server_framed: bool,
+}
+
+impl Session {
+    /// A new session waiting for its startup packet.
+    pub fn new(config: SessionConfig) -> Self {
+        let limits = config.limits;
+        let tracker = Tracker::new(config.max_in_flight, config.max_statements);
+        Session {
+            config,
+            phase: Phase::Startup,
+            connection: Arc::new(ConnectionInfo::default()),
+            replication: false,
+            client: Decoder::new(limits, tracker::client_wants_body),
+            // A server is trusted to respect PostgreSQL's own 1 GiB message limit; ours only
+            // bounds what a client may send.
+            server: Decoder::new(
+                Limits {
+                    max_message_len: u32::MAX,
+                    ..limits
+                },
+                tracker::server_wants_body,
+            ),
+            tracker,
+            terminating: false,
+            backend_key: None,
+            observing: true,
+            server_framed: true,
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The connection's labels (database, user, application name).
+    pub fn connection(&self) -> &Arc<ConnectionInfo> {
+        &self.connection
+    }
+
+    /// Whether this is a replication connection (forwarded, never recorded).
+    pub fn is_replication(&self) -> bool {
+        self.replication
+    }
+
+    /// Number of requests sent upstream whose responses have not all arrived.
+    pub fn in_flight(&self) -> usize {
+        self.tracker.in_flight()
+    }
+
+    /// Feeds bytes read from the client during the startup phase. `buf` holds everything read
+    /// and not yet consumed; complete packets are taken from its front. After an
+    /// [`Action::Connect`], bytes left in `buf` belong to the running phase: pass them to
+    /// [`Session::on_client_data`] once connected.
+    pub fn on_client_startup(&mut self, buf: &mut BytesMut, out: &mut Output) {
+        startup::on_client_startup(self, buf, out);
+    }
+
+    /// Feeds a chunk read from the client after startup.
+    pub fn on_client_data(&mut self, chunk: Bytes, now: Instant, out: &mut Output) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        if self.replication {
+            out.to_server.push(chunk);
+            return;
+        }
+        self.client.push(chunk.clone());
+        loop {
+            match self.client.next() {
+                Ok(Some(decoded)) => {
+                    if let Err(error) = self.on_client_message(&decoded, now, out) {
+                        self.refuse_client(&error, out);
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    self.refuse_client(&error, out);
+                    return;
+                }
+            }
+        }
+        out.to_server.push(chunk);
+    }
+
+    /// Feeds a chunk read from the server.
+    pub fn on_server_data(&mut self, chunk: Bytes, now: Instant, out: &mut Output) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.server_framed && !self.replication {
+            self.server.push(chunk.clone());
+            loop {
+                match self.server.next() {
+                    Ok(Some(decoded)) => {
+                        if !self.observing {
+                            continue;
+                        }
+                        if let Err(error) = self.on_server_message(&decoded, now, out) {
+                            self.stop_observing(&error);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        self.server_framed = false;
+                        self.stop_observing(&error);
+                        break;
+                    }
+                }
+            }
+        }
+        out.to_client.push(chunk);
+    }
+
+    /// The client closed its connection (or its socket failed). Requests in flight are resolved
+    /// as skipped. If any were in flight, the returned action cancels them upstream so the
+    /// backend does not keep running a query nobody will read.
+    pub fn on_client_closed(&mut self, now: Instant, out: &mut Output) {
+        let had_in_flight = self.tracker.in_flight() > 0;
+        self.tracker.abandon(&self.connection, now, &mut out.events);
+        if self.phase == Phase::Running && had_in_flight && !self.terminating {
+            if let Some((pid, key)) = &self.backend_key {
+                out.action = Some(Action::Cancel(encode::frontend::cancel_request(*pid, key)));
+            }
+        }
+        self.phase = Phase::Closed;
+    }
+
+    /// The server closed its connection (or its socket failed). Unless the client asked for it
+    /// (`Terminate`), the client is told with a FATAL `ErrorResponse` (SQLSTATE 08006) — but
+    /// only at a message boundary, where it cannot corrupt a message already half forwarded.
+    pub fn on_server_closed(&mut self, upstream: &str, now: Instant, out: &mut Output) {
+        self.tracker.abandon(&self.connection, now, &mut out.events);
+        if self.phase == Phase::Running && !self.terminating && self.client_stream_at_boundary() {
+            out.to_client.push(encode::backend::error_response(
+                "FATAL",
+                "08006",
+                &format!(
+                    "pgscope: the upstream server {upstream} closed the connection unexpectedly"
+                ),
+            ));
+        }
+        out.action = Some(Action::Close);
+        self.phase = Phase::Closed;
+    }
+
+    /// The upstream connection could not be opened: the client gets a FATAL `ErrorResponse`
+    /// (SQLSTATE 08006) naming the upstream and the reason.
+    pub fn on_connect_failed(&mut self, upstream: &str, reason: &str, out: &mut Output) {
+        out.to_client.push(encode::backend::error_response(
+            "FATAL",
+            "08006",
+            &format!("pgscope: could not connect to upstream server {upstream}: {reason}"),
+        ));
+        out.action = Some(Action::Close);
+        self.phase = Phase::Closed;
+    }
+
+    /// Whether the connection is idle: past authentication, no request in flight and no
+    /// transaction open. Shutdown closes idle connections only.
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Running
+            && self.tracker.in_flight() == 0
+            && self.tracker.transaction_status() == Some(b'I')
+    }
+
+    /// pgscope is shutting down and the connection is idle: the client is told why (FATAL
+    /// 57P01, as PostgreSQL's own shutdown does) and the server gets a `Terminate`.
+    pub fn on_shutdown(&mut self, out: &mut Output) {
+        if self.client_stream_at_boundary() {
+            out.to_client.push(encode::backend::error_response(
+                "FATAL",
+                "57P01",
+                "pgscope: terminating connection because the proxy is shutting down",
+            ));
+        }
+        out.to_server.push(encode::frontend::terminate());
+        out.action = Some(Action::Close);
+        self.phase = Phase::Closed;
+    }
+
+    /// Whether an `ErrorResponse` written to the client now would land at a message boundary.
+    pub fn client_stream_at_boundary(&self) -> bool {
+        self.server_framed && self.server.at_boundary()
+    }
+
+    fn on_client_message(
+        &mut self,
+        decoded: &Decoded,
+        now: Instant,
+        out: &mut Output,
+    ) -> Result<(), ProtocolError> {
+        match decoded {
+            Decoded::Frame(frame) => {
+                let message = pgscope_protocol::frontend::FrontendMessage::parse(frame)?;
+                if matches!(
+                    message,
+                    pgscope_protocol::frontend::FrontendMessage::Terminate
+                ) {
+                    self.terminating = true;
+                }
+                if self.observing {
+                    self.tracker.on_client_message(
+                        &message,
+                        &self.connection,
+                        now,
+                        &mut out.events,
+                    );
+                }
+            }
+            Decoded::Skipped { tag, .. } => {
+                if *tag == pgscope_protocol::tag::frontend::TERMINATE {
+                    self.terminating = true;
+                }
+                if self.observing {
+                    self.tracker
+                        .on_client_tag(*tag, &self.connection, now, &mut out.events);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_server_message(
+        &mut self,
+        decoded: &Decoded,
+        now: Instant,
+        out: &mut Output,
+    ) -> Result<(), ProtocolError> {
+        use pgscope_protocol::backend::BackendMessage;
+        match decoded {
+            Decoded::Frame(frame) => {
+                let message = BackendMessage::parse(frame)?;
+                match &message {
+                    BackendMessage::BackendKeyData { pid, key } => {
+                        self.backend_key = Some((*pid, Bytes::copy_from_slice(key)));
+                    }
+                    BackendMessage::ParameterStatus { name, value }
+                        if *name == b"application_name" =>
+                    {
+                        let app = String::from_utf8_lossy(value);
+                        if app != self.connection.application_name {
+                            let mut info = (*self.connection).clone();
+                            info.application_name = app.into_owned();
+                            self.connection = Arc::new(info);
+                        }
+                    }
+                    _ => {}
+                }
+                self.tracker
+                    .on_server_message(&message, &self.connection, now, &mut out.events);
+            }
+            Decoded::Skipped { tag, .. } => {
+                self.tracker
+                    .on_server_tag(*tag, &self.connection, now, &mut out.events);
+            }
+        }
+        Ok(())
+    }
+
+    /// A client message broke the protocol: FATAL 08P01 to the client, close everything.
+    fn refuse_client(&mut self, error: &ProtocolError, out: &mut Output) {
+        log::warn!(
+            "closing client connection (user {:?}, database {:?}): {error}",
+            self.connection.user,
+            self.connection.database
+        );
+        if self.client_stream_at_boundary() {
+            out.to_client.push(encode::backend::error_response(
+                "FATAL",
+                "08P01",
+                &format!("pgscope: invalid message from client: {error}"),
+            ));
+        }
+        out.action = Some(Action::Close);
+        self.phase = Phase::Closed;
+    }
+
+    /// The server's stream could not be followed: keep forwarding, stop tracking.
+    fn stop_observing(&mut self, error: &dyn std::fmt::Display) {
+        log::warn!("no longer observing this connection's queries: {error}");
+        self.observing = false;
+        self.tracker.clear();
+    }
+}

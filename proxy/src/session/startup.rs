@@ -1,0 +1,78 @@
+//! The startup phase: untagged packets before the upstream connection exists.
+//!
+//! PostgreSQL clients open with one of four packets. pgscope answers `SSLRequest` and
+//! `GSSENCRequest` itself with `N` ("not supported": TLS comes later), which makes
+//! `sslmode=prefer` and `gssencmode=prefer` clients carry on in the clear, exactly as against a
+//! server without TLS. A `CancelRequest` is forwarded byte for byte on a fresh upstream
+//! connection: its key was issued by the server in `BackendKeyData`, which pgscope passed through
+//! unchanged, so the server recognises it (keys are variable-length since protocol 3.2). A
+//! `StartupMessage` is forwarded unchanged and its parameters label the connection's queries.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use pgscope_protocol::encode;
+use pgscope_protocol::startup::{parse_startup, StartupPacket};
+
+use super::{Action, Output, Phase, Session};
+use crate::event::ConnectionInfo;
+
+/// The answer to `SSLRequest` and `GSSENCRequest`: encryption not supported.
+const REFUSE_ENCRYPTION: &[u8] = b"N";
+
+pub(super) fn on_client_startup(session: &mut Session, buf: &mut BytesMut, out: &mut Output) {
+    while session.phase == Phase::Startup {
+        let (packet, raw) = match parse_startup(buf, &session.config.limits) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => return,
+            Err(error) => {
+                log::warn!("refusing client: bad startup packet: {error}");
+                out.to_client.push(encode::backend::error_response(
+                    "FATAL",
+                    "08P01",
+                    &format!("pgscope: invalid startup packet: {error}"),
+                ));
+                out.action = Some(Action::Close);
+                session.phase = Phase::Closed;
+                return;
+            }
+        };
+        match packet {
+            StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
+                out.to_client
+                    .push(bytes::Bytes::from_static(REFUSE_ENCRYPTION));
+            }
+            StartupPacket::Cancel(_) => {
+                out.action = Some(Action::Cancel(raw));
+                session.phase = Phase::Closed;
+            }
+            StartupPacket::Startup(message) => {
+                let text = |name: &str| {
+                    message
+                        .param(name)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                };
+                let user = text("user").unwrap_or_default();
+                // PostgreSQL's default database is the user name.
+                let database = text("database")
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| user.clone());
+                let application_name = text("application_name").unwrap_or_default();
+                session.replication = text("replication").is_some_and(|r| {
+                    !matches!(
+                        r.to_ascii_lowercase().as_str(),
+                        "false" | "off" | "no" | "0"
+                    )
+                });
+                session.connection = Arc::new(ConnectionInfo {
+                    database,
+                    user,
+                    application_name,
+                });
+                out.to_server.push(raw);
+                out.action = Some(Action::Connect);
+                session.phase = Phase::Running;
+            }
+        }
+    }
+}

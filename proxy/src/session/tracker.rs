@@ -1,0 +1,644 @@
+//! Requests in flight and the statements and portals they name.
+//!
+//! PostgreSQL answers requests strictly in order, so the tracker keeps a FIFO of what the client
+//! sent that will get a response (`Query`, `Parse`, `Bind`, `Describe`, `Execute`, `Close`,
+//! `Sync`, `FunctionCall`) and matches each response from the server to the front of it:
+//!
+//! - a simple `Query` holds several statements; each `CommandComplete`, `EmptyQueryResponse` or
+//!   `ErrorResponse` finishes the current one (an error skips the rest) and `ReadyForQuery`
+//!   retires the whole query;
+//! - in the extended protocol, `ParseComplete`, `BindComplete`, `CloseComplete`, `NoData` /
+//!   `RowDescription` retire their request, `CommandComplete`, `EmptyQueryResponse` and
+//!   `PortalSuspended` finish an `Execute`, and `ReadyForQuery` retires a `Sync`;
+//! - after an `ErrorResponse` in the extended protocol the server ignores everything up to the
+//!   next `Sync`: every request before that `Sync` is resolved as skipped at once, and if the
+//!   client has not sent the `Sync` yet, what it sends until then is resolved as skipped as it
+//!   goes by. `ReadyForQuery` also retires anything still ahead of it, so no request is ever
+//!   left dangling, even if a response was missed.
+//!
+//! Timing: a query's interval starts when its request was written upstream, or when the
+//! previous query on the connection completed if that was later (a statement of a multi-statement
+//! query, or an `Execute` queued in a pipeline, cannot start before its predecessor finished),
+//! and ends when its completion message arrives.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use pgscope_protocol::backend::{command_tag_rows, command_tag_verb, BackendMessage};
+use pgscope_protocol::frontend::FrontendMessage;
+use pgscope_protocol::tag::{backend as bt, frontend as ft};
+
+use crate::event::{
+    ConnectionInfo, Event, Outcome, Protocol, QueryFinished, QueryStarted, Statement,
+};
+
+/// Client message types whose bodies the tracker reads; all others are only counted.
+pub(super) fn client_wants_body(tag: u8) -> bool {
+    matches!(
+        tag,
+        ft::QUERY
+            | ft::PARSE
+            | ft::BIND
+            | ft::DESCRIBE
+            | ft::EXECUTE
+            | ft::CLOSE
+            | ft::FUNCTION_CALL
+    )
+}
+
+/// Server message types whose bodies the session reads; all others (rows, copy data,
+/// descriptions, notices) are skipped without copying.
+pub(super) fn server_wants_body(tag: u8) -> bool {
+    matches!(
+        tag,
+        bt::COMMAND_COMPLETE
+            | bt::ERROR_RESPONSE
+            | bt::READY_FOR_QUERY
+            | bt::BACKEND_KEY_DATA
+            | bt::PARAMETER_STATUS
+    )
+}
+
+/// One request awaiting its response.
+#[derive(Debug)]
+struct Pending {
+    kind: Kind,
+    sent: Instant,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// A simple query: the statement running now and those after it.
+    Simple {
+        current: Option<Arc<Statement>>,
+        rest: VecDeque<Arc<Statement>>,
+    },
+    /// A `Parse`; on error the name's previous statement is restored.
+    Parse {
+        statement: Arc<Statement>,
+        name: Box<[u8]>,
+        previous: Option<Arc<Statement>>,
+    },
+    Bind(Option<Arc<Statement>>),
+    Describe(Option<Arc<Statement>>),
+    Execute(Option<Arc<Statement>>),
+    Close,
+    Sync,
+    FunctionCall,
+}
+
+impl Kind {
+    /// Whether `ReadyForQuery` is this request's last response.
+    fn ends_with_ready(&self) -> bool {
+        matches!(self, Kind::Simple { .. } | Kind::Sync | Kind::FunctionCall)
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub(super) struct Tracker {
+    statements: HashMap<Box<[u8]>, Arc<Statement>>,
+    portals: HashMap<Box<[u8]>, Option<Arc<Statement>>>,
+    pending: VecDeque<Pending>,
+    /// The server is skipping to the next `Sync` and the client has not sent it yet.
+    discarding: bool,
+    /// When the last query (or `ReadyForQuery`) completed.
+    last_done: Option<Instant>,
+    /// `DataRow`s since the last completion, for `PortalSuspended`.
+    rows_seen: u64,
+    max_in_flight: usize,
+    max_statements: usize,
+    /// Tracking gave up (too many requests in flight); nothing more is recorded.
+    overflowed: bool,
+    /// The status byte of the last `ReadyForQuery` (`I`, `T` or `E`).
+    transaction_status: Option<u8>,
+}
+
+impl Tracker {
+    pub(super) fn new(max_in_flight: usize, max_statements: usize) -> Self {
+        Tracker {
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            pending: VecDeque::new(),
+            discarding: false,
+            last_done: None,
+            rows_seen: 0,
+            max_in_flight,
+            max_statements,
+            overflowed: false,
+            transaction_status: None,
+        }
+    }
+
+    pub(super) fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub(super) fn transaction_status(&self) -> Option<u8> {
+        self.transaction_status
+    }
+
+    /// Forgets everything, emitting nothing (tracking is being abandoned).
+    pub(super) fn clear(&mut self) {
+        self.statements.clear();
+        self.portals.clear();
+        self.pending.clear();
+        self.discarding = false;
+    }
+
+    /// The connection is gone: every request in flight is resolved as skipped.
+    pub(super) fn abandon(
+        &mut self,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        while let Some(pending) = self.pending.pop_front() {
+            self.resolve_skipped(pending, conn, now, events);
+        }
+    }
+
+    pub(super) fn on_client_message(
+        &mut self,
+        message: &FrontendMessage<'_>,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        if self.overflowed {
+            return;
+        }
+        let kind = match *message {
+            FrontendMessage::Query { sql } => {
+                let text = String::from_utf8_lossy(sql);
+                let mut statements = pgscope_fingerprint::split_statements(&text)
+                    .into_iter()
+                    .map(|s| Statement::new(s.trim()));
+                let current = statements.next();
+                let rest = statements.collect();
+                Kind::Simple { current, rest }
+            }
+            FrontendMessage::Parse { name, sql, .. } => {
+                let statement = Statement::new(String::from_utf8_lossy(sql));
+                let previous = self.define_statement(name, &statement);
+                Kind::Parse {
+                    statement,
+                    name: name.into(),
+                    previous,
+                }
+            }
+            FrontendMessage::Bind { portal, statement } => {
+                let statement = self.statements.get(statement).cloned();
+                self.portals.insert(portal.into(), statement.clone());
+                Kind::Bind(statement)
+            }
+            FrontendMessage::Describe { kind, name } => Kind::Describe(if kind == b'S' {
+                self.statements.get(name).cloned()
+            } else {
+                self.portals.get(name).cloned().flatten()
+            }),
+            FrontendMessage::Execute { portal, .. } => {
+                Kind::Execute(self.portals.get(portal).cloned().flatten())
+            }
+            FrontendMessage::Close { kind, name } => {
+                if kind == b'S' {
+                    self.statements.remove(name);
+                } else {
+                    self.portals.remove(name);
+                }
+                Kind::Close
+            }
+            FrontendMessage::Sync => Kind::Sync,
+            FrontendMessage::FunctionCall { .. } => Kind::FunctionCall,
+            _ => return,
+        };
+        self.push(kind, conn, now, events);
+    }
+
+    /// A client message whose body was not read (see [`client_wants_body`]).
+    pub(super) fn on_client_tag(
+        &mut self,
+        tag: u8,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        if tag == ft::SYNC && !self.overflowed {
+            self.push(Kind::Sync, conn, now, events);
+        }
+    }
+
+    pub(super) fn on_server_message(
+        &mut self,
+        message: &BackendMessage<'_>,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        match *message {
+            BackendMessage::CommandComplete { tag } => {
+                let verb = String::from_utf8_lossy(command_tag_verb(tag));
+                self.complete(command_tag_rows(tag), &verb, conn, now, events);
+            }
+            BackendMessage::ErrorResponse(ref fields) => {
+                let sqlstate = fields.sqlstate().unwrap_or(*b"XX000");
+                self.fail(sqlstate, conn, now, events);
+            }
+            BackendMessage::ReadyForQuery { status } => self.ready(status, conn, now, events),
+            _ => {}
+        }
+    }
+
+    /// A server message whose body was not read (see [`server_wants_body`]).
+    pub(super) fn on_server_tag(
+        &mut self,
+        tag: u8,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        match tag {
+            bt::DATA_ROW => self.rows_seen += 1,
+            bt::PARSE_COMPLETE => {
+                self.retire(|k| matches!(k, Kind::Parse { .. }), conn, now, events)
+            }
+            bt::BIND_COMPLETE => self.retire(|k| matches!(k, Kind::Bind(_)), conn, now, events),
+            bt::CLOSE_COMPLETE => self.retire(|k| matches!(k, Kind::Close), conn, now, events),
+            bt::NO_DATA => self.retire(|k| matches!(k, Kind::Describe(_)), conn, now, events),
+            bt::ROW_DESCRIPTION => {
+                // Part of a simple query's results, or the answer to a Describe.
+                if matches!(self.front(), Some(Kind::Describe(_))) {
+                    self.pending.pop_front();
+                }
+            }
+            bt::EMPTY_QUERY_RESPONSE => self.complete(None, "", conn, now, events),
+            bt::PORTAL_SUSPENDED => {
+                let rows = self.rows_seen;
+                self.complete(Some(rows), "", conn, now, events);
+            }
+            _ => {}
+        }
+    }
+
+    fn front(&self) -> Option<&Kind> {
+        self.pending.front().map(|p| &p.kind)
+    }
+
+    fn define_statement(
+        &mut self,
+        name: &[u8],
+        statement: &Arc<Statement>,
+    ) -> Option<Arc<Statement>> {
+        if self.statements.len() >= self.max_statements && !self.statements.contains_key(name) {
+            return None;
+        }
+        self.statements.insert(name.into(), Arc::clone(statement))
+    }
+
+    fn push(
+        &mut self,
+        kind: Kind,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        let pending = Pending { kind, sent: now };
+        if self.discarding {
+            if matches!(pending.kind, Kind::Sync) {
+                self.discarding = false;
+            } else {
+                // The server skips it: it will never be answered.
+                self.resolve_skipped(pending, conn, now, events);
+                return;
+            }
+        }
+        if self.pending.len() >= self.max_in_flight {
+            log::warn!(
+                "more than {} requests in flight on one connection: no longer recording it",
+                self.max_in_flight
+            );
+            self.overflowed = true;
+            self.clear();
+            return;
+        }
+        let started = match &pending.kind {
+            Kind::Simple {
+                current: Some(s), ..
+            } => Some((s, Protocol::Simple)),
+            Kind::Execute(Some(s)) => Some((s, Protocol::Extended)),
+            _ => None,
+        };
+        if let Some((statement, protocol)) = started {
+            events.push(Event::QueryStarted(QueryStarted {
+                connection: Arc::clone(conn),
+                statement: Arc::clone(statement),
+                protocol,
+                at: now,
+            }));
+        }
+        self.pending.push_back(pending);
+    }
+
+    /// Pops requests up to the first one `is_target` accepts; any before it missed their
+    /// response and are resolved as skipped.
+    fn retire(
+        &mut self,
+        is_target: impl Fn(&Kind) -> bool,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        if !self.pending.iter().any(|p| is_target(&p.kind)) {
+            return;
+        }
+        while let Some(pending) = self.pending.pop_front() {
+            if is_target(&pending.kind) {
+                return;
+            }
+            self.resolve_skipped(pending, conn, now, events);
+        }
+    }
+
+    /// `CommandComplete`, `EmptyQueryResponse` or `PortalSuspended`.
+    fn complete(
+        &mut self,
+        rows: Option<u64>,
+        command: &str,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        self.finish_front(Outcome::Ok, rows, command, conn, now, events);
+    }
+
+    /// Finishes the query at the front: the current statement of a simple query, or an
+    /// `Execute` (popped).
+    fn finish_front(
+        &mut self,
+        outcome: Outcome,
+        rows: Option<u64>,
+        command: &str,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        self.retire_until_query(conn, now, events);
+        let last_done = self.last_done;
+        self.last_done = Some(now);
+        let Some(front) = self.pending.front_mut() else {
+            return;
+        };
+        let started = later(front.sent, last_done);
+        let (statement, protocol) = match &mut front.kind {
+            Kind::Simple { current, rest } => {
+                let Some(statement) = current.take() else {
+                    return;
+                };
+                *current = rest.pop_front();
+                if let Some(next) = current {
+                    events.push(Event::QueryStarted(QueryStarted {
+                        connection: Arc::clone(conn),
+                        statement: Arc::clone(next),
+                        protocol: Protocol::Simple,
+                        at: now,
+                    }));
+                }
+                (Some(statement), Protocol::Simple)
+            }
+            Kind::Execute(statement) => {
+                let statement = statement.take();
+                self.pending.pop_front();
+                (statement, Protocol::Extended)
+            }
+            _ => return,
+        };
+        self.rows_seen = 0;
+        if let Some(statement) = statement {
+            events.push(finished(
+                conn, statement, protocol, started, now, rows, command, outcome,
+            ));
+        }
+    }
+
+    /// Before a query completion, requests that complete silently ahead of it (none should be
+    /// left) are retired.
+    fn retire_until_query(
+        &mut self,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        while let Some(front) = self.pending.front() {
+            match front.kind {
+                Kind::Simple { .. } | Kind::Execute(_) => return,
+                _ if self
+                    .pending
+                    .iter()
+                    .any(|p| matches!(p.kind, Kind::Simple { .. } | Kind::Execute(_))) =>
+                {
+                    if let Some(pending) = self.pending.pop_front() {
+                        self.resolve_skipped(pending, conn, now, events);
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// `ErrorResponse`.
+    fn fail(
+        &mut self,
+        sqlstate: [u8; 5],
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        let last_done = self.last_done;
+        let Some(front) = self.pending.front_mut() else {
+            // An error outside any request: a FATAL on an idle connection, or authentication.
+            return;
+        };
+        let outcome = Outcome::Error { sqlstate };
+        let started = later(front.sent, last_done);
+        match &mut front.kind {
+            Kind::Simple { current, rest } => {
+                // The server abandons the rest of the query string.
+                if let Some(statement) = current.take() {
+                    events.push(finished(
+                        conn,
+                        statement,
+                        Protocol::Simple,
+                        started,
+                        now,
+                        None,
+                        "",
+                        outcome,
+                    ));
+                }
+                for statement in rest.drain(..) {
+                    events.push(skipped(conn, statement, Protocol::Simple, now));
+                }
+            }
+            // The error ends the call; ReadyForQuery retires it.
+            Kind::FunctionCall | Kind::Sync => {}
+            _ => {
+                if let Some(pending) = self.pending.pop_front() {
+                    let failed = match pending.kind {
+                        Kind::Parse {
+                            statement,
+                            name,
+                            previous,
+                        } => {
+                            self.undefine_statement(name, &statement, previous);
+                            Some((statement, Protocol::Prepare))
+                        }
+                        Kind::Bind(s) | Kind::Describe(s) => s.map(|s| (s, Protocol::Prepare)),
+                        Kind::Execute(s) => s.map(|s| (s, Protocol::Extended)),
+                        _ => None,
+                    };
+                    if let Some((statement, protocol)) = failed {
+                        events.push(finished(
+                            conn, statement, protocol, started, now, None, "", outcome,
+                        ));
+                    }
+                }
+                self.skip_to_sync(conn, now, events);
+            }
+        }
+        self.last_done = Some(now);
+        self.rows_seen = 0;
+    }
+
+    /// After an extended-protocol error the server ignores messages until `Sync`.
+    fn skip_to_sync(&mut self, conn: &Arc<ConnectionInfo>, now: Instant, events: &mut Vec<Event>) {
+        while let Some(front) = self.pending.front() {
+            if matches!(front.kind, Kind::Sync) {
+                return;
+            }
+            if let Some(pending) = self.pending.pop_front() {
+                self.resolve_skipped(pending, conn, now, events);
+            }
+        }
+        self.discarding = true;
+    }
+
+    /// A failed `Parse` did not define its name: put back what it replaced.
+    fn undefine_statement(
+        &mut self,
+        name: Box<[u8]>,
+        statement: &Arc<Statement>,
+        previous: Option<Arc<Statement>>,
+    ) {
+        let ours = self
+            .statements
+            .get(&name)
+            .is_some_and(|s| Arc::ptr_eq(s, statement));
+        if ours {
+            match previous {
+                Some(previous) if !name.is_empty() => {
+                    self.statements.insert(name, previous);
+                }
+                _ => {
+                    self.statements.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// `ReadyForQuery`: retires the request it ends and anything still ahead of it.
+    fn ready(
+        &mut self,
+        status: u8,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        if self.pending.iter().any(|p| p.kind.ends_with_ready()) {
+            while let Some(pending) = self.pending.pop_front() {
+                let last = pending.kind.ends_with_ready();
+                self.resolve_skipped(pending, conn, now, events);
+                if last {
+                    break;
+                }
+            }
+        }
+        self.transaction_status = Some(status);
+        if status == b'I' {
+            // Portals never outlive their transaction.
+            self.portals.clear();
+        }
+        self.discarding = false;
+        self.last_done = Some(now);
+        self.rows_seen = 0;
+    }
+
+    /// Emits `Skipped` for every query a request still held.
+    fn resolve_skipped(
+        &mut self,
+        pending: Pending,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        match pending.kind {
+            Kind::Simple { current, rest } => {
+                for statement in current.into_iter().chain(rest) {
+                    events.push(skipped(conn, statement, Protocol::Simple, now));
+                }
+            }
+            Kind::Execute(Some(statement)) => {
+                events.push(skipped(conn, statement, Protocol::Extended, now));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn later(sent: Instant, last_done: Option<Instant>) -> Instant {
+    match last_done {
+        Some(done) if done > sent => done,
+        _ => sent,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finished(
+    conn: &Arc<ConnectionInfo>,
+    statement: Arc<Statement>,
+    protocol: Protocol,
+    started: Instant,
+    finished: Instant,
+    rows: Option<u64>,
+    command: &str,
+    outcome: Outcome,
+) -> Event {
+    Event::QueryFinished(QueryFinished {
+        connection: Arc::clone(conn),
+        statement,
+        protocol,
+        started,
+        finished,
+        rows,
+        command: command.into(),
+        outcome,
+    })
+}
+
+fn skipped(
+    conn: &Arc<ConnectionInfo>,
+    statement: Arc<Statement>,
+    protocol: Protocol,
+    now: Instant,
+) -> Event {
+    finished(
+        conn,
+        statement,
+        protocol,
+        now,
+        now,
+        None,
+        "",
+        Outcome::Skipped,
+    )
+}

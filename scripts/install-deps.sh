@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Installs what pgscope's build, tests and benchmarks need, when it is missing, and sets
+# PGSCOPE_TEST_PYTHON to a Python that has psycopg 3:
+#
+#   cmake                        (building native dependencies)
+#   PostgreSQL server + contrib  (initdb, pg_ctl, postgres, pgbench, pg_stat_statements)
+#   psql                         (the client the tests drive)
+#   pgbouncer                    (the benchmark's point of comparison)
+#   a venv with psycopg[binary]  at ${PGSCOPE_VENV:-$HOME/.cache/pgscope/venv}
+#
+# Idempotent and fast when everything is there: it only looks (command -v, file tests, one
+# Python import), and runs `apt-get update` only when something has to be installed.
+# System packages come from apt-get, as root (or through passwordless sudo); otherwise the
+# script names what is missing and fails.
+#
+# Run it (`bash scripts/install-deps.sh`) or source it (`source scripts/install-deps.sh`,
+# as scripts/test.sh does) to also get PGSCOPE_TEST_PYTHON exported into your shell.
+
+pgscope_log() { echo "install-deps: $*" >&2; }
+
+# The directory of the PostgreSQL server binaries, found the way pgscope finds it
+# (proxy/src/embedded/bin_dir.rs); empty when there is none.
+pgscope_pg_bin_dir() {
+    local dir
+    if [ -n "${PGSCOPE_PG_BIN:-}" ]; then
+        echo "$PGSCOPE_PG_BIN"
+        return
+    fi
+    dir="$(pg_config --bindir 2>/dev/null || true)"
+    if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then
+        echo "$dir"
+        return
+    fi
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -V | tail -n 1 || true)"
+    if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then
+        echo "$dir"
+        return
+    fi
+    dir="$(command -v initdb 2>/dev/null || true)"
+    [ -n "$dir" ] && dirname "$dir"
+    return 0
+}
+
+# Whether the PostgreSQL installation of bin dir $1 has the pg_stat_statements extension.
+pgscope_has_pg_stat_statements() {
+    local lib
+    lib="$(pg_config --pkglibdir 2>/dev/null || true)"
+    [ -f "$1/../lib/pg_stat_statements.so" ] || { [ -n "$lib" ] && [ -f "$lib/pg_stat_statements.so" ]; }
+}
+
+# Installs Debian packages, as root or through passwordless sudo.
+pgscope_apt_install() {
+    local sudo=()
+    if ! command -v apt-get >/dev/null 2>&1; then
+        pgscope_log "missing: $*; install them with your package manager and run again"
+        return 1
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo=(sudo -n)
+        else
+            pgscope_log "missing: $*; install them (e.g. apt-get install $*) and run again"
+            return 1
+        fi
+    fi
+    pgscope_log "installing $*"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+pgscope_install_deps() {
+    local venv="${PGSCOPE_VENV:-${HOME:-/tmp}/.cache/pgscope/venv}"
+    local python="${PGSCOPE_BASE_PYTHON:-python3}"
+    local missing=() bin
+
+    command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+    command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+    bin="$(pgscope_pg_bin_dir)"
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ] || [ ! -x "$bin/pgbench" ] \
+        || ! pgscope_has_pg_stat_statements "$bin"; then
+        missing+=(postgresql-15 postgresql-contrib)
+    fi
+    if ! command -v psql >/dev/null 2>&1 && { [ -z "$bin" ] || [ ! -x "$bin/psql" ]; }; then
+        missing+=(postgresql-client-15)
+    fi
+    if [ ! -x "$venv/bin/python" ] && ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
+        # Debian's own python3 lacks ensurepip until python3-venv is installed.
+        missing+=(python3-venv)
+        python=/usr/bin/python3
+    fi
+    if [ "${#missing[@]}" -gt 0 ]; then
+        pgscope_apt_install "${missing[@]}" || return 1
+    fi
+
+    if ! "$venv/bin/python" -c 'import psycopg' 2>/dev/null; then
+        if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+            pgscope_log "creating the Python venv $venv"
+            mkdir -p "$(dirname "$venv")"
+            "$python" -m venv --clear "$venv" || return 1
+        fi
+        pgscope_log "installing psycopg[binary] into $venv"
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install --quiet \
+            'psycopg[binary]' || return 1
+        "$venv/bin/python" -c 'import psycopg' || return 1
+    fi
+    export PGSCOPE_TEST_PYTHON="$venv/bin/python"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    pgscope_install_deps
+else
+    pgscope_install_deps || return 1
+fi
