@@ -124,6 +124,8 @@ pub struct Session {
     observing: bool,
     /// Cleared when the server's stream could not be framed: message boundaries are unknown.
     server_framed: bool,
+    /// The server sent a FATAL or PANIC error: its close is announced already.
+    server_said_fatal: bool,
 }
 
 impl Session {
@@ -151,6 +153,7 @@ impl Session {
             backend_key: None,
             observing: true,
             server_framed: true,
+            server_said_fatal: false,
         }
     }
 
@@ -254,11 +257,16 @@ impl Session {
     }
 
     /// The server closed its connection (or its socket failed). Unless the client asked for it
-    /// (`Terminate`), the client is told with a FATAL `ErrorResponse` (SQLSTATE 08006) — but
+    /// (`Terminate`) or the server announced it with a FATAL error of its own (a failed
+    /// password, an administrator's `pg_terminate_backend`), the client is told with a FATAL `ErrorResponse` (SQLSTATE 08006) — but
     /// only at a message boundary, where it cannot corrupt a message already half forwarded.
     pub fn on_server_closed(&mut self, upstream: &str, now: Instant, out: &mut Output) {
         self.tracker.abandon(&self.connection, now, &mut out.events);
-        if self.phase == Phase::Running && !self.terminating && self.client_stream_at_boundary() {
+        if self.phase == Phase::Running
+            && !self.terminating
+            && !self.server_said_fatal
+            && self.client_stream_at_boundary()
+        {
             out.to_client.push(encode::backend::error_response(
                 "FATAL",
                 "08006",
@@ -359,6 +367,11 @@ impl Session {
             Decoded::Frame(frame) => {
                 let message = BackendMessage::parse(frame)?;
                 match &message {
+                    BackendMessage::ErrorResponse(fields) => {
+                        if matches!(fields.severity(), Some(b"FATAL" | b"PANIC")) {
+                            self.server_said_fatal = true;
+                        }
+                    }
                     BackendMessage::BackendKeyData { pid, key } => {
                         self.backend_key = Some((*pid, Bytes::copy_from_slice(key)));
                     }

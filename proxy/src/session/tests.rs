@@ -537,3 +537,24 @@ fn events_carry_the_same_connection_labels_without_copying_them() {
         .map(|q| Arc::clone(&q.connection));
     assert!(q.is_some_and(|c| Arc::ptr_eq(&c, h.session.connection())));
 }
+
+#[test]
+fn server_closing_after_its_own_fatal_error_adds_nothing() {
+    let mut h = Harness::new(SessionConfig::default());
+    let mut buf = BytesMut::from(&fe::startup((3, 0), &[("user", "u")])[..]);
+    h.session.on_client_startup(&mut buf, &mut h.out);
+    let answer = h.server(&[be::error_response(
+        "FATAL",
+        "28P01",
+        "password authentication failed for user \"u\"",
+    )]);
+    assert_eq!(
+        h.out.to_client,
+        vec![answer],
+        "the server's error, unchanged"
+    );
+    h.out.clear();
+    h.session.on_server_closed("db:5432", h.now, &mut h.out);
+    assert!(h.out.to_client.is_empty());
+    assert_eq!(h.out.action, Some(Action::Close));
+}
