@@ -233,6 +233,8 @@ impl LocalCluster {
                 Err(EmbeddedError::CommandFailed { status, output, .. }) => (status, output),
                 Err(other) => return Err(other),
             };
+            // A pg_ctl that timed out may have left a server starting; make sure it is gone.
+            let _ = self.pg_ctl_stop("immediate");
             let from = usize::try_from(log_start).unwrap_or(0);
             let log_tail = file_tail(&log, from, LOG_TAIL_LINES);
             let taken = log_tail.contains("could not bind") || log_tail.contains("in use");
@@ -246,8 +248,6 @@ impl LocalCluster {
                     tail: format!("{log_tail}\n{}", output.trim_end()),
                 });
             }
-            // A pg_ctl that timed out may have left a server starting; make sure it is gone.
-            let _ = self.pg_ctl_stop("immediate");
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`Cluster`]: a throw-away PostgreSQL cluster for one test.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use pgscope::embedded::{ClusterOptions, LocalCluster};
 
@@ -70,5 +71,23 @@ impl Cluster {
             String::from_utf8_lossy(&output.stderr)
         );
         stdout.trim_end_matches('\n').to_owned()
+    }
+
+    /// Polls [`Cluster::psql`]`(sql)` every 20 ms until it prints `expected`; panics with the
+    /// last output if that has not happened within `timeout`. For waiting on server state,
+    /// e.g. a backend appearing in or leaving `pg_stat_activity`.
+    pub fn wait_for(&self, sql: &str, expected: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.psql(sql);
+            if got == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "after {timeout:?}, {sql:?} still gives {got:?}, not {expected:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -34,7 +34,10 @@ END;
 /// if it fails. Returns its stdout.
 fn pgbench(cluster: &Cluster, url: &str, args: &[&str], proxy: Option<&Proxy>) -> String {
     let mut command = std::process::Command::new(cluster.bin("pgbench"));
-    command.args(args).arg(url);
+    command
+        .args(args)
+        .arg(url)
+        .stdin(std::process::Stdio::null());
     let output = output_within(&mut command, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(

@@ -22,17 +22,14 @@ fn run(url: &str, args: &[&str]) -> (String, String, bool) {
     )
 }
 
-/// Waits until a backend of `cluster` is running a query that contains `needle`.
+/// Waits until a backend of `cluster` other than the one asking is running a query that
+/// contains `needle`.
 fn wait_for_active_query(cluster: &Cluster, needle: &str) {
     let sql = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE state = 'active' \
          AND query LIKE '%{needle}%' AND pid <> pg_backend_pid()"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cluster.psql(&sql) == "0" {
-        assert!(Instant::now() < deadline, "no backend started {needle:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    cluster.wait_for(&sql, "t", Duration::from_secs(10));
 }
 
 #[test]
