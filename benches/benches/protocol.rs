@@ -101,7 +101,7 @@ fn want_all(_: u8) -> bool {
 }
 
 /// Decodes every chunk and parses every frame with `parse`; returns a checksum.
-fn run(chunks: &[Bytes], wants: fn(u8) -> bool, parse: fn(&Decoded) -> usize) -> usize {
+fn run(chunks: &[Bytes], wants: Wants, parse: fn(&Decoded) -> usize) -> usize {
     let mut d = Decoder::new(Limits::default(), wants);
     let mut sum = 0;
     for c in chunks {
@@ -132,11 +132,15 @@ fn parse_frontend(m: &Decoded) -> usize {
     }
 }
 
+/// Which message types a decoder keeps.
+type Wants = fn(u8) -> bool;
+
+/// Decodes and parses one kind of traffic, once per named `wants` variant.
 fn bench_workload(
     c: &mut Criterion,
     group: &str,
     w: &Workload,
-    variants: &[(&str, fn(u8) -> bool)],
+    variants: &[(&str, Wants)],
     parse: fn(&Decoded) -> usize,
 ) {
     for (unit, throughput) in [

@@ -136,13 +136,20 @@ impl Decoder {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let result = self.step();
-        if let Err(e) = &result {
-            self.error = Some(e.clone());
-            self.chunks.clear();
-            self.buffered = 0;
+        match self.step() {
+            Ok(decoded) => Ok(decoded),
+            Err(e) => Err(self.fail(e)),
         }
-        result
+    }
+
+    /// Records the first error: it is returned again by every later call, and the pending
+    /// bytes, which can no longer be framed, are dropped.
+    #[cold]
+    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+        self.error = Some(e.clone());
+        self.chunks.clear();
+        self.buffered = 0;
+        e
     }
 
     /// True when no partial message is pending (every pushed byte belongs to a returned message).
@@ -160,19 +167,35 @@ impl Decoder {
         &self.limits
     }
 
+    #[inline]
     fn step(&mut self) -> Result<Option<Decoded>, ProtocolError> {
-        match std::mem::replace(&mut self.state, State::Header) {
+        match self.state {
             State::Header => self.start_message(),
-            State::Body { tag, total, acc } => Ok(self.fill(tag, total, acc)),
             State::Skip {
                 tag,
                 len,
                 remaining,
-            } => Ok(self.skip(tag, len, remaining)),
+            } => {
+                self.state = State::Header;
+                Ok(self.skip(tag, len, remaining))
+            }
+            State::Body { .. } => Ok(self.resume_body()),
+        }
+    }
+
+    /// Continues copying a wanted message that spans chunks.
+    fn resume_body(&mut self) -> Option<Decoded> {
+        match std::mem::replace(&mut self.state, State::Header) {
+            State::Body { tag, total, acc } => self.fill(tag, total, acc),
+            other => {
+                self.state = other;
+                None
+            }
         }
     }
 
     /// Reads and checks a header, then takes, starts copying or starts skipping the message.
+    #[inline]
     fn start_message(&mut self) -> Result<Option<Decoded>, ProtocolError> {
         let Some([tag, l0, l1, l2, l3]) = self.peek_header() else {
             return Ok(None);
@@ -190,22 +213,33 @@ impl Decoder {
         }
         // u32 → usize is lossless on every platform this crate supports (32 and 64 bit).
         let body_len = len as usize - 4;
-        if !(self.wants_body)(tag) {
-            self.consume(HEADER_LEN);
-            return Ok(self.skip(tag, len, body_len));
-        }
         let total = HEADER_LEN + body_len;
+        let wanted = (self.wants_body)(tag);
         if let Some(front) = self.chunks.front_mut() {
             if front.len() >= total {
-                let bytes = front.split_to(total);
+                // The whole message is in the front chunk: slice it or step over it.
+                let decoded = if wanted {
+                    Decoded::Frame(Frame {
+                        tag,
+                        bytes: front.split_to(total),
+                    })
+                } else {
+                    front.advance(total);
+                    Decoded::Skipped { tag, len }
+                };
                 if front.is_empty() {
                     self.chunks.pop_front();
                 }
                 self.buffered -= total;
-                return Ok(Some(Decoded::Frame(Frame { tag, bytes })));
+                return Ok(Some(decoded));
             }
         }
-        Ok(self.fill(tag, total, BytesMut::new()))
+        if wanted {
+            Ok(self.fill(tag, total, BytesMut::new()))
+        } else {
+            self.consume(HEADER_LEN);
+            Ok(self.skip(tag, len, body_len))
+        }
     }
 
     /// The header at the front of the pending bytes, possibly split over several chunks.

@@ -17,7 +17,11 @@ fn not_rows(tag: u8) -> bool {
 fuzz_target!(|data: &[u8]| {
     let (seed, stream) = split_input(data);
     let wants = if seed & 1 == 0 { all } else { not_rows };
-    let limits = if seed & 2 == 0 { Limits::default() } else { small_limits() };
+    let limits = if seed & 2 == 0 {
+        Limits::default()
+    } else {
+        small_limits()
+    };
     let (messages, _) = decode_both_ways(stream, seed, limits, wants);
     for m in &messages {
         let Decoded::Frame(frame) = m else { continue };

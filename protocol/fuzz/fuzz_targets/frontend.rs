@@ -40,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
     startup_phase(stream, &Limits::default());
     startup_phase(stream, &small_limits());
     let wants = if seed & 1 == 0 { all } else { not_copy };
-    let limits = if seed & 2 == 0 { Limits::default() } else { small_limits() };
+    let limits = if seed & 2 == 0 {
+        Limits::default()
+    } else {
+        small_limits()
+    };
     let (messages, _) = decode_both_ways(stream, seed, limits, wants);
     for m in &messages {
         let Decoded::Frame(frame) = m else { continue };

@@ -24,7 +24,11 @@ pub fn chunks(stream: &Bytes, seed: u16) -> Vec<Bytes> {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
-        let size = if state % 8 == 0 { 4096 } else { (state % 64 + 1) as usize };
+        let size = if state % 8 == 0 {
+            4096
+        } else {
+            (state % 64 + 1) as usize
+        };
         let end = (at + size).min(stream.len());
         out.push(stream.slice(at..end));
         at = end;
@@ -67,7 +71,12 @@ pub fn decode(chunks: &[Bytes], limits: Limits, wants: fn(u8) -> bool) -> Outcom
 
 /// Decodes `stream` whole and in the chunking `seed` picks; both must agree exactly. Returns the
 /// frames' outcome for the caller to parse.
-pub fn decode_both_ways(stream: &[u8], seed: u16, limits: Limits, wants: fn(u8) -> bool) -> Outcome {
+pub fn decode_both_ways(
+    stream: &[u8],
+    seed: u16,
+    limits: Limits,
+    wants: fn(u8) -> bool,
+) -> Outcome {
     let stream = Bytes::copy_from_slice(stream);
     let whole = decode(std::slice::from_ref(&stream), limits, wants);
     let chunked = decode(&chunks(&stream, seed), limits, wants);
