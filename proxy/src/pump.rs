@@ -160,7 +160,7 @@ impl Pump {
         let end = tokio::select! {
             end = self.client_to_server(&mut client_read, &mut server_write, &session, leftover) => end,
             end = self.server_to_client(&mut server_read, &mut client_write, &session, &client_writing) => end,
-            end = drained(&session, draining) => end,
+            end = drained(&session, &client_writing, draining) => end,
         };
         let mut session = session.into_inner().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
@@ -191,8 +191,10 @@ impl Pump {
         }
         let _ = server_write.shutdown().await;
         drop((server_read, server_write));
+        // Take the action before `observe` clears `out`.
+        let action = out.action.take();
         self.observe(&mut out);
-        if let Some(Action::Cancel(packet)) = out.action.take() {
+        if let Some(Action::Cancel(packet)) = action {
             // The client vanished with a query running: cancel it so the backend stops.
             self.forward_cancel(packet).await;
         }
@@ -308,14 +310,19 @@ impl Pump {
     }
 }
 
-/// Resolves once shutdown has begun and the session is idle.
-async fn drained(session: &Mutex<Session>, mut draining: watch::Receiver<bool>) -> End {
+/// Resolves once shutdown has begun, the session is idle and no write to the client is half
+/// done (so the closing error lands at a message boundary).
+async fn drained(
+    session: &Mutex<Session>,
+    client_writing: &AtomicBool,
+    mut draining: watch::Receiver<bool>,
+) -> End {
     if draining.wait_for(|d| *d).await.is_err() {
         // The server is gone without a drain: never resolve.
         std::future::pending::<()>().await;
     }
     loop {
-        if lock(session).is_idle() {
+        if !client_writing.load(Ordering::Acquire) && lock(session).is_idle() {
             return End::Drained;
         }
         tokio::time::sleep(DRAIN_POLL).await;
