@@ -115,7 +115,8 @@ impl Visitor for Collector {
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
         if let Some(with) = &query.with {
             for cte in &with.cte_tables {
-                let name = display_ident(&cte.alias.name.value, cte.alias.name.quote_style.is_some());
+                let name =
+                    display_ident(&cte.alias.name.value, cte.alias.name.quote_style.is_some());
                 self.ctes.push(name);
             }
         }
@@ -170,8 +171,9 @@ mod tests {
 
     #[test]
     fn join_lists_both_tables() {
-        let (tables, summary) =
-            summarize("SELECT u.id, o.total FROM users u JOIN orders o ON o.user_id = u.id WHERE u.id = 1");
+        let (tables, summary) = summarize(
+            "SELECT u.id, o.total FROM users u JOIN orders o ON o.user_id = u.id WHERE u.id = 1",
+        );
         assert_eq!(tables, vec!["users", "orders"]);
         assert_eq!(summary, "SELECT users orders");
     }
@@ -201,8 +203,9 @@ mod tests {
 
     #[test]
     fn expression_subqueries_open_a_segment() {
-        let (_, summary) =
-            summarize("SELECT * FROM users WHERE id IN (SELECT user_id FROM orders) AND EXISTS (SELECT 1)");
+        let (_, summary) = summarize(
+            "SELECT * FROM users WHERE id IN (SELECT user_id FROM orders) AND EXISTS (SELECT 1)",
+        );
         assert_eq!(summary, "SELECT users SELECT orders");
     }
 
@@ -220,11 +223,23 @@ mod tests {
 
     #[test]
     fn ddl_and_utility_tables() {
-        assert_eq!(summarize("CREATE TABLE accounts (id int)").1, "CREATE TABLE accounts");
+        assert_eq!(
+            summarize("CREATE TABLE accounts (id int)").1,
+            "CREATE TABLE accounts"
+        );
         assert_eq!(summarize("DROP TABLE IF EXISTS a, b").1, "DROP TABLE a b");
-        assert_eq!(summarize("TRUNCATE pgbench_history").1, "TRUNCATE pgbench_history");
-        assert_eq!(summarize("ALTER TABLE t ADD COLUMN c int").1, "ALTER TABLE t");
-        assert_eq!(summarize("UPDATE t SET a = 1 FROM u WHERE t.id = u.id").1, "UPDATE t u");
+        assert_eq!(
+            summarize("TRUNCATE pgbench_history").1,
+            "TRUNCATE pgbench_history"
+        );
+        assert_eq!(
+            summarize("ALTER TABLE t ADD COLUMN c int").1,
+            "ALTER TABLE t"
+        );
+        assert_eq!(
+            summarize("UPDATE t SET a = 1 FROM u WHERE t.id = u.id").1,
+            "UPDATE t u"
+        );
         assert_eq!(summarize("DELETE FROM t WHERE id = 1").1, "DELETE t");
         assert_eq!(summarize("BEGIN").1, "BEGIN");
     }

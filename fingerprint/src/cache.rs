@@ -106,7 +106,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
     fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS).max(1);
         Sharded {
-            shards: (0..SHARDS).map(|_| RwLock::new(Clock::new(per_shard))).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(Clock::new(per_shard)))
+                .collect(),
         }
     }
 
@@ -119,7 +121,10 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let shard = self.shard(hash)?.read().unwrap_or_else(PoisonError::into_inner);
+        let shard = self
+            .shard(hash)?
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         shard.get(key)
     }
 
@@ -196,7 +201,8 @@ impl Analyzer {
             }
         };
         if let Some(hash) = text_hash {
-            self.texts.insert(hash, Arc::from(sql), Arc::clone(&analysis));
+            self.texts
+                .insert(hash, Arc::from(sql), Arc::clone(&analysis));
         }
         analysis
     }
@@ -267,7 +273,8 @@ mod tests {
                 let analyzer = Arc::clone(&analyzer);
                 std::thread::spawn(move || {
                     for i in 0..200 {
-                        let a = analyzer.analyze(&format!("select * from t{} where id = {i}", i % 8));
+                        let a =
+                            analyzer.analyze(&format!("select * from t{} where id = {i}", i % 8));
                         assert_eq!(a.tables, vec![format!("t{}", i % 8)], "thread {t}");
                     }
                 })

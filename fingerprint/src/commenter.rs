@@ -119,7 +119,9 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -133,7 +135,10 @@ mod tests {
                 ("application", "shop"),
                 ("controller", "users"),
                 ("framework", "rails:v7.1"),
-                ("traceparent", "00-5bd66ef5095369c7b0d1f8f4bd33716a-c532cb4098ac3dd2-01"),
+                (
+                    "traceparent",
+                    "00-5bd66ef5095369c7b0d1f8f4bd33716a-c532cb4098ac3dd2-01"
+                ),
             ])
         );
     }

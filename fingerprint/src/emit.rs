@@ -3,8 +3,9 @@
 //!
 //! Spacing depends only on the kinds of neighbouring tokens, never on the input's whitespace:
 //! one space between tokens, none after `(` `[` `.` `::`, none before `)` `]` `,` `;` `.` `::`,
-//! none between a function name and its `(` (a word that opens a clause, like `IN` or
-//! `VALUES`, keeps its space), none before a subscript `[`.
+//! `:` and other stray punctuation always stand alone; none between a function name and its
+//! `(` (a word that opens a clause, like `IN` or `VALUES`, keeps its space), none before a
+//! subscript `[`.
 
 use crate::hash::Fp64;
 use crate::keywords;
@@ -56,7 +57,7 @@ pub(crate) struct Mark {
 /// The canonical text being built.
 #[derive(Debug, Default)]
 pub(crate) struct Out {
-    pub(crate) text: String,
+    pub(crate) text: Vec<u8>,
     prev: Option<Class>,
     /// Byte range in `text` of the last word written (valid when `prev` is `Word`).
     word: (usize, usize),
@@ -71,7 +72,7 @@ impl Out {
     /// An empty output with room for `capacity` bytes.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Out {
-            text: String::with_capacity(capacity),
+            text: Vec::with_capacity(capacity),
             ..Out::default()
         }
     }
@@ -82,7 +83,7 @@ impl Out {
     }
 
     /// The last word written, if the last token was a word.
-    pub(crate) fn prev_word(&self) -> Option<&str> {
+    pub(crate) fn prev_word(&self) -> Option<&[u8]> {
         if self.prev() == Class::Word {
             self.text.get(self.word.0..self.word.1)
         } else {
@@ -92,17 +93,20 @@ impl Out {
 
     /// Whether the last token written is the word `word`.
     pub(crate) fn prev_word_is(&self, word: &str) -> bool {
-        self.prev_word() == Some(word)
+        self.prev_word() == Some(word.as_bytes())
     }
 
     fn separate(&mut self, next: Class) {
         if self.pending_semi {
             self.pending_semi = false;
-            self.text.push(';');
+            self.text.push(b';');
             self.prev = Some(Class::Semi);
         }
         let space = match (self.prev(), next) {
             (Class::Start, _) => false,
+            // `:` next to `::` would re-lex differently (`:::` is `::` `:`), so stray
+            // punctuation always stands alone.
+            (Class::Other, _) | (_, Class::Other) => true,
             (
                 _,
                 Class::RParen
@@ -115,18 +119,20 @@ impl Out {
             (Class::LParen | Class::LBracket | Class::Dot | Class::DoubleColon, _) => false,
             (Class::Word, Class::LParen) => self.prev_word().is_some_and(keywords::is_clause),
             (Class::Ident, Class::LParen) => false,
-            (Class::Word | Class::Ident | Class::RParen | Class::RBracket, Class::LBracket) => false,
+            (Class::Word | Class::Ident | Class::RParen | Class::RBracket, Class::LBracket) => {
+                false
+            }
             _ => true,
         };
         if space {
-            self.text.push(' ');
+            self.text.push(b' ');
         }
     }
 
     /// Writes a token of class `class` verbatim.
     pub(crate) fn push(&mut self, class: Class, text: &str) {
         self.separate(class);
-        self.text.push_str(text);
+        self.text.extend_from_slice(text.as_bytes());
         self.prev = Some(class);
     }
 
@@ -134,10 +140,8 @@ impl Out {
     pub(crate) fn push_word(&mut self, word: &str) {
         self.separate(Class::Word);
         let start = self.text.len();
-        self.text.push_str(word);
-        if let Some(written) = self.text.get_mut(start..) {
-            written.make_ascii_lowercase();
-        }
+        self.text
+            .extend(word.as_bytes().iter().map(u8::to_ascii_lowercase));
         self.word = (start, self.text.len());
         self.prev = Some(Class::Word);
     }
@@ -146,7 +150,7 @@ impl Out {
     pub(crate) fn placeholder(&mut self) {
         self.separate(Class::Value);
         self.params = self.params.saturating_add(1);
-        self.text.push('$');
+        self.text.push(b'$');
         let mut digits = [0u8; 10];
         let mut n = self.params;
         let mut i = digits.len();
@@ -160,21 +164,19 @@ impl Out {
                 break;
             }
         }
-        for &d in digits.get(i..).unwrap_or(&[]) {
-            self.text.push(char::from(d));
-        }
+        self.text.extend_from_slice(digits.get(i..).unwrap_or(&[]));
         self.prev = Some(Class::Value);
     }
 
     /// Appends text that belongs to the previous token (no separator, class unchanged).
     pub(crate) fn push_tail(&mut self, text: &str) {
-        self.text.push_str(text);
+        self.text.extend_from_slice(text.as_bytes());
     }
 
     /// Appends a display-only annotation: shown in the text, left out of the fingerprint.
     pub(crate) fn annotate(&mut self, text: &str) {
         let start = self.text.len();
-        self.text.push_str(text);
+        self.text.extend_from_slice(text.as_bytes());
         self.annotations.push((start, self.text.len()));
     }
 
@@ -208,10 +210,17 @@ impl Out {
         self.annotations.truncate(mark.annotations);
     }
 
+    /// The text as a `String`. Tokens are copied whole and only ASCII letters are changed, so
+    /// the bytes are always UTF-8; the lossy branch exists only to avoid a panic path.
+    pub(crate) fn into_string(self) -> String {
+        String::from_utf8(self.text)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
     /// The fingerprint: `fp64` of the text with annotations left out.
     pub(crate) fn fingerprint(&self) -> u64 {
         let mut hasher = Fp64::default();
-        let bytes = self.text.as_bytes();
+        let bytes = self.text.as_slice();
         let mut at = 0;
         for &(start, end) in &self.annotations {
             hasher.update(bytes.get(at..start).unwrap_or(&[]));
@@ -233,7 +242,7 @@ mod tests {
             out.push(Class::Comma, ",");
             out.placeholder();
         }
-        assert!(out.text.ends_with(", $9, $10, $11"), "{}", out.text);
+        assert!(out.into_string().ends_with(", $9, $10, $11"));
     }
 
     #[test]
@@ -255,7 +264,7 @@ mod tests {
         out.placeholder();
         out.annotate("x");
         out.reset(mark);
-        assert_eq!(out.text, "values");
+        assert_eq!(out.text, b"values");
         assert_eq!(out.params, 0);
         assert_eq!(out.fingerprint(), {
             let mut o = Out::default();

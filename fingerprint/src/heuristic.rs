@@ -23,11 +23,50 @@ const SKIP: &[&str] = &[
 
 /// Words that end a table list or are never table names.
 const STOP: &[&str] = &[
-    "cascade", "conflict", "cross", "default", "delete", "do", "except", "fetch", "for", "from",
-    "full", "group", "having", "in", "inner", "intersect", "join", "lateral", "left", "limit",
-    "natural", "nothing", "nowait", "of", "offset", "on", "order", "restrict", "returning",
-    "right", "select", "set", "share", "skip", "stdin", "stdout", "tablesample", "to", "union",
-    "using", "values", "where", "window", "with",
+    "cascade",
+    "conflict",
+    "cross",
+    "default",
+    "delete",
+    "do",
+    "except",
+    "fetch",
+    "for",
+    "from",
+    "full",
+    "group",
+    "having",
+    "in",
+    "inner",
+    "intersect",
+    "join",
+    "lateral",
+    "left",
+    "limit",
+    "natural",
+    "nothing",
+    "nowait",
+    "of",
+    "offset",
+    "on",
+    "order",
+    "restrict",
+    "returning",
+    "right",
+    "select",
+    "set",
+    "share",
+    "skip",
+    "stdin",
+    "stdout",
+    "tablesample",
+    "to",
+    "union",
+    "using",
+    "values",
+    "where",
+    "window",
+    "with",
 ];
 
 fn lower(token: &Token<'_>) -> String {
@@ -203,23 +242,37 @@ mod tests {
 
     #[test]
     fn utility_statements_name_their_tables() {
-        assert_eq!(tables("CREATE INDEX CONCURRENTLY idx ON public.t (a)"), vec!["public.t"]);
+        assert_eq!(
+            tables("CREATE INDEX CONCURRENTLY idx ON public.t (a)"),
+            vec!["public.t"]
+        );
         assert_eq!(tables("VACUUM (VERBOSE, ANALYZE) t1, t2"), vec!["t1", "t2"]);
-        assert_eq!(tables("COPY t (a, b) FROM STDIN WITH (FORMAT csv)"), vec!["t"]);
-        assert_eq!(tables("LOCK TABLE ONLY a IN ACCESS EXCLUSIVE MODE"), vec!["a"]);
+        assert_eq!(
+            tables("COPY t (a, b) FROM STDIN WITH (FORMAT csv)"),
+            vec!["t"]
+        );
+        assert_eq!(
+            tables("LOCK TABLE ONLY a IN ACCESS EXCLUSIVE MODE"),
+            vec!["a"]
+        );
     }
 
     #[test]
     fn queries_with_unusual_syntax() {
         assert_eq!(
-            tables("SELECT * FROM jobs j, LATERAL unnest(j.tags) WHERE id = 1 FOR UPDATE SKIP LOCKED"),
+            tables(
+                "SELECT * FROM jobs j, LATERAL unnest(j.tags) WHERE id = 1 FOR UPDATE SKIP LOCKED"
+            ),
             vec!["jobs"]
         );
         assert_eq!(
             tables("INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = excluded.a"),
             vec!["t"]
         );
-        assert_eq!(tables("UPDATE \"Accounts\" SET x = 1"), vec!["\"Accounts\""]);
+        assert_eq!(
+            tables("UPDATE \"Accounts\" SET x = 1"),
+            vec!["\"Accounts\""]
+        );
     }
 
     #[test]

@@ -109,9 +109,33 @@ const RESERVED: &[&str] = &[
 /// Words after which an expression starts, so a following `-` is unary (`LIMIT -1`, `THEN -2`)
 /// rather than binary (`price -1`).
 const EXPRESSION_START: &[&str] = &[
-    "all", "and", "any", "between", "by", "case", "distinct", "else", "escape", "having", "ilike",
-    "like", "limit", "not", "offset", "on", "or", "return", "returning", "select", "similar",
-    "some", "then", "using", "when", "where", "with",
+    "all",
+    "and",
+    "any",
+    "between",
+    "by",
+    "case",
+    "distinct",
+    "else",
+    "escape",
+    "having",
+    "ilike",
+    "like",
+    "limit",
+    "not",
+    "offset",
+    "on",
+    "or",
+    "return",
+    "returning",
+    "select",
+    "similar",
+    "some",
+    "then",
+    "using",
+    "when",
+    "where",
+    "with",
 ];
 
 /// Words that open a clause rather than call a function: the normalizer writes a space between
@@ -165,19 +189,23 @@ const CLAUSE: &[&str] = &[
     "with",
 ];
 
+fn find(list: &[&str], word: &[u8]) -> bool {
+    list.binary_search_by(|k| k.as_bytes().cmp(word)).is_ok()
+}
+
 /// Whether a (lower-case) word is reserved and needs quotes to be an identifier.
-pub(crate) fn is_reserved(word: &str) -> bool {
-    RESERVED.binary_search(&word).is_ok()
+pub(crate) fn is_reserved(word: &[u8]) -> bool {
+    find(RESERVED, word)
 }
 
 /// Whether a (lower-case) word starts an expression (makes a following `-` unary).
-pub(crate) fn starts_expression(word: &str) -> bool {
-    EXPRESSION_START.binary_search(&word).is_ok()
+pub(crate) fn starts_expression(word: &[u8]) -> bool {
+    find(EXPRESSION_START, word)
 }
 
 /// Whether a (lower-case) word opens a clause rather than naming a function.
-pub(crate) fn is_clause(word: &str) -> bool {
-    CLAUSE.binary_search(&word).is_ok()
+pub(crate) fn is_clause(word: &[u8]) -> bool {
+    find(CLAUSE, word)
 }
 
 #[cfg(test)]
@@ -194,8 +222,8 @@ mod tests {
 
     #[test]
     fn reserved_words_are_found() {
-        assert!(is_reserved("user"));
-        assert!(is_reserved("select"));
-        assert!(!is_reserved("users"));
+        assert!(is_reserved(b"user"));
+        assert!(is_reserved(b"select"));
+        assert!(!is_reserved(b"users"));
     }
 }

@@ -84,34 +84,71 @@ pub(crate) struct Lexer<'a> {
     pos: usize,
 }
 
+/// Byte classes, as lookup tables (one load instead of a chain of comparisons).
+const IDENT_START: u8 = 1;
+const IDENT_CONT: u8 = 2;
+const OP_CHAR: u8 = 4;
+const SPACE: u8 = 8;
+
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let start = c.is_ascii_alphabetic() || c == b'_' || c >= 0x80;
+        if start {
+            table[b] |= IDENT_START | IDENT_CONT;
+        }
+        if c.is_ascii_digit() || c == b'$' {
+            table[b] |= IDENT_CONT;
+        }
+        if matches!(
+            c,
+            b'~' | b'!'
+                | b'@'
+                | b'#'
+                | b'^'
+                | b'&'
+                | b'|'
+                | b'`'
+                | b'?'
+                | b'+'
+                | b'-'
+                | b'*'
+                | b'/'
+                | b'%'
+                | b'<'
+                | b'>'
+                | b'='
+        ) {
+            table[b] |= OP_CHAR;
+        }
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c') {
+            table[b] |= SPACE;
+        }
+        b += 1;
+    }
+    table
+};
+
+fn class(b: u8) -> u8 {
+    CLASSES[usize::from(b)]
+}
+
 fn is_ident_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+    class(b) & IDENT_START != 0
 }
 
 fn is_ident_cont(b: u8) -> bool {
-    is_ident_start(b) || b.is_ascii_digit() || b == b'$'
+    class(b) & IDENT_CONT != 0
 }
 
 fn is_op_char(b: u8) -> bool {
-    matches!(
-        b,
-        b'~' | b'!'
-            | b'@'
-            | b'#'
-            | b'^'
-            | b'&'
-            | b'|'
-            | b'`'
-            | b'?'
-            | b'+'
-            | b'-'
-            | b'*'
-            | b'/'
-            | b'%'
-            | b'<'
-            | b'>'
-            | b'='
-    )
+    class(b) & OP_CHAR != 0
+}
+
+fn is_space(b: u8) -> bool {
+    class(b) & SPACE != 0
 }
 
 impl<'a> Lexer<'a> {
@@ -132,6 +169,13 @@ impl<'a> Lexer<'a> {
     /// The next token that is not whitespace or a comment.
     pub(crate) fn next_significant(&mut self) -> Option<Token<'a>> {
         loop {
+            let bytes = self.src.as_bytes();
+            if let Some(rest) = bytes.get(self.pos..) {
+                self.pos += rest
+                    .iter()
+                    .position(|&b| !is_space(b))
+                    .unwrap_or(rest.len());
+            }
             let token = self.next()?;
             if !token.kind.is_trivia() {
                 return Some(token);
@@ -146,11 +190,11 @@ impl<'a> Lexer<'a> {
     }
 
     /// Consumes bytes while `pred` holds, starting at `i`; returns the first index where it fails.
-    fn scan_while(&self, mut i: usize, pred: impl Fn(u8) -> bool) -> usize {
-        while i < self.len() && pred(self.at(i)) {
-            i += 1;
+    fn scan_while(&self, i: usize, pred: impl Fn(u8) -> bool) -> usize {
+        match self.src.as_bytes().get(i..) {
+            Some(rest) => i + rest.iter().position(|&b| !pred(b)).unwrap_or(rest.len()),
+            None => i,
         }
-        i
     }
 
     /// End of a quoted run that starts after the opening quote at `i`: `quote` doubled is an
@@ -214,8 +258,7 @@ impl<'a> Lexer<'a> {
     /// End of a numeric literal starting at `i`.
     fn scan_number(&self, i: usize) -> usize {
         let radix_digit = |b: u8| b.is_ascii_hexdigit() || b == b'_';
-        if self.at(i) == b'0' && matches!(self.at(i + 1), b'x' | b'X' | b'o' | b'O' | b'b' | b'B')
-        {
+        if self.at(i) == b'0' && matches!(self.at(i + 1), b'x' | b'X' | b'o' | b'O' | b'b' | b'B') {
             let j = self.scan_while(i + 2, radix_digit);
             if j > i + 2 {
                 return j;
@@ -253,9 +296,12 @@ impl<'a> Lexer<'a> {
         }
         if j - i > 1 {
             let text = self.src.as_bytes().get(i..j).unwrap_or(&[]);
-            let special = text
-                .iter()
-                .any(|b| matches!(b, b'~' | b'!' | b'@' | b'#' | b'%' | b'^' | b'&' | b'|' | b'`' | b'?'));
+            let special = text.iter().any(|b| {
+                matches!(
+                    b,
+                    b'~' | b'!' | b'@' | b'#' | b'%' | b'^' | b'&' | b'|' | b'`' | b'?'
+                )
+            });
             if !special {
                 while j - i > 1 && matches!(self.at(j - 1), b'+' | b'-') {
                     j -= 1;
@@ -271,10 +317,7 @@ impl<'a> Lexer<'a> {
         let b = self.at(i);
         let next = self.at(i + 1);
         match b {
-            b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => (
-                Kind::Whitespace,
-                self.scan_while(i, |b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')),
-            ),
+            _ if is_space(b) => (Kind::Whitespace, self.scan_while(i, is_space)),
             b'-' if next == b'-' => (Kind::LineComment, self.scan_while(i, |b| b != b'\n')),
             b'/' if next == b'*' => (Kind::BlockComment, self.scan_block_comment(i)),
             b'\'' => (Kind::String, self.scan_quoted(i + 1, b'\'', false)),
@@ -382,7 +425,17 @@ mod tests {
 
     #[test]
     fn numbers_in_every_form() {
-        for n in ["42", "3.14", ".5", "1e10", "1.5E-3", "0x1F", "0o17", "0b101", "1_000_000"] {
+        for n in [
+            "42",
+            "3.14",
+            ".5",
+            "1e10",
+            "1.5E-3",
+            "0x1F",
+            "0o17",
+            "0b101",
+            "1_000_000",
+        ] {
             assert_eq!(kinds(n), vec![(Kind::Number, n)], "{n}");
         }
     }
@@ -391,13 +444,20 @@ mod tests {
     fn parameters_and_identifiers_with_dollars() {
         assert_eq!(
             kinds("$1 a$b $12"),
-            vec![(Kind::Param, "$1"), (Kind::Word, "a$b"), (Kind::Param, "$12")]
+            vec![
+                (Kind::Param, "$1"),
+                (Kind::Word, "a$b"),
+                (Kind::Param, "$12")
+            ]
         );
     }
 
     #[test]
     fn unterminated_constructs_run_to_the_end() {
-        assert_eq!(kinds("select 'abc"), vec![(Kind::Word, "select"), (Kind::String, "'abc")]);
+        assert_eq!(
+            kinds("select 'abc"),
+            vec![(Kind::Word, "select"), (Kind::String, "'abc")]
+        );
         assert_eq!(kinds("select /* abc").len(), 1);
         assert_eq!(kinds("select $q$ abc").len(), 2);
         assert_eq!(kinds("select \"abc").len(), 2);
@@ -413,7 +473,10 @@ mod tests {
     #[test]
     fn casts_and_slices() {
         assert_eq!(
-            kinds("a::int[1:2]").into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            kinds("a::int[1:2]")
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
             vec![
                 Kind::Word,
                 Kind::DoubleColon,

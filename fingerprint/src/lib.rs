@@ -68,11 +68,13 @@
 //!   statement; PostgreSQL 15 and older key them by their exact text.
 //! * **Parameters** `$n` are placeholders like constants, and renumbered: `= $2` and `= 5`
 //!   group together (pg_stat_statements keys parameters by number and constants by type).
-//! * **What only the catalog knows**: pg_stat_statements merges `users` with `public.users`,
-//!   `int` with `integer`, `x::int` with `CAST(x AS int)`, `SELECT *` with the column list it
-//!   expands to, and statements differing only in column aliases or redundant parentheses;
-//!   it splits constants of different types (`SELECT 1` / `SELECT 'a'`). pgscope sees text,
-//!   so it does the opposite in each case.
+//! * **What only the parser and catalog know**: pg_stat_statements merges `users` with
+//!   `public.users`, `int` with `integer`, `x::int` with `CAST(x AS int)`, `'1 day'::interval`
+//!   with `interval '1 day'`, `FETCH FIRST n ROWS ONLY` with `LIMIT n`, `GROUP BY 1` with the
+//!   column it names, `SELECT *` with the column list it expands to, and statements differing
+//!   only in column or table aliases or redundant parentheses; it splits constants of different
+//!   types (`SELECT 1` / `SELECT 'a'`, `VALUES (99)` / `VALUES (10.5)` into a numeric column).
+//!   pgscope sees text, so it does the opposite in each case.
 //!
 //! libpg_query's fingerprint also ignores IN-list and VALUES lengths; where it and
 //! pg_stat_statements disagree, pgscope follows libpg_query for lists (reports would otherwise
@@ -100,6 +102,7 @@ mod hash;
 mod heuristic;
 mod keywords;
 mod lexer;
+mod lists;
 mod normalize;
 mod operation;
 mod shape;

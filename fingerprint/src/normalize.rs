@@ -4,6 +4,7 @@
 use crate::emit::{Class, Out};
 use crate::keywords;
 use crate::lexer::{Kind, Lexer, Token};
+use crate::lists::skip_constant;
 
 /// How deep `VALUES` row collapsing may nest (`VALUES ((VALUES …))`); deeper lists are
 /// normalized without collapsing, which keeps the normalizer's own recursion bounded.
@@ -33,7 +34,7 @@ pub(crate) fn normalize(sql: &str) -> Normalized {
     }
     let fingerprint = n.out.fingerprint();
     Normalized {
-        text: n.out.text,
+        text: n.out.into_string(),
         fingerprint,
     }
 }
@@ -51,17 +52,56 @@ struct Normalizer<'a> {
     after_string: bool,
 }
 
-/// Lower-cases a short word into `buf` for keyword matching; longer words match nothing.
-fn small_lower<'b>(word: &str, buf: &'b mut [u8; 10]) -> &'b [u8] {
-    let bytes = word.as_bytes();
-    match buf.get_mut(..bytes.len()) {
-        Some(dst) => {
-            dst.copy_from_slice(bytes);
-            dst.make_ascii_lowercase();
-            dst
-        }
-        None => &[],
-    }
+/// Words the normalizer treats specially.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Special {
+    In,
+    By,
+    Asc,
+    Null,
+    True,
+    False,
+    Inner,
+    Outer,
+    Array,
+    Values,
+}
+
+/// Classifies `word` (any case) without copying it: most words are decided by their length.
+fn special(word: &str) -> Option<Special> {
+    let is = |keyword: &str| word.eq_ignore_ascii_case(keyword);
+    let found = match word.len() {
+        2 if is("in") => Special::In,
+        2 if is("by") => Special::By,
+        3 if is("asc") => Special::Asc,
+        4 if is("null") => Special::Null,
+        4 if is("true") => Special::True,
+        5 if is("false") => Special::False,
+        5 if is("inner") => Special::Inner,
+        5 if is("outer") => Special::Outer,
+        5 if is("array") => Special::Array,
+        6 if is("values") => Special::Values,
+        _ => return None,
+    };
+    Some(found)
+}
+
+/// Words that end an `ORDER BY`/`GROUP BY` list.
+fn ends_by_list(word: &str) -> bool {
+    [
+        "limit",
+        "offset",
+        "having",
+        "window",
+        "for",
+        "fetch",
+        "union",
+        "intersect",
+        "except",
+        "returning",
+    ]
+    .iter()
+    .any(|k| word.eq_ignore_ascii_case(k))
 }
 
 impl<'a> Normalizer<'a> {
@@ -112,64 +152,45 @@ impl<'a> Normalizer<'a> {
     }
 
     fn word(&mut self, token: Token<'a>) {
-        let mut buf = [0u8; 10];
-        let key = small_lower(token.text, &mut buf);
-        if self.by_depth == Some(self.depth)
-            && matches!(
-                key,
-                b"limit"
-                    | b"offset"
-                    | b"having"
-                    | b"window"
-                    | b"for"
-                    | b"fetch"
-                    | b"union"
-                    | b"intersect"
-                    | b"except"
-                    | b"returning"
-            )
-        {
+        if self.by_depth == Some(self.depth) && ends_by_list(token.text) {
             self.by_depth = None;
         }
-        match key {
-            b"inner" | b"outer"
-                if self.lex.peek_significant().is_some_and(|t| t.is_word("join")) =>
-            {
-                return;
-            }
-            b"asc" => return,
-            b"true" | b"false" | b"null"
+        match special(token.text) {
+            Some(Special::Inner | Special::Outer)
+                if self
+                    .lex
+                    .peek_significant()
+                    .is_some_and(|t| t.is_word("join")) => {}
+            Some(Special::Asc) => {}
+            Some(Special::True | Special::False | Special::Null)
                 if !self.out.prev_word_is("is") && !self.out.prev_word_is("not") =>
             {
                 self.out.placeholder();
-                return;
             }
-            b"in" if self.next_kind() == Some(Kind::LParen) => {
+            Some(Special::In) if self.next_kind() == Some(Kind::LParen) => {
                 self.out.push_word(token.text);
                 self.constant_list(Kind::RParen);
-                return;
             }
-            b"array" if self.next_kind() == Some(Kind::LBracket) => {
+            Some(Special::Array) if self.next_kind() == Some(Kind::LBracket) => {
                 self.out.push_word(token.text);
                 self.constant_list(Kind::RBracket);
-                return;
             }
-            b"values" if self.next_kind() == Some(Kind::LParen) => {
+            Some(Special::Values) if self.next_kind() == Some(Kind::LParen) => {
                 self.out.push_word(token.text);
                 self.values_rows();
-                return;
             }
-            b"by" if self.out.prev_word_is("order") || self.out.prev_word_is("group") => {
+            Some(Special::By)
+                if self.out.prev_word_is("order") || self.out.prev_word_is("group") =>
+            {
                 self.out.push_word(token.text);
                 self.by_depth = Some(self.depth);
-                return;
             }
-            _ => {}
+            _ => self.out.push_word(token.text),
         }
-        self.out.push_word(token.text);
     }
 
-    /// `"users"` is the same name as `users`: drop quotes that change nothing.
+    /// `"users"` is the same name as `users`: drop quotes that change nothing (but keep them on
+    /// words this normalizer treats specially, like `"values"`, so the output normalizes to itself).
     fn quoted_ident(&mut self, text: &str) {
         let inner = text
             .strip_prefix('"')
@@ -182,9 +203,14 @@ impl<'a> Normalizer<'a> {
                 .is_some_and(|b| b.is_ascii_lowercase() || b == b'_' || b >= 0x80);
             first_ok
                 && bytes.all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'$' || b >= 0x80
+                    b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b == b'_'
+                        || b == b'$'
+                        || b >= 0x80
                 })
-                && !keywords::is_reserved(t)
+                && !keywords::is_reserved(t.as_bytes())
+                && special(t).is_none()
         });
         match plain {
             Some(name) => self.out.push_word(name),
@@ -215,7 +241,10 @@ impl<'a> Normalizer<'a> {
             | Class::Comma
             | Class::Semi
             | Class::Other => true,
-            Class::Word => self.out.prev_word().is_some_and(keywords::starts_expression),
+            Class::Word => self
+                .out
+                .prev_word()
+                .is_some_and(keywords::starts_expression),
             _ => false,
         }
     }
@@ -236,10 +265,10 @@ impl<'a> Normalizer<'a> {
         let mut look = self.lex;
         let open = look.next_significant();
         loop {
-            if !skip_constant(&mut look) {
+            let Some(next) = skip_constant(&mut look) else {
                 return;
-            }
-            match look.next_significant().map(|t| t.kind) {
+            };
+            match next.map(|t| t.kind) {
                 Some(Kind::Comma) => {}
                 Some(kind) if kind == close => break,
                 _ => return,
@@ -321,73 +350,6 @@ impl<'a> Normalizer<'a> {
     }
 }
 
-/// Skips one constant list element: `[+|-] constant [::type]*`. Returns false if the next
-/// tokens are not one.
-fn skip_constant(look: &mut Lexer<'_>) -> bool {
-    let mut token = look.next_significant();
-    if let Some(t) = token {
-        if t.kind == Kind::Operator && (t.text == "-" || t.text == "+") {
-            token = look.next_significant().filter(|t| t.kind == Kind::Number);
-        }
-    }
-    let is_constant = token.is_some_and(|t| {
-        matches!(t.kind, Kind::Number | Kind::String | Kind::Param)
-            || t.is_word("true")
-            || t.is_word("false")
-            || t.is_word("null")
-    });
-    if !is_constant {
-        return false;
-    }
-    while look.peek_significant().map(|t| t.kind) == Some(Kind::String) {
-        look.next_significant();
-    }
-    while look.peek_significant().map(|t| t.kind) == Some(Kind::DoubleColon) {
-        look.next_significant();
-        if !skip_type_name(look) {
-            return false;
-        }
-    }
-    true
-}
-
-/// Skips a type name after `::`: words and dots, an optional `(n, …)` modifier, `[]` suffixes.
-fn skip_type_name(look: &mut Lexer<'_>) -> bool {
-    let mut words = 0;
-    while let Some(t) = look.peek_significant() {
-        match t.kind {
-            Kind::Word | Kind::QuotedIdent | Kind::Dot => {
-                words += usize::from(t.kind != Kind::Dot);
-                look.next_significant();
-            }
-            _ => break,
-        }
-    }
-    if words == 0 {
-        return false;
-    }
-    if look.peek_significant().map(|t| t.kind) == Some(Kind::LParen) {
-        look.next_significant();
-        loop {
-            match look.next_significant().map(|t| t.kind) {
-                Some(Kind::Number | Kind::Comma) => {}
-                Some(Kind::RParen) => break,
-                _ => return false,
-            }
-        }
-    }
-    while look.peek_significant().map(|t| t.kind) == Some(Kind::LBracket) {
-        look.next_significant();
-        if look.peek_significant().map(|t| t.kind) == Some(Kind::Number) {
-            look.next_significant();
-        }
-        if look.next_significant().map(|t| t.kind) != Some(Kind::RBracket) {
-            return false;
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::normalize;
@@ -452,7 +414,10 @@ mod tests {
             norm("select a from t group by 1 having count(*) > 1"),
             "select a from t group by 1 having count(*) > $1"
         );
-        assert_eq!(norm("select a from t order by a + 1"), "select a from t order by a + $1");
+        assert_eq!(
+            norm("select a from t order by a + 1"),
+            "select a from t order by a + $1"
+        );
     }
 
     #[test]
@@ -479,6 +444,14 @@ mod tests {
     #[test]
     fn trailing_and_repeated_semicolons_vanish() {
         assert_eq!(norm(";select 1;; select 2;;"), "select $1; select $2");
+    }
+
+    #[test]
+    fn colons_never_glue_into_double_colons() {
+        let sql = "select a/::: :: e, x[1:2]";
+        let once = norm(sql);
+        assert_eq!(once, "select a /:: : ::e, x[$1 : $2]");
+        assert_eq!(normalize(&once).fingerprint, normalize(sql).fingerprint);
     }
 
     #[test]

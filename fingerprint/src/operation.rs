@@ -323,7 +323,8 @@ pub(crate) fn detect(sql: &str) -> Operation {
     let Some(first) = first.filter(|t| t.kind == Kind::Word) else {
         return Operation::Other;
     };
-    let next_is = |lex: &Lexer<'_>, word: &str| lex.peek_significant().is_some_and(|t| t.is_word(word));
+    let next_is =
+        |lex: &Lexer<'_>, word: &str| lex.peek_significant().is_some_and(|t| t.is_word(word));
     match first.text.to_ascii_lowercase().as_str() {
         "select" | "values" | "table" => Operation::Select,
         "with" => main_of_with(lex),
@@ -423,18 +424,33 @@ mod tests {
             ("(select 1) union (select 2)", "SELECT"),
             ("insert into t values (1)", "INSERT"),
             ("WITH x AS (SELECT 1) UPDATE t SET a = 1", "UPDATE"),
-            ("with recursive r(n) as (select 1 union all select n+1 from r) select * from r", "SELECT"),
-            ("with d as (delete from t returning *) insert into u select * from d", "INSERT"),
+            (
+                "with recursive r(n) as (select 1 union all select n+1 from r) select * from r",
+                "SELECT",
+            ),
+            (
+                "with d as (delete from t returning *) insert into u select * from d",
+                "INSERT",
+            ),
             ("begin", "BEGIN"),
             ("START TRANSACTION ISOLATION LEVEL SERIALIZABLE", "BEGIN"),
             ("end", "COMMIT"),
             ("abort", "ROLLBACK"),
             ("prepare transaction 'x'", "PREPARE TRANSACTION"),
             ("prepare q as select 1", "PREPARE"),
-            ("create unique index concurrently i on t (a)", "CREATE INDEX"),
-            ("CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ select 1 $$ LANGUAGE sql", "CREATE FUNCTION"),
+            (
+                "create unique index concurrently i on t (a)",
+                "CREATE INDEX",
+            ),
+            (
+                "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ select 1 $$ LANGUAGE sql",
+                "CREATE FUNCTION",
+            ),
             ("create temp table t (a int)", "CREATE TABLE"),
-            ("create materialized view v as select 1", "CREATE MATERIALIZED VIEW"),
+            (
+                "create materialized view v as select 1",
+                "CREATE MATERIALIZED VIEW",
+            ),
             ("drop table if exists t", "DROP TABLE"),
             ("alter table t add column b int", "ALTER TABLE"),
             ("create foreign table f (a int) server s", "CREATE TABLE"),

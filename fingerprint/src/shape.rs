@@ -18,8 +18,10 @@ pub(crate) fn display_ident(value: &str, quoted: bool) -> String {
     let plain = bytes
         .next()
         .is_some_and(|b| b.is_ascii_lowercase() || b == b'_' || b >= 0x80)
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'$' || b >= 0x80)
-        && !keywords::is_reserved(value);
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'$' || b >= 0x80
+        })
+        && !keywords::is_reserved(value.as_bytes());
     if plain {
         value.to_owned()
     } else {
@@ -52,7 +54,12 @@ impl Shape {
 
     /// Records a table reference.
     pub(crate) fn table(&mut self, name: String) {
-        if !self.words.get(self.segment..).unwrap_or(&[]).contains(&name) {
+        if !self
+            .words
+            .get(self.segment..)
+            .unwrap_or(&[])
+            .contains(&name)
+        {
             self.words.push(name.clone());
         }
         if !self.tables.contains(&name) {

@@ -103,6 +103,9 @@ mod tests {
 
     #[test]
     fn unterminated_quote_swallows_the_rest() {
-        assert_eq!(split_statements("select 'a; select 2"), vec!["select 'a; select 2"]);
+        assert_eq!(
+            split_statements("select 'a; select 2"),
+            vec!["select 'a; select 2"]
+        );
     }
 }

@@ -20,9 +20,9 @@ impl Rng {
 
 const PIECES: &[&str] = &[
     "select", "insert", "into", "values", "(", ")", "[", "]", ",", ";", "'", "''", "\"", "$$",
-    "$a$", "$1", "-", "--", "/*", "*/", "in", "array", "order", "by", "1", "e'", "\\", "::",
-    " ", "\n", "é", "begin", "atomic", "end", "case", "with", "as", "from", "t", "=", "null",
-    "is", "not", "u&'", "x'", "0x", ".", "1.5e", "group", "update", "set", "join", "on",
+    "$a$", "$1", "-", "--", "/*", "*/", "in", "array", "order", "by", "1", "e'", "\\", "::", " ",
+    "\n", "é", "begin", "atomic", "end", "case", "with", "as", "from", "t", "=", "null", "is",
+    "not", "u&'", "x'", "0x", ".", "1.5e", "group", "update", "set", "join", "on",
 ];
 
 fn exercise(sql: &str) {
@@ -55,7 +55,9 @@ fn random_token_soup_never_panics_and_is_deterministic() {
 fn random_bytes_never_panic() {
     let mut rng = Rng(42);
     for _ in 0..2000 {
-        let bytes: Vec<u8> = (0..rng.below(64)).map(|_| (rng.next() & 0x7f) as u8).collect();
+        let bytes: Vec<u8> = (0..rng.below(64))
+            .map(|_| (rng.next() & 0x7f) as u8)
+            .collect();
         exercise(&String::from_utf8_lossy(&bytes));
     }
 }
