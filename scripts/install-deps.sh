@@ -6,7 +6,8 @@
 #   PostgreSQL server + contrib  (initdb, pg_ctl, postgres, pgbench, pg_stat_statements)
 #   psql                         (the client the tests drive)
 #   pgbouncer                    (the benchmark's point of comparison)
-#   a venv with psycopg[binary]  at ${PGSCOPE_VENV:-$HOME/.cache/pgscope/venv}
+#   a venv with psycopg[binary]  at ${PGSCOPE_VENV:-$HOME/.cache/pgscope/venv}, with the
+#   OpenTelemetry SDK, OTLP/HTTP exporter and psycopg instrumentation (tests/python/otel_app.py)
 #
 # Idempotent and fast when everything is there: it only looks (command -v, file tests, one
 # Python import), and runs `apt-get update` only when something has to be installed.
@@ -93,16 +94,18 @@ pgscope_install_deps() {
         pgscope_apt_install "${missing[@]}" || return 1
     fi
 
-    if ! "$venv/bin/python" -c 'import psycopg' 2>/dev/null; then
+    local imports='import psycopg, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.psycopg'
+    if ! "$venv/bin/python" -c "$imports" 2>/dev/null; then
         if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
             pgscope_log "creating the Python venv $venv"
             mkdir -p "$(dirname "$venv")"
             "$python" -m venv --clear "$venv" || return 1
         fi
-        pgscope_log "installing psycopg[binary] into $venv"
+        pgscope_log "installing psycopg[binary] and OpenTelemetry into $venv"
         PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install --quiet \
-            'psycopg[binary]' || return 1
-        "$venv/bin/python" -c 'import psycopg' || return 1
+            'psycopg[binary]' opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
+            opentelemetry-instrumentation-psycopg || return 1
+        "$venv/bin/python" -c "$imports" || return 1
     fi
     export PGSCOPE_TEST_PYTHON="$venv/bin/python"
 }

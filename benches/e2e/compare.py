@@ -64,6 +64,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def default_pg_bin() -> str:
+    """PostgreSQL 15's Debian bin dir, else what `pg_config --bindir` says."""
     for candidate in ("/usr/lib/postgresql/15/bin",):
         if Path(candidate, "postgres").exists():
             return candidate
@@ -78,7 +79,8 @@ def build_pgscope() -> Path:
     """`cargo build --release -p pgscope`; returns the binary cargo reports."""
     log("cargo build --release -p pgscope (set --pgscope PATH to skip)")
     done = subprocess.run(
-        ["cargo", "build", "--release", "-p", "pgscope", "--message-format=json-render-diagnostics"],
+        ["cargo", "build", "--release", "-p", "pgscope",
+         "--message-format=json-render-diagnostics"],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
         raise BenchError("cargo build --release -p pgscope failed (see above)")
@@ -95,6 +97,7 @@ def build_pgscope() -> Path:
 
 
 def find_pgbouncer() -> Path:
+    """The pgbouncer binary, installed with apt-get if missing."""
     found = shutil.which("pgbouncer") or (
         "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
     if found:
@@ -108,6 +111,7 @@ def find_pgbouncer() -> Path:
 
 
 def version_of(cmd: list[str]) -> str:
+    """First line of a `--version` output."""
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
     except OSError:
@@ -116,6 +120,7 @@ def version_of(cmd: list[str]) -> str:
 
 
 def machine_info() -> dict:
+    """Where the figures come from: CPU, memory, kernel, commit, load."""
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -136,6 +141,7 @@ def machine_info() -> dict:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options, validated; adds `workload_list`."""
     parser = argparse.ArgumentParser(
         prog="compare.sh",
         description="pgbench direct vs pgscope vs PgBouncer, interleaved rounds, one cluster.",
@@ -167,6 +173,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def raise_interrupted(signum: int, _frame) -> None:
+    """Signal handler turning SIGTERM/SIGHUP into an exception, so `finally` cleans up."""
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -191,6 +198,7 @@ def run_rounds(bench: Servers, opts: argparse.Namespace, runs: list[Run]) -> Non
 
 
 def main(argv: list[str]) -> int:
+    """Set up, run the rounds, clean up, print the table, write the JSON; the exit status."""
     opts = parse_args(argv)
     if os.geteuid() != 0:
         print("compare.sh: run as root (PostgreSQL and PgBouncer are run as user postgres)",

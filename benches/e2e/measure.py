@@ -14,12 +14,29 @@ from workloads import BenchError, Workload
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a whole process (all its threads), in clock ticks."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    # After "pid (comm) ", field 3 (state) is fields[0]; utime is field 14, stime field 15.
-    return int(fields[11]) + int(fields[12])
+@dataclass(frozen=True)
+class ProcSample:
+    """A process's cumulative CPU time and context switches (all its threads) at one moment."""
+
+    user_ticks: int
+    sys_ticks: int
+    context_switches: int
+
+    @staticmethod
+    def of(pid: int) -> ProcSample:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # After "pid (comm) " comes field 3 (state): utime is field 14, stime field 15.
+        fields = stat[stat.rindex(")") + 2:].split()
+        switches = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                status = (task / "status").read_text()
+            except OSError:  # the thread ended meanwhile
+                continue
+            # voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+            switches += sum(int(line.split()[1]) for line in status.splitlines()
+                            if line.split(":")[0].endswith("ctxt_switches"))
+        return ProcSample(int(fields[11]), int(fields[12]), switches)
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -45,10 +62,26 @@ class Run:
     failed_transactions: int | None = None
     queries: int | None = None
     proxy_cpu_s: float | None = None
+    proxy_user_s: float | None = None
+    proxy_sys_s: float | None = None
+    proxy_context_switches: int | None = None
     cpu_s_per_100k: float | None = None
     machine_busy: float | None = None
     error: str | None = None
     command: list[str] = field(default_factory=list)
+
+    def add_proxy_cost(self, before: ProcSample, after: ProcSample) -> None:
+        self.proxy_user_s = (after.user_ticks - before.user_ticks) / CLK_TCK
+        self.proxy_sys_s = (after.sys_ticks - before.sys_ticks) / CLK_TCK
+        self.proxy_cpu_s = self.proxy_user_s + self.proxy_sys_s
+        self.proxy_context_switches = after.context_switches - before.context_switches
+
+    def parse_pgbench(self, stdout: str) -> None:
+        for key, pattern in PATTERNS.items():
+            match = pattern.search(stdout)
+            if match:
+                number = float if key in ("tps", "latency_ms") else int
+                setattr(self, key, number(match.group(1)))
 
 
 PATTERNS = {
@@ -61,31 +94,31 @@ PATTERNS = {
 
 def run_pgbench(bench: Servers, workload: Workload, target: str, rnd: int, position: int,
                 duration: int) -> Run:
+    """Runs `workload` against `target` for `duration` seconds and measures it.
+
+    A failed pgbench is a failed run (`ok` false, `error` set); a proxy that is not running
+    before or after is a BenchError, since every later run through it would fail too.
+    """
     run = Run(rnd, workload.name, target, position)
-    port = bench.ports[target]
-    run.command = [str(bench.bin / "pgbench"), "-n", "-T", str(duration),
-                   *workload.args, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"]
+    run.command = [str(bench.bin / "pgbench"), "-n", "-T", str(duration), *workload.args,
+                   "-h", "127.0.0.1", "-p", str(bench.ports[target]), "-U", "postgres", "bench"]
     if workload.tpcb:
         bench.psql(["VACUUM pgbench_branches, pgbench_tellers", "TRUNCATE pgbench_history"])
-    managed = bench.proxy(target)
-    if managed is not None and not managed.alive():
-        raise BenchError(f"{target} is no longer running (status {managed.proc.returncode}):\n"
-                         f"{managed.log_tail()}")
-    cpu_before = cpu_ticks(managed.proc.pid) if managed else None
+    proxy = bench.proxy(target)
+    if proxy is not None and not proxy.alive():
+        raise BenchError(f"{target} is no longer running (status {proxy.proc.returncode}):\n"
+                         f"{proxy.log_tail()}")
+    before = ProcSample.of(proxy.proc.pid) if proxy else None
     busy_before, total_before = machine_ticks()
-    done = subprocess.run(run.command, capture_output=True, text=True,
-                          timeout=duration + 300)
+    done = subprocess.run(run.command, capture_output=True, text=True, timeout=duration + 300)
     busy_after, total_after = machine_ticks()
-    if managed is not None:
-        if not managed.alive():
-            raise BenchError(f"{target} died during {workload.name}:\n{managed.log_tail()}")
-        run.proxy_cpu_s = (cpu_ticks(managed.proc.pid) - cpu_before) / CLK_TCK
+    if proxy is not None and before is not None:
+        if not proxy.alive():
+            raise BenchError(f"{target} died during {workload.name}:\n{proxy.log_tail()}")
+        run.add_proxy_cost(before, ProcSample.of(proxy.proc.pid))
     if total_after > total_before:
         run.machine_busy = round((busy_after - busy_before) / (total_after - total_before), 3)
-    for key, pattern in PATTERNS.items():
-        match = pattern.search(done.stdout)
-        if match:
-            setattr(run, key, (float if key in ("tps", "latency_ms") else int)(match.group(1)))
+    run.parse_pgbench(done.stdout)
     if done.returncode != 0 or run.tps is None or not run.transactions:
         run.error = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return run

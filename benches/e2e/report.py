@@ -9,10 +9,20 @@ from workloads import PROXIES, TARGETS, Workload
 
 
 def median(values: list[float]) -> float | None:
+    """The median, or None when there are no values (every run failed)."""
     return statistics.median(values) if values else None
 
 
+def per_query(runs: list[Run], attribute: str, scale: float) -> float | None:
+    """Median over runs of `attribute` / queries x `scale`."""
+    return median([getattr(r, attribute) / r.queries * scale for r in runs
+                   if getattr(r, attribute) is not None and r.queries])
+
+
 def summarise(workload: Workload, runs: list[Run]) -> dict:
+    """The figures of one workload: direct's TPS and latency, and for each proxy its TPS ratio,
+    CPU per 100k queries (also split user/system), context switches per query and added
+    latency per round trip."""
     mine = [r for r in runs if r.workload == workload.name and r.ok]
     by = {t: {r.round: r for r in mine if r.target == t} for t in TARGETS}
     direct = by["direct"]
@@ -32,7 +42,6 @@ def summarise(workload: Workload, runs: list[Run]) -> dict:
     for proxy in PROXIES:
         own = by[proxy]
         ratios = [own[n].tps / direct[n].tps for n in own if n in direct and direct[n].tps]
-        cpu = [r.cpu_s_per_100k for r in own.values() if r.cpu_s_per_100k is not None]
         latency = pick([r.latency_ms for r in own.values()]) if own else None
         added = None
         if latency is not None and summary["direct"]["latency_ms"] is not None:
@@ -41,7 +50,11 @@ def summarise(workload: Workload, runs: list[Run]) -> dict:
         summary[proxy] = {
             "tps_median": median([r.tps for r in own.values()]),
             "tps_ratio_median": median(ratios),
-            "cpu_s_per_100k_queries": median(cpu),
+            "cpu_s_per_100k_queries": per_query(list(own.values()), "proxy_cpu_s", 1e5),
+            "user_s_per_100k_queries": per_query(list(own.values()), "proxy_user_s", 1e5),
+            "system_s_per_100k_queries": per_query(list(own.values()), "proxy_sys_s", 1e5),
+            "context_switches_per_query": per_query(list(own.values()),
+                                                    "proxy_context_switches", 1),
             "latency_ms": latency,
             "added_latency_us_per_round_trip": added,
             "runs_ok": len(own),
@@ -50,10 +63,12 @@ def summarise(workload: Workload, runs: list[Run]) -> dict:
 
 
 def fmt(value: float | None, spec: str) -> str:
+    """`value` formatted, or "-" when missing."""
     return "-" if value is None else format(value, spec)
 
 
 def print_table(summaries: list[dict]) -> None:
+    """The summary as a fixed-width table on stdout."""
     head = (f"{'workload':<21}{'direct TPS':>11} | {'pgscope':^27} | {'pgbouncer':^27}\n"
             f"{'':<21}{'':>11} | {'TPS ratio':>9}{'CPU/100k':>9}{'+us/rt':>9} |"
             f" {'TPS ratio':>9}{'CPU/100k':>9}{'+us/rt':>9}")

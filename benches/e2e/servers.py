@@ -52,9 +52,11 @@ class Managed:
     log: Path
 
     def alive(self) -> bool:
+        """Whether the process is still running."""
         return self.proc.poll() is None
 
     def stop(self, grace: float) -> None:
+        """Sends the stop signal; SIGKILL if the process is still there after `grace` s."""
         if not self.alive():
             return
         try:
@@ -67,6 +69,7 @@ class Managed:
             pass
 
     def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the process's stdout + stderr, for error messages."""
         try:
             text = self.log.read_text(errors="replace").splitlines()
         except OSError:
@@ -89,6 +92,7 @@ class Servers:
     # -- helpers ---------------------------------------------------------------------------
 
     def run_as_postgres(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
+        """Runs a short command as the `postgres` user in the temp dir, output captured."""
         return subprocess.run(
             [str(c) for c in cmd],
             user=self.postgres_user.pw_uid,
@@ -101,6 +105,7 @@ class Servers:
         )
 
     def spawn(self, name: str, cmd: list[str], stop_signal: int, as_postgres: bool) -> Managed:
+        """Starts a server logging to `<tmp>/<name>.log` and registers it for cleanup."""
         log = self.tmp / f"{name}.log"
         with open(log, "wb") as out:
             kw: dict = {}
@@ -142,6 +147,7 @@ class Servers:
                          f"{managed.log_tail()}")
 
     def psql(self, sql: list[str], port: int | None = None, db: str = "bench") -> str:
+        """Runs each statement (its own transaction) with psql, by default direct."""
         cmd = [str(self.bin / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
                "-h", "127.0.0.1", "-p", str(port or self.ports["direct"]), "-U", "postgres",
                "-d", db]
@@ -155,6 +161,7 @@ class Servers:
     # -- PostgreSQL ------------------------------------------------------------------------
 
     def start_postgres(self) -> None:
+        """initdb, benchmark settings, start, `pgbench -i` into database `bench`."""
         port = self.ports["direct"] = free_port()
         data = self.tmp / "data"
         init = self.run_as_postgres([self.bin / "initdb", "-D", data, "-U", "postgres",
@@ -197,6 +204,7 @@ class Servers:
     # -- proxies ---------------------------------------------------------------------------
 
     def start_pgscope(self, binary: Path) -> None:
+        """pgscope in front of the cluster, on a free port, admin API on another."""
         port = self.ports["pgscope"] = free_port()
         cmd = [binary, "run", "--listen", f"127.0.0.1:{port}",
                "--upstream", f"postgres://127.0.0.1:{self.ports['direct']}",
@@ -207,6 +215,7 @@ class Servers:
         self.wait_ready(managed, port)
 
     def start_pgbouncer(self, binary: Path) -> None:
+        """PgBouncer in session mode in front of the cluster, with an ini in the temp dir."""
         port = self.ports["pgbouncer"] = free_port()
         (self.tmp / "userlist.txt").write_text('"postgres" ""\n')
         ini = self.tmp / "pgbouncer.ini"
@@ -223,7 +232,6 @@ class Servers:
             "max_client_conn = 200\n"
             "default_pool_size = 100\n"
             "ignore_startup_parameters = extra_float_digits\n"
-            f"logfile = {self.tmp / 'pgbouncer-own.log'}\n"
             "log_connections = 0\n"
             "log_disconnections = 0\n"
             "log_stats = 0\n"
@@ -236,11 +244,13 @@ class Servers:
         self.wait_ready(managed, port)
 
     def proxy(self, target: str) -> Managed | None:
+        """The process serving `target`, or None for direct."""
         return next((m for m in self.managed if m.name == target), None)
 
     # -- cleanup ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Stops every server (proxies first) and removes the temp dir unless `--keep`."""
         # Proxies first (their clients are gone), PostgreSQL last.
         for managed in reversed(self.managed):
             try:

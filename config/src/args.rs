@@ -37,12 +37,15 @@ pub struct RunArgs {
     /// error, warn, info, debug or trace [default: info]
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Bearer token required by the admin API [default: none, the API is open]
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
 }
 
 impl RunArgs {
     /// Each key settable by a flag, with the flag's value. The flag is spelled `--` plus the key
     /// with `_` → `-`, which is also clap's spelling of the field.
-    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 9] {
+    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 10] {
         [
             ("listen", self.listen.as_ref()),
             ("upstream", self.upstream.as_ref()),
@@ -53,6 +56,7 @@ impl RunArgs {
             ("max_connections", self.max_connections.as_ref()),
             ("threads", self.threads.as_ref()),
             ("log_level", self.log_level.as_ref()),
+            ("admin_token", self.admin_token.as_ref()),
         ]
     }
 }

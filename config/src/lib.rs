@@ -30,6 +30,11 @@
 //! a section such as `[recorder]` means adding its dotted keys (`recorder.window`) there, a
 //! typed struct field on [`Config`], and one line per key in `validate.rs`.
 //!
+//! The `[tracing]` section (`tracing.rs`) is the one place another convention also applies:
+//! the standard `OTEL_*` variables configure span export too. They are not read here but
+//! where the exporter is built; a `tracing.*` key that is set wins over its `OTEL_*`
+//! counterpart.
+//!
 //! Some `PGSCOPE_*` variables belong to tools and tests rather than to the configuration; they
 //! are listed once in [`RESERVED_ENV_VARS`] and [`RESERVED_ENV_PREFIXES`].
 //!
@@ -40,6 +45,8 @@ mod args;
 mod error;
 mod parse;
 mod raw;
+mod recorder;
+mod tracing;
 mod upstream;
 mod validate;
 
@@ -54,6 +61,8 @@ pub use args::RunArgs;
 pub use error::{ConfigError, Source};
 pub use parse::{MAX_MESSAGE_SIZE, MIN_MESSAGE_SIZE};
 pub use raw::{RESERVED_ENV_PREFIXES, RESERVED_ENV_VARS};
+pub use recorder::{RecorderConfig, Secret};
+pub use tracing::{OtlpProtocol, TracingConfig};
 pub use upstream::{Upstream, DEFAULT_PG_PORT};
 
 /// The validated configuration of `pgscope run`.
@@ -78,6 +87,12 @@ pub struct Config {
     pub threads: usize,
     /// Log verbosity.
     pub log_level: LogLevel,
+    /// Bearer token the admin API requires (`Authorization: Bearer TOKEN`); `None`: open.
+    pub admin_token: Option<Secret>,
+    /// The `[recorder]` section.
+    pub recorder: RecorderConfig,
+    /// The `[tracing]` section.
+    pub tracing: TracingConfig,
 }
 
 impl Default for Config {
@@ -94,6 +109,9 @@ impl Default for Config {
             max_connections: 10_000,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             log_level: LogLevel::Info,
+            admin_token: None,
+            recorder: RecorderConfig::default(),
+            tracing: TracingConfig::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! and the source to make a [`ConfigError`](crate::ConfigError).
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::raw::RawValue;
@@ -33,7 +34,7 @@ const COUNT: &str = "expected a whole number of at least 1";
 const LEVEL: &str = "expected one of error, warn, info, debug, trace";
 
 /// The text of a string value, or `expected` for any other TOML type.
-fn text<'a>(value: &'a RawValue, expected: &str) -> Result<&'a str, Reason> {
+pub(crate) fn text<'a>(value: &'a RawValue, expected: &str) -> Result<&'a str, Reason> {
     match value {
         RawValue::Text(text) => Ok(text),
         RawValue::Toml(_) => Err(Reason::from(expected)),
@@ -143,4 +144,74 @@ pub(crate) fn log_level(value: &RawValue) -> Result<LogLevel, Reason> {
         _ => return Err(Reason::from(LEVEL)),
     };
     Ok(level)
+}
+
+const BOOLEAN: &str = "expected true or false";
+const TEXT_SIZE: &str = "expected a byte size of at least 16, like 4096 or \"4KiB\"";
+const WINDOW: &str =
+    "expected a duration of whole milliseconds, at least 1ms, like \"1m\" or \"10s\"";
+
+/// Most windows accepted: a day of one-minute windows (each costs memory per entry).
+pub(crate) const MAX_WINDOWS: usize = 1440;
+
+/// `true`/`false` as a TOML boolean or a string (`true`, `false`, `1`, `0`, `on`, `off`, `yes`,
+/// `no`, any case).
+pub(crate) fn boolean(value: &RawValue) -> Result<bool, Reason> {
+    if let RawValue::Toml(toml::Value::Boolean(b)) = value {
+        return Ok(*b);
+    }
+    match text(value, BOOLEAN)?.to_ascii_lowercase().as_str() {
+        "true" | "1" | "on" | "yes" => Ok(true),
+        "false" | "0" | "off" | "no" => Ok(false),
+        _ => Err(Reason::from(BOOLEAN)),
+    }
+}
+
+/// A length limit on stored text, in bytes (at least 16).
+pub(crate) fn text_size(value: &RawValue) -> Result<usize, Reason> {
+    let bytes = match value {
+        RawValue::Toml(toml::Value::Integer(n)) => u64::try_from(*n).ok(),
+        other => byte_size(text(other, TEXT_SIZE)?),
+    };
+    bytes
+        .filter(|n| *n >= 16)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| Reason::from(TEXT_SIZE))
+}
+
+/// A window width: a nonzero duration of whole milliseconds.
+pub(crate) fn window(value: &RawValue) -> Result<Duration, Reason> {
+    let width = duration(value).map_err(|_| Reason::from(WINDOW))?;
+    if width.as_millis() == 0 || width.subsec_nanos() % 1_000_000 != 0 {
+        return Err(Reason::from(WINDOW));
+    }
+    Ok(width)
+}
+
+/// A number of windows, 1 to [`MAX_WINDOWS`].
+pub(crate) fn window_count(value: &RawValue) -> Result<usize, Reason> {
+    let n = count(value)?;
+    if n > MAX_WINDOWS {
+        return Err(Reason(format!("must be at most {MAX_WINDOWS}")));
+    }
+    Ok(n)
+}
+
+/// A filesystem path (not checked for existence here).
+pub(crate) fn path(value: &RawValue) -> Result<PathBuf, Reason> {
+    let text = text(value, "expected a path string")?;
+    if text.is_empty() {
+        return Err(Reason::from("expected a non-empty path"));
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// A bearer token: printable ASCII without spaces, 1 to 256 characters.
+pub(crate) fn token(value: &RawValue) -> Result<String, Reason> {
+    const TOKEN: &str = "expected 1 to 256 printable ASCII characters without spaces";
+    let text = text(value, TOKEN)?;
+    if text.is_empty() || text.len() > 256 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Reason::from(TOKEN));
+    }
+    Ok(text.to_owned())
 }

@@ -22,6 +22,23 @@ pub(crate) const KEYS: &[&str] = &[
     "max_connections",
     "threads",
     "log_level",
+    "admin_token",
+    "recorder.enabled",
+    "recorder.max_fingerprints",
+    "recorder.max_query_text",
+    "recorder.window",
+    "recorder.windows",
+    "recorder.state_dir",
+    "recorder.snapshot_interval",
+    "recorder.top_k",
+    "tracing.enabled",
+    "tracing.endpoint",
+    "tracing.protocol",
+    "tracing.service_name",
+    "tracing.sample_ratio",
+    "tracing.queue_size",
+    "tracing.export_timeout",
+    "tracing.shutdown_timeout",
 ];
 
 /// `PGSCOPE_*` variables that are not configuration keys: they belong to pgscope's own tools and

@@ -5,7 +5,8 @@
 use crate::error::ConfigError;
 use crate::parse::{self, Reason};
 use crate::raw::{RawConfig, RawValue};
-use crate::Config;
+use crate::tracing::{self, TracingConfig};
+use crate::{Config, RecorderConfig, Secret};
 
 /// Builds the validated configuration; the first invalid value is the error.
 pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
@@ -25,6 +26,42 @@ pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
             .unwrap_or(defaults.max_connections),
         threads: get(raw, "threads", parse::count)?.unwrap_or(defaults.threads),
         log_level: get(raw, "log_level", parse::log_level)?.unwrap_or(defaults.log_level),
+        admin_token: get(raw, "admin_token", parse::token)?.map(Secret::new),
+        recorder: recorder(raw, defaults.recorder)?,
+        tracing: tracing(raw, defaults.tracing)?,
+    })
+}
+
+/// The `[tracing]` section.
+fn tracing(raw: &mut RawConfig, defaults: TracingConfig) -> Result<TracingConfig, ConfigError> {
+    Ok(TracingConfig {
+        enabled: get(raw, "tracing.enabled", parse::boolean)?.unwrap_or(defaults.enabled),
+        endpoint: get(raw, "tracing.endpoint", tracing::endpoint)?.or(defaults.endpoint),
+        protocol: get(raw, "tracing.protocol", tracing::protocol)?.or(defaults.protocol),
+        service_name: get(raw, "tracing.service_name", tracing::name)?.or(defaults.service_name),
+        sample_ratio: get(raw, "tracing.sample_ratio", tracing::ratio)?.or(defaults.sample_ratio),
+        queue_size: get(raw, "tracing.queue_size", tracing::queue_size)?.or(defaults.queue_size),
+        export_timeout: get(raw, "tracing.export_timeout", parse::nonzero_duration)?
+            .or(defaults.export_timeout),
+        shutdown_timeout: get(raw, "tracing.shutdown_timeout", parse::duration)?
+            .unwrap_or(defaults.shutdown_timeout),
+    })
+}
+
+/// The `[recorder]` section.
+fn recorder(raw: &mut RawConfig, defaults: RecorderConfig) -> Result<RecorderConfig, ConfigError> {
+    Ok(RecorderConfig {
+        enabled: get(raw, "recorder.enabled", parse::boolean)?.unwrap_or(defaults.enabled),
+        max_fingerprints: get(raw, "recorder.max_fingerprints", parse::count)?
+            .unwrap_or(defaults.max_fingerprints),
+        max_query_text: get(raw, "recorder.max_query_text", parse::text_size)?
+            .unwrap_or(defaults.max_query_text),
+        window: get(raw, "recorder.window", parse::window)?.unwrap_or(defaults.window),
+        windows: get(raw, "recorder.windows", parse::window_count)?.unwrap_or(defaults.windows),
+        state_dir: get(raw, "recorder.state_dir", parse::path)?.or(defaults.state_dir),
+        snapshot_interval: get(raw, "recorder.snapshot_interval", parse::nonzero_duration)?
+            .unwrap_or(defaults.snapshot_interval),
+        top_k: get(raw, "recorder.top_k", parse::count)?.unwrap_or(defaults.top_k),
     })
 }
 

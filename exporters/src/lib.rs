@@ -28,6 +28,7 @@
 
 pub mod errors;
 pub mod histogram;
+pub mod otel;
 pub mod prometheus;
 pub mod report;
 pub mod snapshot;

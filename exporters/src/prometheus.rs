@@ -100,14 +100,32 @@ impl StatsCollector {
         let mut with_class = labels.clone();
         with_class.push("sqlstate_class".to_owned());
         let descs = [
-            (DURATION, "Duration of queries through pgscope, first byte sent upstream to completion.", &labels),
+            (
+                DURATION,
+                "Duration of queries through pgscope, first byte sent upstream to completion.",
+                &labels,
+            ),
             (CALLS, "Queries completed (successfully or not).", &labels),
-            (ERRORS, "Queries that failed, by SQLSTATE class.", &with_class),
-            (ROWS, "Rows returned or affected, from command tags.", &labels),
+            (
+                ERRORS,
+                "Queries that failed, by SQLSTATE class.",
+                &with_class,
+            ),
+            (
+                ROWS,
+                "Rows returned or affected, from command tags.",
+                &labels,
+            ),
         ]
         .into_iter()
         .filter_map(|(name, help, labels)| {
-            Desc::new(name.to_owned(), help.to_owned(), labels.clone(), HashMap::new()).ok()
+            Desc::new(
+                name.to_owned(),
+                help.to_owned(),
+                labels.clone(),
+                HashMap::new(),
+            )
+            .ok()
         })
         .collect();
         StatsCollector {
@@ -238,14 +256,14 @@ fn label_pairs(key: &SeriesKey, extra: Option<(&str, &str)>) -> Vec<LabelPair> {
 }
 
 fn pair(name: &str, value: &str) -> LabelPair {
-    let mut pair = LabelPair::new();
+    let mut pair = LabelPair::default();
     pair.set_name(name.to_owned());
     pair.set_value(value.to_owned());
     pair
 }
 
 fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
-    let mut family = MetricFamily::new();
+    let mut family = MetricFamily::default();
     family.set_name(name.to_owned());
     family.set_help(help.to_owned());
     family.set_field_type(kind);
@@ -254,7 +272,7 @@ fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> Met
 }
 
 fn counter(labels: Vec<LabelPair>, value: f64) -> Metric {
-    let mut counter = Counter::new();
+    let mut counter = Counter::default();
     counter.set_value(value);
     let mut metric = Metric::from_label(labels);
     metric.set_counter(counter);
@@ -262,7 +280,7 @@ fn counter(labels: Vec<LabelPair>, value: f64) -> Metric {
 }
 
 fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
-    let mut gauge = Gauge::new();
+    let mut gauge = Gauge::default();
     gauge.set_value(value);
     let mut metric = Metric::from_label(labels);
     metric.set_gauge(gauge);
@@ -276,13 +294,13 @@ fn histogram(labels: Vec<LabelPair>, series: &Series) -> Metric {
         .zip(series.buckets.0.iter())
         .map(|(bound, count)| {
             cumulative += count;
-            let mut bucket = Bucket::new();
+            let mut bucket = Bucket::default();
             bucket.set_upper_bound(*bound);
             bucket.set_cumulative_count(cumulative);
             bucket
         })
         .collect();
-    let mut histogram = Histogram::new();
+    let mut histogram = Histogram::default();
     histogram.set_sample_count(series.calls);
     histogram.set_sample_sum(series.total_us as f64 / 1e6);
     histogram.set_bucket(buckets);

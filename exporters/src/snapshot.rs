@@ -24,7 +24,7 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 pub enum SnapshotError {
     /// Not JSON of the snapshot's shape, or an I/O error while reading or writing it.
     #[error("not a valid pgscope snapshot: {0}")]
-    Format(#[from] serde_json::Error),
+    Format(serde_json::Error),
     /// Written by an incompatible version of pgscope.
     #[error("snapshot format version {found} is not supported (this pgscope reads version {SNAPSHOT_VERSION})")]
     Version {
@@ -116,13 +116,13 @@ impl Serialize for Snapshot {
 
 /// Writes `source` as a snapshot, streaming its entries one at a time.
 pub fn write_snapshot(source: &dyn StatsSource, writer: impl Write) -> Result<(), SnapshotError> {
-    serde_json::to_writer(writer, &Streamed(source))?;
+    serde_json::to_writer(writer, &Streamed(source)).map_err(SnapshotError::Format)?;
     Ok(())
 }
 
 /// Reads a snapshot written by [`write_snapshot`].
 pub fn read_snapshot(reader: impl Read) -> Result<Snapshot, SnapshotError> {
-    let snapshot: Snapshot = serde_json::from_reader(reader)?;
+    let snapshot: Snapshot = serde_json::from_reader(reader).map_err(SnapshotError::Format)?;
     if snapshot.version != SNAPSHOT_VERSION {
         return Err(SnapshotError::Version {
             found: snapshot.version,

@@ -63,7 +63,7 @@ pub struct SourceMeta {
     pub entries: u64,
     /// The bound on entries.
     pub max_entries: u64,
-    /// Entries evicted to respect the bound since start (or the last reset).
+    /// Entries evicted to respect the bound since the process started.
     pub evictions: u64,
 }
 

@@ -75,7 +75,7 @@ pub struct QueryStats {
 impl QueryStats {
     /// Records one sample: O(1).
     pub fn record(&mut self, sample: &Sample, config: &WindowConfig) {
-        if self.first_seen_ms == 0 {
+        if self.first_seen_ms == 0 || sample.at_ms < self.first_seen_ms {
             self.first_seen_ms = sample.at_ms;
         }
         self.last_seen_ms = self.last_seen_ms.max(sample.at_ms);

@@ -201,11 +201,11 @@ impl Windows {
 impl PartialEq for Windows {
     /// Equal when they hold the same windows, wherever their slots are.
     fn eq(&self, other: &Windows) -> bool {
-        let sorted = |w: &Windows| {
-            let mut list: Vec<&Window> = w.iter().collect();
+        fn sorted(windows: &Windows) -> Vec<&Window> {
+            let mut list: Vec<&Window> = windows.iter().collect();
             list.sort_by_key(|w| w.index);
             list
-        };
+        }
         sorted(self) == sorted(other)
     }
 }

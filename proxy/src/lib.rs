@@ -16,11 +16,14 @@
 //!   upstream, and for the integration tests).
 //! - [`cli`] holds the subcommands of the `pgscope` binary.
 
+pub mod admin;
 pub mod cli;
 pub mod embedded;
 pub mod event;
 pub mod observer;
 pub mod pump;
+pub mod recorder;
 pub mod server;
 pub mod session;
+pub mod spans;
 pub mod stats;

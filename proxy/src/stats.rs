@@ -29,6 +29,8 @@ pub struct ProxyStats {
     pub protocol_errors: AtomicU64,
     /// `CancelRequest`s forwarded upstream (from clients, or sent for vanished clients).
     pub cancels_forwarded: AtomicU64,
+    /// Query spans exported and dropped (see [`crate::spans`]); all zero while tracing is off.
+    pub spans: std::sync::Arc<pgscope_exporters::otel::SpanCounters>,
 }
 
 impl ProxyStats {

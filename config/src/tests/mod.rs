@@ -2,7 +2,9 @@
 //! accepted and rejected forms of each kind of value.
 
 mod errors;
+mod recorder;
 mod sources;
+mod tracing;
 mod values;
 
 use std::io::Write;

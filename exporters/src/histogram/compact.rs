@@ -1,6 +1,6 @@
 //! [`CompactHistogram`]: low precision, one dense run of counters over the buckets seen.
 
-use super::{add_checked, bounds, halve, index, quantile_of, Bucket, COMPACT_BITS, MAX_US};
+use super::{bounds, index, quantile_of, quantiles_of, Bucket, COMPACT_BITS, MAX_US};
 
 /// A compact latency histogram for time windows (see the [module](super) documentation).
 /// Empty, it allocates nothing.
@@ -9,7 +9,7 @@ pub struct CompactHistogram {
     /// Bucket index of `counts[0]`.
     offset: u32,
     /// Counters of buckets `offset ..= offset + counts.len() - 1`.
-    counts: Vec<u32>,
+    counts: Vec<u16>,
     /// Values counted (halvings included).
     count: u64,
     /// Largest value recorded, µs.
@@ -40,28 +40,39 @@ impl CompactHistogram {
             self.offset = at;
         } else if at < self.offset {
             let grow = (self.offset - at) as usize;
+            self.counts.reserve_exact(grow);
             self.counts.splice(0..0, std::iter::repeat_n(0, grow));
             self.offset = at;
         }
         let slot = (at - self.offset) as usize;
         if self.counts.len() <= slot {
+            // Exact growth: windows are many, and most stop growing after a few values.
+            self.counts.reserve_exact(slot + 1 - self.counts.len());
             self.counts.resize(slot + 1, 0);
         }
+        let mut n = n;
         loop {
-            let added = self
-                .counts
-                .get_mut(slot)
-                .is_some_and(|counter| add_checked(counter, n));
+            let added = self.counts.get_mut(slot).is_some_and(|counter| {
+                match u16::try_from(n).ok().and_then(|n| counter.checked_add(n)) {
+                    Some(sum) => {
+                        *counter = sum;
+                        true
+                    }
+                    None => false,
+                }
+            });
             if added {
                 self.count += u64::from(n);
                 return;
             }
             let mut count = 0u64;
             for counter in &mut self.counts {
-                halve(counter);
+                *counter = counter.div_ceil(2);
                 count += u64::from(*counter);
             }
             self.count = count;
+            // The new values are scaled with the rest, so the loop ends.
+            n = n.div_ceil(2);
         }
     }
 
@@ -118,6 +129,11 @@ impl CompactHistogram {
         quantile_of(self.buckets(), self.count, quantile, self.max_us)
     }
 
+    /// Several quantiles at once (one pass), µs; `None` when empty.
+    pub fn quantiles<const N: usize>(&self, quantiles: [f64; N]) -> [Option<u64>; N] {
+        quantiles_of(self.buckets(), self.count, quantiles, self.max_us)
+    }
+
     /// The non-empty buckets, in ascending order.
     pub fn buckets(&self) -> impl Iterator<Item = Bucket> + '_ {
         self.counts
@@ -136,6 +152,6 @@ impl CompactHistogram {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.counts.capacity() * std::mem::size_of::<u32>()
+        self.counts.capacity() * std::mem::size_of::<u16>()
     }
 }

@@ -16,14 +16,17 @@
 //! `u32`), which 5000 fingerprints cannot afford, and most of it stays zero: one query's
 //! latencies span a few octaves. So:
 //!
-//! - [`Histogram`] (full precision, the cumulative one) stores counters in pages of
-//!   [`PAGE`] allocated on first use: memory follows the octaves actually hit.
-//! - [`CompactHistogram`] (windows) stores one dense run of counters from the lowest to the
-//!   highest bucket seen, growing at either end as values arrive ("auto-resizing").
+//! - [`Histogram`] (full precision, the cumulative one) keeps `(bucket, count)` pairs sorted
+//!   while at most [`SPARSE_MAX`] buckets are hit (8 bytes each: most query shapes stay here),
+//!   then switches to counters in pages of [`PAGE`] allocated on first use, so memory follows
+//!   the octaves actually hit and recording stays O(1).
+//! - [`CompactHistogram`] (windows) stores one dense run of `u16` counters from the lowest to
+//!   the highest bucket seen, growing at either end as values arrive ("auto-resizing").
 //!
-//! Counters are `u32`. When one would overflow, every counter of that histogram is halved
-//! (rounding up, so no non-empty bucket empties): the distribution's shape — and so every
-//! percentile — is kept, while exact call counts live elsewhere ([`crate::QueryStats`]).
+//! Counters are `u32` ([`Histogram`]) and `u16` ([`CompactHistogram`]: a window rarely counts
+//! 65,535 values in one 6%-wide bucket). When one would overflow, every counter of that histogram (and the values
+//! being added) is halved, rounding up so no non-empty bucket empties: the distribution's shape
+//! — and so every percentile — is kept, while exact call counts live elsewhere ([`crate::QueryStats`]).
 //!
 //! Percentiles use the nearest-rank definition and report the highest value of the bucket
 //! holding that rank, clamped to the recorded maximum, as HDR does: a reported p50 is never
@@ -34,7 +37,7 @@ mod full;
 mod wire;
 
 pub use compact::CompactHistogram;
-pub use full::{Histogram, PAGE};
+pub use full::{Histogram, PAGE, SPARSE_MAX};
 pub use wire::HistogramData;
 
 /// Largest recordable value: one hour in microseconds. Larger values are recorded as this.
@@ -105,6 +108,36 @@ pub(crate) fn quantile_of(
         }
     }
     Some(max_us)
+}
+
+/// Several nearest-rank quantiles (ascending or not) in one pass over the buckets.
+pub(crate) fn quantiles_of<const N: usize>(
+    buckets: impl Iterator<Item = Bucket>,
+    total: u64,
+    quantiles: [f64; N],
+    max_us: u64,
+) -> [Option<u64>; N] {
+    let mut out = [None; N];
+    if total == 0 {
+        return out;
+    }
+    let ranks =
+        quantiles.map(|q| ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).clamp(1, total));
+    let mut seen = 0u64;
+    let mut left = N;
+    for bucket in buckets {
+        seen += bucket.count;
+        for (slot, rank) in out.iter_mut().zip(ranks) {
+            if slot.is_none() && seen >= rank {
+                *slot = Some(bucket.high_us.min(max_us));
+                left -= 1;
+            }
+        }
+        if left == 0 {
+            return out;
+        }
+    }
+    out.map(|q| q.or(Some(max_us)))
 }
 
 /// Adds `n` to a counter, reporting whether it would overflow instead of wrapping.

@@ -100,7 +100,9 @@ impl Serialize for CompactHistogram {
 impl<'de> Deserialize<'de> for CompactHistogram {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let data = HistogramData::deserialize(deserializer)?;
-        let pairs = data.decode(COMPACT_BITS).map_err(serde::de::Error::custom)?;
+        let pairs = data
+            .decode(COMPACT_BITS)
+            .map_err(serde::de::Error::custom)?;
         let mut histogram = CompactHistogram::new();
         fill(pairs, |value, n| histogram.record_n(value, n));
         histogram.raise_max(data.max_us);

@@ -4,7 +4,10 @@
 //! module and returns `anyhow::Result`, the only place `anyhow` is used.
 
 pub mod fingerprint;
+pub mod report;
 pub mod run;
+pub mod snapshot;
+pub mod top;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +25,15 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy (with no --upstream: in front of a throw-away local PostgreSQL cluster).
     Run(pgscope_config::RunArgs),
+    /// Print the fingerprint and normalized text of SQL read on stdin (`--jsonl`: one JSON
+    /// object per line, its "query" field analysed).
+    Fingerprint(fingerprint::FingerprintArgs),
+    /// Live view of the queries through a running pgscope (reads its admin API).
+    Top(top::TopArgs),
+    /// Profile of the top queries of a running pgscope, as text, JSON or HTML.
+    Report(report::ReportArgs),
+    /// Save a running pgscope's statistics (a baseline for `report --baseline`).
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 impl Cli {
@@ -29,6 +41,12 @@ impl Cli {
     pub fn execute(self) -> anyhow::Result<()> {
         match self.command {
             Command::Run(args) => run::run(&args),
+            Command::Fingerprint(args) => {
+                fingerprint::run(&args, std::io::stdin().lock(), std::io::stdout().lock())
+            }
+            Command::Top(args) => top::run(&args),
+            Command::Report(args) => report::run(&args, std::io::stdout().lock()),
+            Command::Snapshot(args) => snapshot::run(&args, std::io::stderr().lock()),
         }
     }
 }

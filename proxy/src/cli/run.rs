@@ -15,11 +15,12 @@ use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs as PingoraRunArgs, Server};
 use pingora_core::services::listening::Service;
 
+use crate::admin::Recording;
 use crate::embedded::{ClusterOptions, LocalCluster};
-use crate::observer::LogObserver;
 use crate::pump::{Pump, PumpConfig};
 use crate::server::{Drain, DrainOnSignal, ProxyApp};
 use crate::session::SessionConfig;
+use crate::spans::{self, SpanExport};
 use crate::stats::ProxyStats;
 
 /// How long a client may take to send its startup packet (PostgreSQL's own
@@ -30,6 +31,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = Config::load(args)?;
     init_logging(&config);
+    let recording = Recording::start(&config)?;
     // Fail with a clear message now rather than inside pingora's listener.
     TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {} (listen)", config.listen))?;
@@ -59,6 +61,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     );
 
     let stats = Arc::new(ProxyStats::default());
+    let span_export = SpanExport::start(&config.tracing, &upstream, Arc::clone(&stats.spans))?;
     let pump = Pump::new(
         PumpConfig {
             upstream,
@@ -72,8 +75,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 ..SessionConfig::default()
             },
         },
-        Arc::new(LogObserver::new()),
-        stats,
+        spans::chain(recording.observer(), span_export.as_ref()),
+        Arc::clone(&stats),
     );
     let drain = Drain::new(config.max_connections);
     let mut service = Service::new(
@@ -85,9 +88,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
     server.bootstrap();
     server.add_service(service);
+    recording.add_services(&mut server, stats, &config)?;
     server.run(PingoraRunArgs {
         shutdown_signal: Box::new(DrainOnSignal::new(drain, config.shutdown_grace)),
     });
+    recording.finish();
+    if let Some(span_export) = span_export {
+        span_export.finish();
+    }
     log::info!("pgscope stopped");
     Ok(())
 }

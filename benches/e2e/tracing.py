@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""What span export costs: pgbench direct vs pgscope with tracing off, at 1% and at 100%.
+
+    python3 benches/e2e/tracing.py [--rounds N] [--duration S] [--pgscope PATH] [--json FILE]
+
+One throw-away cluster (as compare.py makes it: `servers.Servers`), three pgscope processes
+side by side in front of it — `[tracing]` off, `sample_ratio = 0.01` and `sample_ratio = 1.0`,
+the last two exporting OTLP/HTTP to a local receiver run by this script (a stdlib HTTP server
+that answers every `POST /v1/traces` with 200 and counts the bytes) — and pgbench against
+each and against the server directly, in interleaved rounds whose order rotates. Per workload
+it prints each target's CPU-seconds per 100k queries (median over rounds), the CPU tracing
+adds relative to tracing off, and the added latency per round trip relative to direct
+(latency probe: min over rounds). At the end it reads each pgscope's span counters from its
+`/metrics`. Python stdlib only; needs root (PostgreSQL runs as `postgres`). Figures and how
+to read them: benches/README.md, section "Tracing".
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import json
+import signal
+import statistics
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+from compare import build_pgscope, default_pg_bin
+from measure import Run, run_pgbench
+from servers import Servers, free_port
+from workloads import WORKLOADS, BenchError, log
+
+MODES = {
+    "tracing-off": None,
+    "tracing-1%": 0.01,
+    "tracing-100%": 1.0,
+}
+TARGETS = ("direct", *MODES)
+DEFAULT_WORKLOADS = "select-prepared-c8,tpcb-prepared-c8,select-prepared-c1"
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver that accepts and discards."""
+
+    received = {"requests": 0, "bytes": 0}
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        length = int(self.headers.get("content-length", 0))
+        self.rfile.read(length)
+        with Sink.lock:
+            Sink.received["requests"] += 1
+            Sink.received["bytes"] += length
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+def start_pgscope(bench: Servers, binary: Path, name: str, ratio: float | None,
+                  endpoint: str) -> int:
+    """Starts one pgscope named `name`; returns its admin port."""
+    port = bench.ports[name] = free_port()
+    admin = free_port()
+    config = bench.tmp / f"{name}.toml"
+    text = "[tracing]\n"
+    if ratio is None:
+        text += "enabled = false\n"
+    else:
+        text += (f"enabled = true\nendpoint = \"{endpoint}\"\nprotocol = \"http/protobuf\"\n"
+                 f"sample_ratio = {ratio}\n")
+    config.write_text(text)
+    cmd = [binary, "run", "--listen", f"127.0.0.1:{port}",
+           "--upstream", f"postgres://127.0.0.1:{bench.ports['direct']}",
+           "--admin", f"127.0.0.1:{admin}", "--shutdown-grace", "2s", "--config", config]
+    if bench.opts.pgscope_threads:
+        cmd += ["--threads", str(bench.opts.pgscope_threads)]
+    managed = bench.spawn(name, cmd, signal.SIGTERM, as_postgres=False)
+    bench.wait_ready(managed, port)
+    return admin
+
+
+def span_counters(admin: int) -> dict:
+    """The `pgscope_spans_*` samples of one pgscope's `/metrics`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+            if line.startswith("pgscope_spans_")}
+
+
+def summarise(workload, runs: list[Run]) -> dict:
+    mine = [r for r in runs if r.workload == workload.name and r.ok]
+    pick = min if workload.latency_probe else statistics.median
+    out: dict = {"workload": workload.name}
+    for target in TARGETS:
+        own = [r for r in mine if r.target == target]
+        out[target] = {
+            "tps_median": statistics.median([r.tps for r in own]) if own else None,
+            "latency_ms": pick([r.latency_ms for r in own]) if own else None,
+            "cpu_s_per_100k": (statistics.median([r.cpu_s_per_100k for r in own])
+                               if own and own[0].cpu_s_per_100k is not None else None),
+        }
+    direct = out["direct"]["latency_ms"]
+    off = out["tracing-off"]["cpu_s_per_100k"]
+    for target in MODES:
+        t = out[target]
+        if direct is not None and t["latency_ms"] is not None:
+            t["added_us_per_round_trip"] = ((t["latency_ms"] - direct) * 1000
+                                            / workload.statements_per_txn)
+        if off and t["cpu_s_per_100k"] is not None:
+            t["cpu_vs_off"] = t["cpu_s_per_100k"] / off - 1
+    return out
+
+
+def print_table(summaries: list[dict]) -> None:
+    print(f"{'workload':<20}{'target':<14}{'TPS':>9}{'CPU-s/100k':>12}{'vs off':>9}"
+          f"{'+us/rt vs direct':>18}")
+    for s in summaries:
+        for target in TARGETS:
+            t = s[target]
+            cpu = "-" if t["cpu_s_per_100k"] is None else f"{t['cpu_s_per_100k']:.3f}"
+            vs = "-" if "cpu_vs_off" not in t else f"{t['cpu_vs_off']:+.1%}"
+            added = ("-" if "added_us_per_round_trip" not in t
+                     else f"{t['added_us_per_round_trip']:.1f}")
+            tps = "-" if t["tps_median"] is None else f"{t['tps_median']:.0f}"
+            print(f"{s['workload']:<20}{target:<14}{tps:>9}{cpu:>12}{vs:>9}{added:>18}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tracing.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--workloads", default=DEFAULT_WORKLOADS)
+    parser.add_argument("--pgscope", type=Path)
+    parser.add_argument("--pgscope-threads", type=int)
+    parser.add_argument("--pg-bin", default=default_pg_bin())
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", action="store_true")
+    opts = parser.parse_args(argv)
+    chosen = [w for w in WORKLOADS if w.name in opts.workloads.split(",")]
+    binary = opts.pgscope or build_pgscope()
+
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{sink.server_address[1]}"
+    bench = Servers(opts)
+    runs: list[Run] = []
+    counters: dict = {}
+    try:
+        bench.start_postgres()
+        admins = {name: start_pgscope(bench, binary, name, ratio, endpoint)
+                  for name, ratio in MODES.items()}
+        for target in TARGETS:
+            warm = run_pgbench(bench, WORKLOADS[0], target, -1, 0, min(opts.duration, 3))
+            if not warm.ok:
+                raise BenchError(f"warm-up through {target} failed: {warm.error}")
+        for rnd in range(opts.rounds):
+            for index, workload in enumerate(chosen):
+                shift = (rnd + index) % len(TARGETS)
+                for position, target in enumerate(TARGETS[shift:] + TARGETS[:shift]):
+                    run = run_pgbench(bench, workload, target, rnd, position, opts.duration)
+                    runs.append(run)
+                    cpu = f" {run.cpu_s_per_100k:.3f} CPU-s/100k" if run.cpu_s_per_100k else ""
+                    log(f"round {rnd + 1} {workload.name:<20} {target:<13} "
+                        f"{'tps %.0f' % run.tps if run.ok else run.error}{cpu}")
+        counters = {name: span_counters(admin) for name, admin in admins.items()}
+    finally:
+        bench.close()
+        sink.shutdown()
+    summaries = [summarise(w, runs) for w in chosen]
+    print_table(summaries)
+    print(f"spans: {json.dumps(counters)}; receiver got {Sink.received}")
+    if opts.json:
+        opts.json.write_text(json.dumps({"summary": summaries, "counters": counters,
+                                         "receiver": Sink.received,
+                                         "runs": [r.__dict__ for r in runs]}, indent=2))
+    return 0 if all(r.ok for r in runs) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as err:
+        print(f"tracing.py: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,66 @@
+//! OpenTelemetry span export: configuration from the standard `OTEL_*` variables and
+//! pgscope's own options, and a pipeline that can never slow the queries it describes.
+//!
+//! # Design
+//!
+//! * **Settings** ([`TraceSettings::resolve`]) are a pure function of pgscope's
+//!   [`TraceOptions`] (its `[tracing]` section) and an environment passed in as pairs, so
+//!   tests drive them without touching the process. A `tracing.*` option that is set wins
+//!   over its `OTEL_*` counterpart, which wins over the OpenTelemetry default. The variables
+//!   read are listed in [`OTEL_VARIABLES`]; a malformed one is an error naming it. Headers,
+//!   compression and TLS files (`OTEL_EXPORTER_OTLP_HEADERS`, …) are left to the
+//!   `opentelemetry-otlp` crate, which reads them itself.
+//! * **Pipeline** ([`Tracing`]): the SDK's tracer provider with the configured sampler, then
+//!   a bounded queue, then the SDK's batch processor — whose worker is its own OS thread —
+//!   then the OTLP exporter (HTTP/protobuf over hyper, or gRPC over tonic) running on a
+//!   one-thread tokio runtime owned by the pipeline. Ending a span costs the caller one
+//!   atomic increment and a non-blocking channel send; everything slow happens on those two
+//!   threads.
+//! * **Never block, always count** ([`SpanCounters`]): when the queue is full the span is
+//!   dropped and counted; when an export request fails or passes its deadline its spans are
+//!   dropped and counted. Failures are logged at most once a minute. The SDK's own drop
+//!   count is private, which is why the queue bound is enforced in front of it (see
+//!   `queue.rs`).
+//! * **Shutdown** ([`Tracing::shutdown`]) exports what is still queued, within a deadline.
+//!
+//! What a span *says* — names and attributes — is the proxy's business (`pgscope::spans`);
+//! this module knows nothing of queries.
+
+mod counters;
+mod pipeline;
+mod queue;
+mod settings;
+
+#[cfg(test)]
+mod tests;
+
+pub use counters::SpanCounters;
+pub use pipeline::{sampler, Tracing, SCOPE_NAME};
+pub use settings::{
+    Protocol, SamplerSpec, TraceOptions, TraceSettings, DEFAULT_GRPC_ENDPOINT,
+    DEFAULT_HTTP_ENDPOINT, DEFAULT_SERVICE_NAME, OTEL_VARIABLES,
+};
+
+/// Why span export could not be set up or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OtelError {
+    /// An `OTEL_*` variable holds a value that cannot be used.
+    #[error("invalid value {value:?} for environment variable {name}: expected {expected}")]
+    InvalidEnv {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should look like.
+        expected: &'static str,
+    },
+    /// The exporter's runtime could not be started.
+    #[error("cannot start the span export runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The OTLP exporter rejected its configuration.
+    #[error("cannot set up the OTLP span exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    /// Flushing or shutting down the pipeline failed or timed out.
+    #[error("span export did not finish: {0}")]
+    Flush(#[source] opentelemetry_sdk::error::OTelSdkError),
+}

@@ -1,0 +1,157 @@
+//! [`Tracing`]: the tracer provider, its bounded batch processor, the OTLP exporter and the
+//! small runtime that exporter runs on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanExporter,
+};
+use opentelemetry_sdk::Resource;
+
+use super::queue::{BoundedProcessor, CountingExporter};
+use super::{OtelError, Protocol, SamplerSpec, SpanCounters, TraceSettings};
+
+/// The instrumentation scope of pgscope's spans.
+pub const SCOPE_NAME: &str = "pgscope";
+
+/// A running span pipeline: spans ended on its [`tracer`](Tracing::tracer) are sampled,
+/// queued (bounded; overflow dropped and counted in its [`SpanCounters`]) and exported in
+/// batches from the SDK's own thread.
+#[derive(Debug)]
+pub struct Tracing {
+    provider: SdkTracerProvider,
+    tracer: SdkTracer,
+    counters: Arc<SpanCounters>,
+}
+
+impl Tracing {
+    /// Builds the OTLP exporter `settings` describe and starts the pipeline. Nothing is
+    /// connected yet: a collector that is down shows up later as failed exports, never here.
+    pub fn start(
+        settings: &TraceSettings,
+        counters: Arc<SpanCounters>,
+    ) -> Result<Tracing, OtelError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("pgscope-otlp")
+            .enable_all()
+            .build()
+            .map_err(OtelError::Runtime)?;
+        let built = {
+            let _entered = runtime.enter();
+            let builder = opentelemetry_otlp::SpanExporter::builder();
+            match settings.protocol {
+                Protocol::HttpProtobuf => builder
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_endpoint(settings.endpoint.as_str())
+                    .with_timeout(settings.export_timeout)
+                    .build(),
+                Protocol::Grpc => builder
+                    .with_tonic()
+                    .with_endpoint(settings.endpoint.as_str())
+                    .with_timeout(settings.export_timeout)
+                    .build(),
+            }
+        };
+        let exporter = match built {
+            Ok(exporter) => exporter,
+            Err(error) => {
+                runtime.shutdown_background();
+                return Err(OtelError::Exporter(error));
+            }
+        };
+        let exporter = CountingExporter::new(
+            exporter,
+            runtime,
+            Arc::clone(&counters),
+            settings.export_timeout,
+        );
+        Ok(Tracing::with_exporter(settings, counters, exporter))
+    }
+
+    /// Starts the pipeline with any exporter (tests use an in-memory one). The exporter runs
+    /// on the batch processor's thread; it must settle `counters` itself if it wants them
+    /// exact, as the OTLP exporter's wrapper does.
+    pub fn with_exporter(
+        settings: &TraceSettings,
+        counters: Arc<SpanCounters>,
+        exporter: impl SpanExporter + 'static,
+    ) -> Tracing {
+        let batch = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(settings.queue_size)
+                    .with_max_export_batch_size(settings.batch_size.min(settings.queue_size))
+                    .with_scheduled_delay(settings.batch_delay)
+                    .build(),
+            )
+            .build();
+        let processor = BoundedProcessor::new(batch, Arc::clone(&counters), settings.queue_size);
+        let resource = Resource::builder_empty()
+            .with_service_name(settings.service_name.clone())
+            .with_attributes(
+                settings
+                    .resource
+                    .iter()
+                    .map(|(key, value)| KeyValue::new(key.clone(), value.clone())),
+            )
+            .build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .with_sampler(sampler(settings.sampler))
+            .with_resource(resource)
+            .build();
+        let tracer = provider.tracer_with_scope(
+            InstrumentationScope::builder(SCOPE_NAME)
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        );
+        Tracing {
+            provider,
+            tracer,
+            counters,
+        }
+    }
+
+    /// The tracer to start spans on.
+    pub fn tracer(&self) -> &SdkTracer {
+        &self.tracer
+    }
+
+    /// The pipeline's counters.
+    pub fn counters(&self) -> &Arc<SpanCounters> {
+        &self.counters
+    }
+
+    /// Exports everything queued now and waits for it (up to five seconds).
+    pub fn force_flush(&self) -> Result<(), OtelError> {
+        self.provider.force_flush().map_err(OtelError::Flush)
+    }
+
+    /// Exports what is still queued, waiting at most `timeout`, and stops the pipeline;
+    /// spans ended afterwards are not recorded. Call it once, after the last query.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), OtelError> {
+        self.provider
+            .shutdown_with_timeout(timeout)
+            .map_err(OtelError::Flush)
+    }
+}
+
+/// The SDK sampler for `spec`.
+pub fn sampler(spec: SamplerSpec) -> Sampler {
+    match spec {
+        SamplerSpec::AlwaysOn => Sampler::AlwaysOn,
+        SamplerSpec::AlwaysOff => Sampler::AlwaysOff,
+        SamplerSpec::Ratio(ratio) => Sampler::TraceIdRatioBased(ratio),
+        SamplerSpec::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerSpec::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerSpec::ParentBasedRatio(ratio) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+    }
+}

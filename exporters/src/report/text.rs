@@ -1,0 +1,180 @@
+//! The plain-text report: a header, the profile table, the baseline changes, then each top
+//! query with its figures and normalized text — readable in a terminal and in a code review.
+
+use std::fmt::Write;
+
+use super::{fmt_ms, Report};
+
+fn short(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// Renders `report` as text.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = write_report(&mut out, report);
+    out
+}
+
+fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
+    let totals = &report.totals;
+    writeln!(
+        out,
+        "# pgscope report: {} since {} (generated {}), ranked by {}",
+        report.span, report.since, report.generated_at, report.sort
+    )?;
+    writeln!(
+        out,
+        "# {} entries, {} calls, {} errors, {} ms total; recorder holds {}/{} entries, {} evicted{}",
+        totals.entries,
+        totals.calls,
+        totals.errors,
+        fmt_ms(totals.total_ms),
+        report.recorder.entries,
+        report.recorder.max_entries,
+        report.recorder.evictions,
+        if report.recorder.enabled { "" } else { " (recording is OFF)" }
+    )?;
+    writeln!(out, "#")?;
+    writeln!(out, "# Profile")?;
+    writeln!(
+        out,
+        "# {:>4} {:<16} {:>11} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}  Summary",
+        "Rank",
+        "Fingerprint",
+        "Total ms",
+        "Share",
+        "Calls",
+        "ms/call",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "Errors",
+        "Rows/call"
+    )?;
+    for ranked in &report.rows {
+        let row = &ranked.row;
+        writeln!(
+            out,
+            "# {:>4} {:<16} {:>11} {:>5.1}% {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9.2}  {}",
+            ranked.rank,
+            row.fingerprint,
+            fmt_ms(row.total_ms),
+            ranked.share * 100.0,
+            row.calls,
+            fmt_ms(row.mean_ms),
+            fmt_ms(row.p50_ms),
+            fmt_ms(row.p95_ms),
+            fmt_ms(row.p99_ms),
+            fmt_ms(row.max_ms),
+            row.error_count,
+            row.rows_per_call,
+            short(&row.summary, 60)
+        )?;
+    }
+    if report.rows.is_empty() {
+        writeln!(out, "#      (no queries recorded in this span)")?;
+    }
+    if let Some(baseline) = &report.baseline {
+        writeln!(out, "#")?;
+        writeln!(
+            out,
+            "# Changes vs baseline saved {} (new and regressed first)",
+            baseline.baseline_taken_at
+        )?;
+        writeln!(
+            out,
+            "# {:<10} {:>4} {:<16} {:>21} {:>29} {:>25}  Summary",
+            "Status",
+            "Rank",
+            "Fingerprint",
+            "Calls before → now",
+            "p95 ms before → now (×)",
+            "Total ms before → now"
+        )?;
+        for change in &baseline.changes {
+            let ratio = change
+                .p95_ratio
+                .map_or_else(|| "new".to_owned(), |r| format!("×{r:.2}"));
+            writeln!(
+                out,
+                "# {:<10} {:>4} {:<16} {:>21} {:>29} {:>25}  {}",
+                change.status.label(),
+                change.rank,
+                change.fingerprint,
+                format!("{} → {}", change.calls_before, change.calls_after),
+                format!(
+                    "{} → {} ({ratio})",
+                    fmt_ms(change.p95_before_ms),
+                    fmt_ms(change.p95_after_ms)
+                ),
+                format!(
+                    "{} → {}",
+                    fmt_ms(change.total_before_ms),
+                    fmt_ms(change.total_after_ms)
+                ),
+                short(&change.summary, 50)
+            )?;
+        }
+    }
+    for ranked in &report.rows {
+        let row = &ranked.row;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "# Query {}: {} — {:.1}% of total time, {}",
+            ranked.rank,
+            row.fingerprint,
+            ranked.share * 100.0,
+            row.summary
+        )?;
+        writeln!(
+            out,
+            "#   database={} user={} application={}",
+            row.database, row.user, row.application
+        )?;
+        let errors = if row.errors.is_empty() {
+            "none".to_owned()
+        } else {
+            row.errors
+                .iter()
+                .map(|(code, n)| format!("{code}×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(
+            out,
+            "#   calls {}, skipped {}, errors {}, rows {} ({:.2}/call)",
+            row.calls, row.skipped, errors, row.rows, row.rows_per_call
+        )?;
+        writeln!(
+            out,
+            "#   latency ms: mean {} p50 {} p95 {} p99 {} max {}",
+            fmt_ms(row.mean_ms),
+            fmt_ms(row.p50_ms),
+            fmt_ms(row.p95_ms),
+            fmt_ms(row.p99_ms),
+            fmt_ms(row.max_ms)
+        )?;
+        writeln!(
+            out,
+            "#   seen {} → {}; tables: {}",
+            row.first_seen,
+            row.last_seen,
+            if row.tables.is_empty() {
+                "-".to_owned()
+            } else {
+                row.tables.join(", ")
+            }
+        )?;
+        writeln!(out, "{}", row.query)?;
+    }
+    Ok(())
+}

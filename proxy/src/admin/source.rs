@@ -1,0 +1,149 @@
+//! [`LiveSource`]: the recorder plus the proxy's own counters, as one [`StatsSource`].
+
+use std::sync::Arc;
+
+use pgscope_exporters::{EntryRef, HealthKind, HealthMetric, SourceMeta, StatsSource};
+
+use crate::recorder::Recorder;
+use crate::stats::ProxyStats;
+
+/// What the admin server exports.
+#[derive(Debug, Clone)]
+pub struct LiveSource {
+    /// The recorder.
+    pub recorder: Arc<Recorder>,
+    /// The proxy's counters.
+    pub stats: Arc<ProxyStats>,
+}
+
+fn metric(
+    name: &'static str,
+    help: &'static str,
+    kind: HealthKind,
+    labels: Vec<(&'static str, &'static str)>,
+    value: u64,
+) -> HealthMetric {
+    HealthMetric {
+        name,
+        help,
+        kind,
+        labels,
+        value: value as f64,
+    }
+}
+
+impl StatsSource for LiveSource {
+    fn meta(&self) -> SourceMeta {
+        self.recorder.meta()
+    }
+
+    fn for_each_entry(&self, visit: &mut dyn FnMut(EntryRef<'_>)) {
+        self.recorder.for_each_entry(visit);
+    }
+
+    fn health(&self) -> Vec<HealthMetric> {
+        use HealthKind::{Counter, Gauge};
+        let s = &self.stats;
+        let get = ProxyStats::get;
+        vec![
+            metric(
+                "pgscope_client_connections",
+                "Client connections open now.",
+                Gauge,
+                vec![],
+                get(&s.client_connections),
+            ),
+            metric(
+                "pgscope_client_connections_total",
+                "Client connections accepted since start.",
+                Counter,
+                vec![],
+                get(&s.client_connections_total),
+            ),
+            metric(
+                "pgscope_client_connections_refused_total",
+                "Client connections refused (connection cap, shutting down).",
+                Counter,
+                vec![],
+                get(&s.client_connections_refused),
+            ),
+            metric(
+                "pgscope_upstream_connections",
+                "Upstream connections open now.",
+                Gauge,
+                vec![],
+                get(&s.upstream_connections),
+            ),
+            metric(
+                "pgscope_upstream_connections_total",
+                "Upstream connections opened since start (cancels included).",
+                Counter,
+                vec![],
+                get(&s.upstream_connections_total),
+            ),
+            metric(
+                "pgscope_upstream_connections_failed_total",
+                "Upstream connection attempts that failed.",
+                Counter,
+                vec![],
+                get(&s.upstream_connections_failed),
+            ),
+            metric(
+                "pgscope_bytes_total",
+                "Bytes forwarded, by direction.",
+                Counter,
+                vec![("direction", "client_to_server")],
+                get(&s.bytes_client_to_server),
+            ),
+            metric(
+                "pgscope_bytes_total",
+                "Bytes forwarded, by direction.",
+                Counter,
+                vec![("direction", "server_to_client")],
+                get(&s.bytes_server_to_client),
+            ),
+            metric(
+                "pgscope_protocol_errors_total",
+                "Client connections closed for breaking the protocol.",
+                Counter,
+                vec![],
+                get(&s.protocol_errors),
+            ),
+            metric(
+                "pgscope_cancels_forwarded_total",
+                "CancelRequests forwarded upstream.",
+                Counter,
+                vec![],
+                get(&s.cancels_forwarded),
+            ),
+            metric(
+                "pgscope_spans_exported_total",
+                "Query spans the OTLP collector accepted.",
+                Counter,
+                vec![],
+                s.spans.exported(),
+            ),
+            metric(
+                "pgscope_spans_dropped_total",
+                "Query spans dropped, by reason (queue full, export failed).",
+                Counter,
+                vec![("reason", "queue_full")],
+                s.spans.dropped_queue_full(),
+            ),
+            metric(
+                "pgscope_spans_dropped_total",
+                "Query spans dropped, by reason (queue full, export failed).",
+                Counter,
+                vec![("reason", "export_failed")],
+                s.spans.dropped_export_failed(),
+            ),
+            metric(
+                "pgscope_spans_queued",
+                "Query spans waiting for export.",
+                Gauge,
+                vec![],
+                s.spans.queued(),
+            ),
+        ]
+    }
+}

@@ -1,0 +1,93 @@
+//! [`ShapeCache`]: the part of a span that depends only on the query's shape — its name and
+//! the `db.operation.name`, `db.collection.name`, `db.query.summary`, `db.query.text` and
+//! `pgscope.fingerprint` attributes — built once per fingerprint with shared (`Arc<str>`)
+//! strings, so that a sampled span copies pointers, not texts.
+//!
+//! Sixteen independently locked shards keyed by fingerprint keep the lookups of different
+//! connections from contending; a full shard is simply emptied (the cache only saves work).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use opentelemetry::{KeyValue, Value};
+use pgscope_fingerprint::Analysis;
+
+use super::attributes;
+
+/// Shards of the cache.
+const SHARDS: usize = 16;
+/// Shapes kept per shard (4096 in all).
+const PER_SHARD: usize = 256;
+
+/// What every span of one query shape shares.
+#[derive(Debug)]
+pub(crate) struct Shape {
+    /// The span name.
+    pub(crate) name: String,
+    /// The shape's attributes, strings shared.
+    pub(crate) attributes: Vec<KeyValue>,
+}
+
+impl Shape {
+    fn of(analysis: &Analysis) -> Shape {
+        let shared = |text: &str| Value::from(Arc::<str>::from(text));
+        let mut kvs = Vec::with_capacity(5);
+        if let Some(op) = attributes::operation(analysis) {
+            kvs.push(KeyValue::new("db.operation.name", op));
+        }
+        if let Some(table) = attributes::single_table(analysis) {
+            kvs.push(KeyValue::new("db.collection.name", shared(table)));
+        }
+        if let Some(summary) = attributes::summary(analysis) {
+            kvs.push(KeyValue::new("db.query.summary", shared(summary)));
+        }
+        kvs.push(KeyValue::new(
+            "db.query.text",
+            shared(attributes::cut(
+                &analysis.normalized,
+                attributes::MAX_QUERY_TEXT,
+            )),
+        ));
+        kvs.push(KeyValue::new(
+            "pgscope.fingerprint",
+            Value::from(Arc::<str>::from(analysis.fingerprint.to_string())),
+        ));
+        Shape {
+            name: attributes::span_name(analysis),
+            attributes: kvs,
+        }
+    }
+}
+
+/// Shapes by fingerprint.
+#[derive(Debug)]
+pub(crate) struct ShapeCache {
+    shards: [Mutex<HashMap<u64, Arc<Shape>>>; SHARDS],
+}
+
+impl ShapeCache {
+    /// An empty cache.
+    pub(crate) fn new() -> ShapeCache {
+        ShapeCache {
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The shape of `analysis`, built on first use.
+    pub(crate) fn get(&self, analysis: &Analysis) -> Arc<Shape> {
+        let fingerprint = analysis.fingerprint.0;
+        let Some(shard) = self.shards.get((fingerprint % SHARDS as u64) as usize) else {
+            return Arc::new(Shape::of(analysis));
+        };
+        let mut shapes = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shape) = shapes.get(&fingerprint) {
+            return Arc::clone(shape);
+        }
+        if shapes.len() >= PER_SHARD {
+            shapes.clear();
+        }
+        let shape = Arc::new(Shape::of(analysis));
+        shapes.insert(fingerprint, Arc::clone(&shape));
+        shape
+    }
+}

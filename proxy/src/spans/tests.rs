@@ -1,0 +1,376 @@
+//! The span of a query: its name, attributes, status, times and parent, and what is not
+//! exported (skipped requests, sampled-out roots, unsampled parents).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::trace::{SpanKind, Status, TraceId};
+use opentelemetry::Value;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use pgscope_config::TracingConfig;
+use pgscope_exporters::otel::{SamplerSpec, SpanCounters, TraceOptions, TraceSettings, Tracing};
+
+use super::*;
+use crate::event::{ConnectionInfo, Protocol, Statement};
+
+/// Keeps every exported span.
+#[derive(Debug, Clone, Default)]
+struct Collect(Arc<Mutex<Vec<SpanData>>>);
+
+impl SpanExporter for Collect {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        self.0.lock().unwrap().extend(batch);
+        std::future::ready(Ok(()))
+    }
+}
+
+struct Harness {
+    tracing: Tracing,
+    observer: SpanObserver,
+    spans: Collect,
+}
+
+impl Harness {
+    fn new(sampler: SamplerSpec) -> Harness {
+        let mut settings = TraceSettings::resolve(&TraceOptions::default(), Vec::new()).unwrap();
+        settings.sampler = sampler;
+        let spans = Collect::default();
+        let tracing =
+            Tracing::with_exporter(&settings, Arc::new(SpanCounters::default()), spans.clone());
+        let observer = SpanObserver::new(
+            tracing.tracer().clone(),
+            ServerAddress::parse("db.internal:5433"),
+        );
+        Harness {
+            tracing,
+            observer,
+            spans,
+        }
+    }
+
+    /// Records `queries` and returns the exported spans.
+    fn run(self, queries: &[QueryFinished]) -> Vec<SpanData> {
+        for query in queries {
+            self.observer.observe(&Event::QueryFinished(query.clone()));
+        }
+        self.tracing.shutdown(Duration::from_secs(5)).unwrap();
+        let spans = self.spans.0.lock().unwrap().clone();
+        spans
+    }
+}
+
+fn query(sql: &str, outcome: Outcome, rows: Option<u64>) -> QueryFinished {
+    let finished = Instant::now();
+    QueryFinished {
+        connection: Arc::new(ConnectionInfo {
+            database: "shop".to_owned(),
+            user: "app".to_owned(),
+            application_name: "checkout".to_owned(),
+        }),
+        statement: Statement::new(sql),
+        protocol: Protocol::Extended,
+        started: finished - Duration::from_millis(30),
+        finished,
+        rows,
+        command: "SELECT".into(),
+        outcome,
+    }
+}
+
+fn attributes(span: &SpanData) -> HashMap<String, Value> {
+    span.attributes
+        .iter()
+        .map(|kv| (kv.key.as_str().to_owned(), kv.value.clone()))
+        .collect()
+}
+
+fn text(value: &str) -> Value {
+    Value::from(value.to_owned())
+}
+
+#[test]
+fn a_select_gets_every_semantic_convention_attribute() {
+    let spans = Harness::new(SamplerSpec::ParentBasedAlwaysOn).run(&[query(
+        "SELECT name FROM users WHERE id = 42",
+        Outcome::Ok,
+        Some(1),
+    )]);
+    let [span] = spans.as_slice() else {
+        panic!("expected one span, got {spans:?}")
+    };
+    assert_eq!(span.name, "SELECT users");
+    assert_eq!(span.span_kind, SpanKind::Client);
+    assert_eq!(span.status, Status::Unset);
+    let attrs = attributes(span);
+    let fingerprint = pgscope_fingerprint::analyze("SELECT name FROM users WHERE id = 42")
+        .fingerprint
+        .to_string();
+    let expected: HashMap<String, Value> = [
+        ("db.system.name", text("postgresql")),
+        ("db.namespace", text("shop")),
+        ("db.operation.name", text("SELECT")),
+        ("db.collection.name", text("users")),
+        ("db.query.summary", text("SELECT users")),
+        (
+            "db.query.text",
+            text("select name from users where id = $1"),
+        ),
+        ("server.address", text("db.internal")),
+        ("server.port", Value::I64(5433)),
+        ("db.response.returned_rows", Value::I64(1)),
+        ("pgscope.fingerprint", text(&fingerprint)),
+        ("db.user", text("app")),
+        ("application_name", text("checkout")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(attrs, expected);
+    assert!(
+        !attrs.values().any(|v| v.as_str().contains("42")),
+        "a literal leaked"
+    );
+}
+
+#[test]
+fn the_span_covers_the_measured_interval() {
+    let q = query("SELECT 1", Outcome::Ok, Some(1));
+    let before = SystemTime::now();
+    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[q]);
+    let span = &spans[0];
+    let took = span.end_time.duration_since(span.start_time).unwrap();
+    assert!(
+        (Duration::from_millis(29)..Duration::from_millis(31)).contains(&took),
+        "{took:?}"
+    );
+    assert!(span.end_time <= SystemTime::now());
+    assert!(span.start_time <= before);
+    assert!(before.duration_since(span.start_time).unwrap() < Duration::from_secs(5));
+}
+
+#[test]
+fn an_error_sets_the_sqlstate_and_the_error_status() {
+    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[query(
+        "SELECT * FROM missing_table",
+        Outcome::Error {
+            sqlstate: *b"42P01",
+        },
+        None,
+    )]);
+    let span = &spans[0];
+    assert_eq!(span.status, Status::error("SQLSTATE 42P01"));
+    let attrs = attributes(span);
+    assert_eq!(attrs["error.type"], text("42P01"));
+    assert_eq!(attrs["db.response.status_code"], text("42P01"));
+    assert!(!attrs.contains_key("db.response.returned_rows"));
+}
+
+#[test]
+fn skipped_requests_get_no_span() {
+    let spans =
+        Harness::new(SamplerSpec::AlwaysOn).run(&[query("SELECT 1", Outcome::Skipped, None)]);
+    assert!(spans.is_empty(), "{spans:?}");
+}
+
+#[test]
+fn names_fall_back_from_summary_to_operation_to_postgresql() {
+    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[
+        query("COPY items FROM STDIN", Outcome::Ok, Some(3)),
+        query("", Outcome::Ok, None),
+    ]);
+    assert_eq!(spans[0].name, "COPY items");
+    assert_eq!(attributes(&spans[0])["db.collection.name"], text("items"));
+    assert_eq!(
+        attributes(&spans[0])["db.response.returned_rows"],
+        Value::I64(3)
+    );
+    assert_eq!(spans[1].name, "postgresql");
+    assert!(!attributes(&spans[1]).contains_key("db.operation.name"));
+    assert!(!attributes(&spans[1]).contains_key("db.query.summary"));
+}
+
+#[test]
+fn a_sqlcommenter_traceparent_makes_the_span_its_child() {
+    let sql = "SELECT 1 /*db_driver='psycopg',\
+               traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',\
+               tracestate='congo%3Dt61rcWkgMzE'*/";
+    // Even a sampler that drops every root keeps a child of a sampled parent.
+    let spans =
+        Harness::new(SamplerSpec::ParentBasedAlwaysOff).run(&[query(sql, Outcome::Ok, Some(1))]);
+    let [span] = spans.as_slice() else {
+        panic!("expected one span, got {spans:?}")
+    };
+    assert_eq!(
+        span.span_context.trace_id(),
+        TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap()
+    );
+    assert_eq!(span.parent_span_id.to_string(), "b7ad6b7169203331");
+    assert!(span.parent_span_is_remote);
+    assert_eq!(
+        span.span_context.trace_state().get("congo"),
+        Some("t61rcWkgMzE")
+    );
+}
+
+#[test]
+fn the_python_instrumentation_comment_with_unquoted_values_is_understood() {
+    // As opentelemetry-instrumentation-psycopg writes it, W3C flags `03` included.
+    let sql = "SELECT name FROM users WHERE id = $1 /*db_driver='psycopg%3A3.3.9',\
+               dbapi_level='2.0',dbapi_threadsafety=2,driver_paramstyle='pyformat',\
+               libpq_version=180006,\
+               traceparent='00-2f74c04a3b97c9896e7238cf7a9e2a7b-00616491dfb11f45-03'*/";
+    let spans =
+        Harness::new(SamplerSpec::ParentBasedAlwaysOff).run(&[query(sql, Outcome::Ok, Some(1))]);
+    let [span] = spans.as_slice() else {
+        panic!("expected one span, got {spans:?}")
+    };
+    assert_eq!(
+        span.span_context.trace_id(),
+        TraceId::from_hex("2f74c04a3b97c9896e7238cf7a9e2a7b").unwrap()
+    );
+    assert_eq!(span.parent_span_id.to_string(), "00616491dfb11f45");
+    assert_eq!(
+        attributes(span)["db.query.text"],
+        text("select name from users where id = $1")
+    );
+}
+
+#[test]
+fn spans_that_touch_on_the_monotonic_clock_touch_when_exported() {
+    let first = query("SELECT 1", Outcome::Ok, Some(1));
+    let mut second = query("SELECT 2", Outcome::Ok, Some(1));
+    second.started = first.finished;
+    second.finished = first.finished + Duration::from_micros(1);
+    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[first, second]);
+    assert_eq!(spans[1].start_time, spans[0].end_time);
+    assert_eq!(
+        spans[1]
+            .end_time
+            .duration_since(spans[1].start_time)
+            .unwrap(),
+        Duration::from_micros(1)
+    );
+}
+
+#[test]
+fn an_unsampled_parent_or_a_sampled_out_root_exports_nothing() {
+    let unsampled =
+        "SELECT 1 /*traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00'*/";
+    let spans =
+        Harness::new(SamplerSpec::ParentBasedAlwaysOn).run(&[query(unsampled, Outcome::Ok, None)]);
+    assert!(spans.is_empty(), "{spans:?}");
+    let spans = Harness::new(SamplerSpec::ParentBasedAlwaysOff).run(&[query(
+        "SELECT 1",
+        Outcome::Ok,
+        None,
+    )]);
+    assert!(spans.is_empty(), "{spans:?}");
+}
+
+#[test]
+fn a_malformed_traceparent_starts_a_root_span() {
+    let sql = "SELECT 1 /*traceparent='00-nothex-01'*/";
+    let spans =
+        Harness::new(SamplerSpec::ParentBasedAlwaysOn).run(&[query(sql, Outcome::Ok, None)]);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0].parent_span_id,
+        opentelemetry::trace::SpanId::INVALID
+    );
+}
+
+#[test]
+fn sampled_out_queries_are_never_analysed() {
+    let harness = Harness::new(SamplerSpec::AlwaysOff);
+    let q = query("SELECT 2", Outcome::Ok, Some(1));
+    let statement = Arc::clone(&q.statement);
+    let spans = harness.run(&[q]);
+    assert!(spans.is_empty());
+    assert!(statement.analysis.get().is_none());
+}
+
+#[test]
+fn long_query_texts_are_cut_at_a_character_boundary() {
+    let sql = format!("SELECT * FROM t WHERE {}", "ä_column = 1 AND ".repeat(400));
+    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[query(&sql, Outcome::Ok, None)]);
+    let text = attributes(&spans[0])["db.query.text"].as_str().into_owned();
+    assert!(
+        text.len() <= MAX_QUERY_TEXT && text.len() > MAX_QUERY_TEXT - 4,
+        "{}",
+        text.len()
+    );
+}
+
+#[test]
+fn server_address_parses_what_the_pump_dials() {
+    let cases = [
+        ("127.0.0.1:5432", "127.0.0.1", Some(5432)),
+        ("[::1]:6543", "::1", Some(6543)),
+        ("db.internal:5433", "db.internal", Some(5433)),
+        ("/var/run/postgresql", "/var/run/postgresql", None),
+    ];
+    for (upstream, address, port) in cases {
+        assert_eq!(
+            ServerAddress::parse(upstream),
+            ServerAddress {
+                address: address.to_owned(),
+                port
+            },
+            "{upstream}"
+        );
+    }
+}
+
+#[test]
+fn tracing_off_constructs_nothing() {
+    let export = SpanExport::start_with_env(
+        &TracingConfig::default(),
+        "127.0.0.1:5432",
+        Arc::new(SpanCounters::default()),
+        Vec::new(),
+    )
+    .unwrap();
+    assert!(export.is_none());
+}
+
+#[test]
+fn a_bad_otel_variable_fails_start_with_its_name() {
+    let config = TracingConfig {
+        enabled: true,
+        ..TracingConfig::default()
+    };
+    let error = SpanExport::start_with_env(
+        &config,
+        "127.0.0.1:5432",
+        Arc::new(SpanCounters::default()),
+        vec![("OTEL_TRACES_SAMPLER".to_owned(), "often".to_owned())],
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("OTEL_TRACES_SAMPLER"), "{error}");
+}
+
+#[test]
+fn a_shape_is_built_once_and_a_full_shard_starts_over() {
+    let cache = shapes::ShapeCache::new();
+    let analysis = pgscope_fingerprint::analyze("SELECT name FROM users WHERE id = 1");
+    assert!(Arc::ptr_eq(&cache.get(&analysis), &cache.get(&analysis)));
+    // Shapes whose fingerprints share a shard: more than a shard holds.
+    let mut shapes = Vec::new();
+    for i in 0..300_u64 {
+        let mut other = analysis.clone();
+        other.fingerprint = pgscope_fingerprint::Fingerprint(i * 16);
+        shapes.push(cache.get(&other));
+    }
+    let mut first = analysis.clone();
+    first.fingerprint = pgscope_fingerprint::Fingerprint(0);
+    assert!(
+        !Arc::ptr_eq(&cache.get(&first), &shapes[0]),
+        "the shard was emptied when full"
+    );
+    assert!(Arc::ptr_eq(&cache.get(&first), &cache.get(&first)));
+}

@@ -1,0 +1,121 @@
+//! [`SpanExport`]: span export as `pgscope run` sets it up from the `[tracing]` section, and
+//! its flush at shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgscope_config::{OtlpProtocol, TracingConfig};
+use pgscope_exporters::otel::{
+    OtelError, Protocol, SpanCounters, TraceOptions, TraceSettings, Tracing,
+};
+
+use super::{ServerAddress, SpanObserver};
+use crate::event::Observer;
+use crate::recorder::Fanout;
+
+/// Why span export could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("tracing: {0}")]
+pub struct SpanExportError(#[from] pub OtelError);
+
+/// The running span pipeline and the observer feeding it.
+#[derive(Debug)]
+pub struct SpanExport {
+    tracing: Tracing,
+    observer: Arc<SpanObserver>,
+    shutdown_timeout: Duration,
+}
+
+impl SpanExport {
+    /// Starts span export when `config.enabled`, reading the `OTEL_*` variables of the
+    /// process; `Ok(None)` (and nothing constructed) when tracing is off. `upstream` is the
+    /// server's `host:port`; `counters` are where drops are counted (the proxy's stats).
+    pub fn start(
+        config: &TracingConfig,
+        upstream: &str,
+        counters: Arc<SpanCounters>,
+    ) -> Result<Option<SpanExport>, SpanExportError> {
+        let env = std::env::vars_os().map(|(name, value)| {
+            (
+                name.to_string_lossy().into_owned(),
+                value.to_string_lossy().into_owned(),
+            )
+        });
+        SpanExport::start_with_env(config, upstream, counters, env)
+    }
+
+    /// Same with an explicit environment.
+    pub fn start_with_env(
+        config: &TracingConfig,
+        upstream: &str,
+        counters: Arc<SpanCounters>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Option<SpanExport>, SpanExportError> {
+        if !config.enabled {
+            return Ok(None);
+        }
+        let settings = TraceSettings::resolve(&options(config), env)?;
+        let tracing = Tracing::start(&settings, counters)?;
+        log::info!("tracing: exporting a span per query, {settings}");
+        let observer = Arc::new(SpanObserver::new(
+            tracing.tracer().clone(),
+            ServerAddress::parse(upstream),
+        ));
+        Ok(Some(SpanExport {
+            tracing,
+            observer,
+            shutdown_timeout: config.shutdown_timeout,
+        }))
+    }
+
+    /// The observer that makes the spans.
+    pub fn observer(&self) -> Arc<dyn Observer> {
+        self.observer.clone()
+    }
+
+    /// The pipeline.
+    pub fn tracing(&self) -> &Tracing {
+        &self.tracing
+    }
+
+    /// Exports the spans still queued (within `tracing.shutdown_timeout`) and logs what became
+    /// of all spans. Call after the server has drained.
+    pub fn finish(self) {
+        let result = self.tracing.shutdown(self.shutdown_timeout);
+        let counters = self.tracing.counters();
+        let summary = format!(
+            "{} exported, {} dropped ({} queue full, {} export failed)",
+            counters.exported(),
+            counters.dropped(),
+            counters.dropped_queue_full(),
+            counters.dropped_export_failed()
+        );
+        match result {
+            Ok(()) => log::info!("tracing stopped: spans {summary}"),
+            Err(error) => log::warn!("tracing stopped: spans {summary}; {error}"),
+        }
+    }
+}
+
+/// `base`, followed by the span observer when span export runs.
+pub fn chain(base: Arc<dyn Observer>, spans: Option<&SpanExport>) -> Arc<dyn Observer> {
+    match spans {
+        Some(spans) => Arc::new(Fanout::new(vec![base, spans.observer()])),
+        None => base,
+    }
+}
+
+/// The exporter's options from the `[tracing]` section.
+fn options(config: &TracingConfig) -> TraceOptions {
+    TraceOptions {
+        endpoint: config.endpoint.clone(),
+        protocol: config.protocol.map(|protocol| match protocol {
+            OtlpProtocol::HttpProtobuf => Protocol::HttpProtobuf,
+            OtlpProtocol::Grpc => Protocol::Grpc,
+        }),
+        service_name: config.service_name.clone(),
+        sample_ratio: config.sample_ratio,
+        queue_size: config.queue_size,
+        export_timeout: config.export_timeout,
+    }
+}
