@@ -2,7 +2,8 @@
 //!
 //! [`LogObserver`] logs each finished query at `debug` level as its fingerprint and normalized
 //! text — never the raw text, which carries literals. The analysis is memoised in the
-//! statement, so a prepared statement is analysed once however often it runs.
+//! statement, so a prepared statement is analysed once however often it runs, and the
+//! analyzer is the process's shared one (the recorder's).
 
 use std::sync::Arc;
 
@@ -10,27 +11,16 @@ use pgscope_fingerprint::{Analysis, Analyzer};
 
 use crate::event::{Event, Observer, Statement};
 
-/// Default number of query shapes whose analysis is cached.
-const ANALYSIS_CACHE: usize = 5000;
-
 /// Logs finished queries at `debug` level.
 #[derive(Debug)]
 pub struct LogObserver {
-    analyzer: Analyzer,
+    analyzer: Arc<Analyzer>,
 }
 
 impl LogObserver {
-    /// A logger with its own analysis cache.
-    pub fn new() -> Self {
-        LogObserver {
-            analyzer: Analyzer::new(ANALYSIS_CACHE),
-        }
-    }
-}
-
-impl Default for LogObserver {
-    fn default() -> Self {
-        Self::new()
+    /// A logger analysing statements with the shared `analyzer`.
+    pub fn new(analyzer: Arc<Analyzer>) -> Self {
+        LogObserver { analyzer }
     }
 }
 

@@ -88,7 +88,8 @@ impl Recording {
 
     /// The observer the pumps report to: the recorder (when enabled), then the log.
     pub fn observer(&self) -> Arc<dyn Observer> {
-        let log: Arc<dyn Observer> = Arc::new(LogObserver::new());
+        let log: Arc<dyn Observer> =
+            Arc::new(LogObserver::new(Arc::clone(self.recorder.analyzer())));
         if self.enabled {
             let recorder: Arc<dyn Observer> = self.recorder.clone();
             Arc::new(Fanout::new(vec![recorder, log]))

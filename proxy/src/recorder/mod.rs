@@ -153,7 +153,12 @@ impl Recorder {
         Recorder::with_clock(settings, analyzer, WallClock::new())
     }
 
-    /// Same, with an explicit clock (for tests).
+    /// The analyzer shared with the other observers.
+    pub fn analyzer(&self) -> &Arc<Analyzer> {
+        &self.analyzer
+    }
+
+    /// Like [`Recorder::new`], with an explicit clock (for tests).
     pub fn with_clock(
         settings: RecorderSettings,
         analyzer: Arc<Analyzer>,
