@@ -1,0 +1,319 @@
+//! Matching server responses to the requests in flight: completions, errors (and the
+//! skip-to-`Sync` they cause), `ReadyForQuery`, and the events each produces.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{Kind, Pending, Tracker};
+use crate::event::{
+    ConnectionInfo, Event, Outcome, Protocol, QueryFinished, QueryStarted, Statement,
+};
+
+impl Tracker {
+    /// Pops requests up to the first one `is_target` accepts; any before it missed their
+    /// response and are resolved as skipped.
+    pub(super) fn retire(
+        &mut self,
+        is_target: impl Fn(&Kind) -> bool,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        if !self.pending.iter().any(|p| is_target(&p.kind)) {
+            return;
+        }
+        while let Some(pending) = self.pending.pop_front() {
+            if is_target(&pending.kind) {
+                return;
+            }
+            self.resolve_skipped(pending, conn, now, events);
+        }
+    }
+
+    /// `CommandComplete`, `EmptyQueryResponse` or `PortalSuspended`.
+    pub(super) fn complete(
+        &mut self,
+        rows: Option<u64>,
+        command: &str,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        self.finish_front(Outcome::Ok, rows, command, conn, now, events);
+    }
+
+    /// Finishes the query at the front: the current statement of a simple query, or an
+    /// `Execute` (popped).
+    pub(super) fn finish_front(
+        &mut self,
+        outcome: Outcome,
+        rows: Option<u64>,
+        command: &str,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        self.retire_until_query(conn, now, events);
+        let last_done = self.last_done;
+        self.last_done = Some(now);
+        let Some(front) = self.pending.front_mut() else {
+            return;
+        };
+        let started = later(front.sent, last_done);
+        let (statement, protocol) = match &mut front.kind {
+            Kind::Simple { current, rest } => {
+                let Some(statement) = current.take() else {
+                    return;
+                };
+                *current = rest.pop_front();
+                if let Some(next) = current {
+                    events.push(Event::QueryStarted(QueryStarted {
+                        connection: Arc::clone(conn),
+                        statement: Arc::clone(next),
+                        protocol: Protocol::Simple,
+                        at: now,
+                    }));
+                }
+                (Some(statement), Protocol::Simple)
+            }
+            Kind::Execute(statement) => {
+                let statement = statement.take();
+                self.pending.pop_front();
+                (statement, Protocol::Extended)
+            }
+            _ => return,
+        };
+        self.rows_seen = 0;
+        if let Some(statement) = statement {
+            events.push(finished(
+                conn, statement, protocol, started, now, rows, command, outcome,
+            ));
+        }
+    }
+
+    /// Before a query completion, requests that complete silently ahead of it (none should be
+    /// left) are retired.
+    pub(super) fn retire_until_query(
+        &mut self,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        while let Some(front) = self.pending.front() {
+            match front.kind {
+                Kind::Simple { .. } | Kind::Execute(_) => return,
+                _ if self
+                    .pending
+                    .iter()
+                    .any(|p| matches!(p.kind, Kind::Simple { .. } | Kind::Execute(_))) =>
+                {
+                    if let Some(pending) = self.pending.pop_front() {
+                        self.resolve_skipped(pending, conn, now, events);
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// `ErrorResponse`.
+    pub(super) fn fail(
+        &mut self,
+        sqlstate: [u8; 5],
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        let last_done = self.last_done;
+        let Some(front) = self.pending.front_mut() else {
+            // An error outside any request: a FATAL on an idle connection, or authentication.
+            return;
+        };
+        let outcome = Outcome::Error { sqlstate };
+        let started = later(front.sent, last_done);
+        match &mut front.kind {
+            Kind::Simple { current, rest } => {
+                // The server abandons the rest of the query string.
+                if let Some(statement) = current.take() {
+                    events.push(finished(
+                        conn,
+                        statement,
+                        Protocol::Simple,
+                        started,
+                        now,
+                        None,
+                        "",
+                        outcome,
+                    ));
+                }
+                for statement in rest.drain(..) {
+                    events.push(skipped(conn, statement, Protocol::Simple, now));
+                }
+            }
+            // The error ends the call; ReadyForQuery retires it.
+            Kind::FunctionCall | Kind::Sync => {}
+            _ => {
+                if let Some(pending) = self.pending.pop_front() {
+                    let failed = match pending.kind {
+                        Kind::Parse {
+                            statement,
+                            name,
+                            previous,
+                        } => {
+                            self.undefine_statement(name, &statement, previous);
+                            Some((statement, Protocol::Prepare))
+                        }
+                        Kind::Bind(s) | Kind::Describe(s) => s.map(|s| (s, Protocol::Prepare)),
+                        Kind::Execute(s) => s.map(|s| (s, Protocol::Extended)),
+                        _ => None,
+                    };
+                    if let Some((statement, protocol)) = failed {
+                        events.push(finished(
+                            conn, statement, protocol, started, now, None, "", outcome,
+                        ));
+                    }
+                }
+                self.skip_to_sync(conn, now, events);
+            }
+        }
+        self.last_done = Some(now);
+        self.rows_seen = 0;
+    }
+
+    /// After an extended-protocol error the server ignores messages until `Sync`.
+    pub(super) fn skip_to_sync(
+        &mut self,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        while let Some(front) = self.pending.front() {
+            if matches!(front.kind, Kind::Sync) {
+                return;
+            }
+            if let Some(pending) = self.pending.pop_front() {
+                self.resolve_skipped(pending, conn, now, events);
+            }
+        }
+        self.discarding = true;
+    }
+
+    /// A failed `Parse` did not define its name: put back what it replaced.
+    pub(super) fn undefine_statement(
+        &mut self,
+        name: Box<[u8]>,
+        statement: &Arc<Statement>,
+        previous: Option<Arc<Statement>>,
+    ) {
+        let ours = self
+            .statements
+            .get(&name)
+            .is_some_and(|s| Arc::ptr_eq(s, statement));
+        if ours {
+            match previous {
+                Some(previous) if !name.is_empty() => {
+                    self.statements.insert(name, previous);
+                }
+                _ => {
+                    self.statements.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// `ReadyForQuery`: retires the request it ends and anything still ahead of it.
+    pub(super) fn ready(
+        &mut self,
+        status: u8,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        if self.pending.iter().any(|p| p.kind.ends_with_ready()) {
+            while let Some(pending) = self.pending.pop_front() {
+                let last = pending.kind.ends_with_ready();
+                self.resolve_skipped(pending, conn, now, events);
+                if last {
+                    break;
+                }
+            }
+        }
+        self.transaction_status = Some(status);
+        if status == b'I' {
+            // Portals never outlive their transaction.
+            self.portals.clear();
+        }
+        self.discarding = false;
+        self.last_done = Some(now);
+        self.rows_seen = 0;
+    }
+
+    /// Emits `Skipped` for every query a request still held.
+    pub(super) fn resolve_skipped(
+        &mut self,
+        pending: Pending,
+        conn: &Arc<ConnectionInfo>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        match pending.kind {
+            Kind::Simple { current, rest } => {
+                for statement in current.into_iter().chain(rest) {
+                    events.push(skipped(conn, statement, Protocol::Simple, now));
+                }
+            }
+            Kind::Execute(Some(statement)) => {
+                events.push(skipped(conn, statement, Protocol::Extended, now));
+            }
+            _ => {}
+        }
+    }
+}
+
+pub(super) fn later(sent: Instant, last_done: Option<Instant>) -> Instant {
+    match last_done {
+        Some(done) if done > sent => done,
+        _ => sent,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn finished(
+    conn: &Arc<ConnectionInfo>,
+    statement: Arc<Statement>,
+    protocol: Protocol,
+    started: Instant,
+    finished: Instant,
+    rows: Option<u64>,
+    command: &str,
+    outcome: Outcome,
+) -> Event {
+    Event::QueryFinished(QueryFinished {
+        connection: Arc::clone(conn),
+        statement,
+        protocol,
+        started,
+        finished,
+        rows,
+        command: command.into(),
+        outcome,
+    })
+}
+
+pub(super) fn skipped(
+    conn: &Arc<ConnectionInfo>,
+    statement: Arc<Statement>,
+    protocol: Protocol,
+    now: Instant,
+) -> Event {
+    finished(
+        conn,
+        statement,
+        protocol,
+        now,
+        now,
+        None,
+        "",
+        Outcome::Skipped,
+    )
+}
