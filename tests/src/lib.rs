@@ -25,4 +25,4 @@ mod proxy;
 pub use clients::{output_within, pg_bin, psql_at, psql_command, python, CLIENT_TIMEOUT};
 pub use cluster::Cluster;
 pub use pgscope::embedded::ClusterOptions;
-pub use proxy::{free_port, pgscope_bin, Proxy};
+pub use proxy::{free_port, pgscope_bin, Proxy, ProxyEnv};

@@ -56,6 +56,15 @@ fn build_pgscope() -> PathBuf {
         .expect("cargo reported no pgscope executable")
 }
 
+/// Changes to the environment a [`Proxy`] process starts with.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProxyEnv<'a> {
+    /// Variables removed first (so the machine's own settings cannot leak in).
+    pub remove: &'a [&'a str],
+    /// Variables set.
+    pub set: &'a [(&'a str, &'a str)],
+}
+
 /// A running `pgscope run` process in front of an upstream server. It listens on its own free
 /// port on 127.0.0.1 (and its admin server on another); its stdout and stderr go to a log file
 /// read by [`Proxy::log`]. Dropping it kills it with SIGKILL and reaps it.
@@ -83,11 +92,16 @@ impl Proxy {
     /// never collide on the default admin port. Panics with the proxy's log if it exits or is
     /// not listening within 20 s.
     pub fn start_with(upstream: &str, extra_args: &[&str]) -> Proxy {
+        Proxy::start_with_env(upstream, extra_args, &ProxyEnv::default())
+    }
+
+    /// Like [`Proxy::start_with`], with the process environment changed by `env`.
+    pub fn start_with_env(upstream: &str, extra_args: &[&str], env: &ProxyEnv<'_>) -> Proxy {
         let bin = pgscope_bin();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut proxy = Proxy::spawn(&bin, upstream, extra_args);
+            let mut proxy = Proxy::spawn(&bin, upstream, extra_args, env);
             match proxy.wait_ready() {
                 Ok(()) => return proxy,
                 Err(reason) => {
@@ -104,7 +118,7 @@ impl Proxy {
     }
 
     /// Spawns the process on a fresh free port.
-    fn spawn(bin: &Path, upstream: &str, extra_args: &[&str]) -> Proxy {
+    fn spawn(bin: &Path, upstream: &str, extra_args: &[&str], env: &ProxyEnv<'_>) -> Proxy {
         let dir = tempfile::Builder::new()
             .prefix("pgscope-proxy-")
             .tempdir()
@@ -128,8 +142,12 @@ impl Proxy {
                 .arg("--admin")
                 .arg(format!("127.0.0.1:{}", free_port()));
         }
+        for name in env.remove {
+            command.env_remove(name);
+        }
         let child = command
             .args(extra_args)
+            .envs(env.set.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_too))
