@@ -20,6 +20,7 @@ pub mod admin;
 pub mod cli;
 pub mod embedded;
 pub mod event;
+pub mod growth;
 pub mod observer;
 pub mod pump;
 pub mod recorder;

@@ -1,0 +1,302 @@
+//! The growth detector: a pure, deterministic function from one fingerprint's window series and
+//! the size series of the tables it touches to a verdict.
+//!
+//! For each table, every window with enough calls is paired with the table's size at the
+//! window's middle (interpolated between catalog samples). The elasticity of latency to size is
+//! the Theil–Sen slope of `ln latency` against `ln size`: 1 means latency doubles when the table
+//! doubles (work proportional to the table, a scan), 0 means size does not matter (an index
+//! lookup). The same slope for `ln(1 + rows per call)` says whether the query also returns more
+//! as the table grows.
+//!
+//! Verdicts:
+//! - **scan growth**: the table grew by at least `min_growth`, latency elasticity is at or above
+//!   `elasticity` with its 95% interval above zero, rows per call did not grow with it;
+//! - **result growth**: the same, but rows per call grew with the table too;
+//! - **slower without growth**: no table grew by `flat_growth`, yet the recent windows' p95 is at
+//!   least `slowdown` times the early windows'.
+//!
+//! Nothing here reads a clock or a socket; the monitor feeds it.
+
+use serde::Serialize;
+
+use super::estimate::{median, theil_sen, Fit};
+
+/// Thresholds of the detector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Windows with fewer calls are ignored.
+    pub min_calls: u64,
+    /// Fewest usable windows for any verdict.
+    pub min_points: usize,
+    /// Size ratio (last / first) a table must reach to blame growth.
+    pub min_growth: f64,
+    /// Latency elasticity at or above which growth is blamed.
+    pub elasticity: f64,
+    /// Rows-per-call elasticity at or above which the flag is result growth.
+    pub rows_elasticity: f64,
+    /// Tables that grew less than this are "flat".
+    pub flat_growth: f64,
+    /// Recent p95 over early p95 at or above which a flat query is "slower without growth".
+    pub slowdown: f64,
+    /// How far (ms) before the first or after the last size sample a window may lie and still
+    /// take that sample's size.
+    pub sample_slack_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            min_calls: 5,
+            min_points: 5,
+            min_growth: 1.5,
+            elasticity: 0.5,
+            rows_elasticity: 0.5,
+            flat_growth: 1.2,
+            slowdown: 1.5,
+            sample_slack_ms: 60_000,
+        }
+    }
+}
+
+/// One recorder window of a fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowSample {
+    /// Window start, ms since the epoch.
+    pub start_ms: u64,
+    /// Window width, ms.
+    pub width_ms: u64,
+    /// Calls completed in the window.
+    pub calls: u64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 95th percentile latency, ms.
+    pub p95_ms: f64,
+    /// Rows per call.
+    pub rows_per_call: f64,
+}
+
+/// One catalog sample of a table's size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SizeSample {
+    /// When it was taken, ms since the epoch.
+    pub at_ms: u64,
+    /// `pg_relation_size`, bytes.
+    pub bytes: u64,
+}
+
+/// What the detector concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// Work per call scales with the table (missing index, plan flip).
+    ScanGrowth,
+    /// The query returns more and more rows as the table grows.
+    ResultGrowth,
+    /// Latency regressed while the tables stayed flat (locks, cache, plan change).
+    SlowerWithoutGrowth,
+}
+
+/// A projection of the p95 at larger sizes of the blamed table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Forecast {
+    /// Fitted p95 at the current size, ms.
+    pub p95_now_ms: f64,
+    /// Projected p95 at twice the current size, ms.
+    pub p95_at_2x_ms: f64,
+    /// Projected p95 at ten times the current size, ms.
+    pub p95_at_10x_ms: f64,
+    /// Seconds until the table is twice its current size at its recent growth rate; `None`
+    /// when it is not growing.
+    pub seconds_to_2x: Option<f64>,
+}
+
+/// The detector's verdict on one fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The verdict.
+    pub class: Class,
+    /// The table blamed (growth classes only).
+    pub table: Option<String>,
+    /// That table's size ratio, last over first, over the windows used.
+    pub growth: Option<f64>,
+    /// Elasticity of p50 to the table's size.
+    pub p50_elasticity: Option<Fit>,
+    /// Elasticity of p95 to the table's size.
+    pub p95_elasticity: Option<Fit>,
+    /// Elasticity of `1 + rows per call` to the table's size.
+    pub rows_elasticity: Option<Fit>,
+    /// Median p95 of the last third of windows over that of the first third.
+    pub slowdown: f64,
+    /// Projection (growth classes only).
+    pub forecast: Option<Forecast>,
+    /// Windows used.
+    pub windows: usize,
+}
+
+/// One table's evidence.
+struct TableFit<'a> {
+    table: &'a str,
+    growth: f64,
+    p50: Option<Fit>,
+    p95: Option<Fit>,
+    rows: Option<Fit>,
+    size_now: f64,
+    sizes: &'a [SizeSample],
+}
+
+/// The size of a table at `at_ms`, interpolated linearly between samples (sorted by time);
+/// `None` outside the samples' span plus `slack_ms`.
+pub fn size_at(samples: &[SizeSample], at_ms: u64, slack_ms: u64) -> Option<f64> {
+    let first = samples.first()?;
+    let last = samples.last()?;
+    if at_ms.saturating_add(slack_ms) < first.at_ms || at_ms > last.at_ms.saturating_add(slack_ms) {
+        return None;
+    }
+    if at_ms <= first.at_ms {
+        return Some(first.bytes as f64);
+    }
+    if at_ms >= last.at_ms {
+        return Some(last.bytes as f64);
+    }
+    let i = samples.partition_point(|s| s.at_ms <= at_ms);
+    let (a, b) = (samples[i - 1], samples[i]);
+    let t = (at_ms - a.at_ms) as f64 / (b.at_ms - a.at_ms).max(1) as f64;
+    Some(a.bytes as f64 + t * (b.bytes as f64 - a.bytes as f64))
+}
+
+/// Whether a fit shows latency rising with size at or above `threshold`, significantly.
+fn significant(fit: &Option<Fit>, threshold: f64) -> bool {
+    fit.is_some_and(|f| f.slope >= threshold && f.low > 0.0)
+}
+
+fn fit_table<'a>(
+    settings: &Settings,
+    windows: &[&WindowSample],
+    table: &'a str,
+    sizes: &'a [SizeSample],
+) -> Option<TableFit<'a>> {
+    let paired: Vec<(&WindowSample, f64)> = windows
+        .iter()
+        .filter_map(|w| {
+            let mid = w.start_ms + w.width_ms / 2;
+            size_at(sizes, mid, settings.sample_slack_ms)
+                .filter(|s| *s > 0.0)
+                .map(|s| (*w, s))
+        })
+        .collect();
+    if paired.len() < settings.min_points {
+        return None;
+    }
+    let growth = paired.last()?.1 / paired.first()?.1;
+    let fit = |y: &dyn Fn(&WindowSample) -> f64| {
+        let points: Vec<(f64, f64)> = paired.iter().map(|(w, s)| (s.ln(), y(w))).collect();
+        theil_sen(&points)
+    };
+    Some(TableFit {
+        table,
+        growth,
+        p50: fit(&|w| w.p50_ms.max(1e-3).ln()),
+        p95: fit(&|w| w.p95_ms.max(1e-3).ln()),
+        rows: fit(&|w| w.rows_per_call.max(0.0).ln_1p()),
+        size_now: paired.last()?.1,
+        sizes,
+    })
+}
+
+/// Median p95 of the last third of `windows` over that of the first third.
+fn slowdown(windows: &[&WindowSample]) -> f64 {
+    let third = (windows.len() / 3).max(1);
+    let mut early: Vec<f64> = windows[..third].iter().map(|w| w.p95_ms).collect();
+    let mut late: Vec<f64> = windows[windows.len() - third..]
+        .iter()
+        .map(|w| w.p95_ms)
+        .collect();
+    match (median(&mut early), median(&mut late)) {
+        (Some(e), Some(l)) if e > 0.0 => l / e,
+        _ => 1.0,
+    }
+}
+
+fn forecast(t: &TableFit<'_>) -> Option<Forecast> {
+    let fit = t.p95.or(t.p50)?;
+    let ln_now = t.size_now.ln();
+    let p95 = |factor: f64| fit.at(ln_now + factor.ln()).exp();
+    let rate: Vec<(f64, f64)> = t
+        .sizes
+        .iter()
+        .filter(|s| s.bytes > 0)
+        .map(|s| (s.at_ms as f64 / 1000.0, (s.bytes as f64).ln()))
+        .collect();
+    let per_second = theil_sen(&rate).map(|f| f.slope).unwrap_or(0.0);
+    Some(Forecast {
+        p95_now_ms: p95(1.0),
+        p95_at_2x_ms: p95(2.0),
+        p95_at_10x_ms: p95(10.0),
+        seconds_to_2x: (per_second > 0.0).then(|| std::f64::consts::LN_2 / per_second),
+    })
+}
+
+/// The verdict on one fingerprint: `windows` oldest first, `tables` each with its size samples
+/// oldest first. `None` when nothing is wrong or the evidence is too thin.
+pub fn assess(
+    settings: &Settings,
+    windows: &[WindowSample],
+    tables: &[(&str, &[SizeSample])],
+) -> Option<Finding> {
+    let used: Vec<&WindowSample> = windows
+        .iter()
+        .filter(|w| w.calls >= settings.min_calls && w.p95_ms.is_finite())
+        .collect();
+    if used.len() < settings.min_points {
+        return None;
+    }
+    let fits: Vec<TableFit<'_>> = tables
+        .iter()
+        .filter_map(|(table, sizes)| fit_table(settings, &used, table, sizes))
+        .collect();
+    let slow = slowdown(&used);
+    let blamed = fits
+        .iter()
+        .filter(|t| t.growth >= settings.min_growth)
+        .filter(|t| {
+            significant(&t.p50, settings.elasticity) || significant(&t.p95, settings.elasticity)
+        })
+        .max_by(|a, b| {
+            let e = |t: &TableFit<'_>| t.p50.map_or(0.0, |f| f.slope);
+            e(a).total_cmp(&e(b))
+        });
+    if let Some(t) = blamed {
+        let class = if significant(&t.rows, settings.rows_elasticity) {
+            Class::ResultGrowth
+        } else {
+            Class::ScanGrowth
+        };
+        return Some(Finding {
+            class,
+            table: Some(t.table.to_owned()),
+            growth: Some(t.growth),
+            p50_elasticity: t.p50,
+            p95_elasticity: t.p95,
+            rows_elasticity: t.rows,
+            slowdown: slow,
+            forecast: forecast(t),
+            windows: used.len(),
+        });
+    }
+    let flat = fits.iter().all(|t| t.growth < settings.flat_growth);
+    (flat && slow >= settings.slowdown).then(|| Finding {
+        class: Class::SlowerWithoutGrowth,
+        table: None,
+        growth: None,
+        p50_elasticity: None,
+        p95_elasticity: None,
+        rows_elasticity: None,
+        slowdown: slow,
+        forecast: None,
+        windows: used.len(),
+    })
+}
+
+#[cfg(test)]
+#[path = "detector_tests.rs"]
+mod tests;

@@ -1,0 +1,129 @@
+//! Robust slope estimation: the Theil–Sen estimator with Sen's distribution-free confidence
+//! interval.
+//!
+//! The slope is the median of the slopes of every pair of points, so up to ~29% of the points
+//! can be arbitrarily wrong (a GC pause, a cold cache, a lock) without moving it. The interval
+//! comes from Kendall's tau's normal approximation: of the `N = n(n-1)/2` pairwise slopes, the
+//! ones ranked `(N ∓ C)/2` bound the slope at ~95%, with `C = 1.96·sqrt(n(n-1)(2n+5)/18)`.
+
+/// A fitted line `y = intercept + slope·x` with its 95% interval for the slope.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Fit {
+    /// Median pairwise slope.
+    pub slope: f64,
+    /// Median of `y - slope·x`.
+    pub intercept: f64,
+    /// Lower bound of the slope's ~95% interval.
+    pub low: f64,
+    /// Upper bound of the slope's ~95% interval.
+    pub high: f64,
+    /// Points the fit used.
+    pub points: usize,
+}
+
+impl Fit {
+    /// The fitted `y` at `x`.
+    pub fn at(&self, x: f64) -> f64 {
+        self.intercept + self.slope * x
+    }
+}
+
+/// The median of `values` (sorted in place); `None` when empty.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
+}
+
+/// Theil–Sen fit of `points` (`(x, y)`, non-finite ones ignored). `None` with fewer than two
+/// distinct `x` values, where no slope exists.
+pub fn theil_sen(points: &[(f64, f64)]) -> Option<Fit> {
+    let points: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    let mut slopes = Vec::with_capacity(points.len() * points.len().saturating_sub(1) / 2);
+    for (i, &(x1, y1)) in points.iter().enumerate() {
+        for &(x2, y2) in &points[i + 1..] {
+            let dx = x2 - x1;
+            if dx.abs() > f64::EPSILON * x1.abs().max(x2.abs()).max(1.0) {
+                slopes.push((y2 - y1) / dx);
+            }
+        }
+    }
+    let total = slopes.len();
+    let slope = median(&mut slopes)?;
+    let n = points.len() as f64;
+    let c = 1.96 * (n * (n - 1.0) * (2.0 * n + 5.0) / 18.0).sqrt();
+    let rank = |r: f64| -> usize { (r.round().max(0.0) as usize).min(total - 1) };
+    let low = slopes[rank((total as f64 - c) / 2.0)];
+    let high = slopes[rank((total as f64 + c) / 2.0)];
+    let mut residuals: Vec<f64> = points.iter().map(|(x, y)| y - slope * x).collect();
+    let intercept = median(&mut residuals)?;
+    Some(Fit {
+        slope,
+        intercept,
+        low,
+        high,
+        points: points.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_line_is_recovered_with_a_tight_interval() {
+        let points: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 3.0 + 2.0 * i as f64)).collect();
+        let fit = theil_sen(&points).unwrap();
+        assert_eq!(fit.slope, 2.0);
+        assert_eq!(fit.intercept, 3.0);
+        assert_eq!((fit.low, fit.high), (2.0, 2.0));
+        assert_eq!(fit.at(20.0), 43.0);
+    }
+
+    #[test]
+    fn outliers_do_not_move_the_slope() {
+        let mut points: Vec<(f64, f64)> = (0..12).map(|i| (i as f64, i as f64)).collect();
+        points[3].1 = 500.0;
+        points[8].1 = -400.0;
+        let fit = theil_sen(&points).unwrap();
+        assert!((fit.slope - 1.0).abs() < 0.05, "{fit:?}");
+    }
+
+    #[test]
+    fn noise_widens_the_interval_around_the_true_slope() {
+        // Deterministic pseudo-noise in [-0.5, 0.5).
+        let noise = |i: u64| ((i.wrapping_mul(2_654_435_761) % 1000) as f64 / 1000.0) - 0.5;
+        let points: Vec<(f64, f64)> = (0..20)
+            .map(|i| (i as f64, 0.5 * i as f64 + 2.0 * noise(i)))
+            .collect();
+        let fit = theil_sen(&points).unwrap();
+        assert!(fit.low < fit.slope && fit.slope < fit.high, "{fit:?}");
+        assert!(fit.low < 0.5 && 0.5 < fit.high, "{fit:?}");
+        assert!((fit.slope - 0.5).abs() < 0.15, "{fit:?}");
+    }
+
+    #[test]
+    fn no_slope_without_two_distinct_x() {
+        assert_eq!(theil_sen(&[]), None);
+        assert_eq!(theil_sen(&[(1.0, 2.0)]), None);
+        assert_eq!(theil_sen(&[(1.0, 2.0), (1.0, 5.0), (1.0, f64::NAN)]), None);
+    }
+
+    #[test]
+    fn median_of_even_and_odd_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+    }
+}

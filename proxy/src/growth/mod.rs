@@ -1,0 +1,14 @@
+//! Table growth: relating each fingerprint's latency to the size of the tables it touches.
+//!
+//! The question this answers is "which queries are getting slower because their tables grew,
+//! and which will hurt next". Two halves, split the way the session and the pump are:
+//!
+//! - [`detector`] is pure and deterministic: given one fingerprint's recorder windows and the
+//!   size series of its tables, it estimates the elasticity of latency (and of rows per call) to
+//!   table size with a robust estimator ([`estimate`]) and returns a verdict: scan growth,
+//!   result growth, or slower without growth.
+//! - the monitor samples table sizes from the catalog on its own connections, off the
+//!   forwarding path, and feeds the detector.
+
+pub mod detector;
+pub mod estimate;
