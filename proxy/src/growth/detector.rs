@@ -284,7 +284,7 @@ pub fn assess(
         });
     }
     let flat = fits.iter().all(|t| t.growth < settings.flat_growth);
-    (flat && slow >= settings.slowdown).then(|| Finding {
+    (flat && slow >= settings.slowdown).then_some(Finding {
         class: Class::SlowerWithoutGrowth,
         table: None,
         growth: None,
