@@ -43,6 +43,7 @@
 
 mod args;
 mod error;
+mod growth;
 mod parse;
 mod raw;
 mod recorder;
@@ -59,6 +60,7 @@ use std::time::Duration;
 
 pub use args::RunArgs;
 pub use error::{ConfigError, Source};
+pub use growth::GrowthConfig;
 pub use parse::{MAX_MESSAGE_SIZE, MIN_MESSAGE_SIZE};
 pub use raw::{RESERVED_ENV_PREFIXES, RESERVED_ENV_VARS};
 pub use recorder::{RecorderConfig, Secret};
@@ -93,6 +95,8 @@ pub struct Config {
     pub recorder: RecorderConfig,
     /// The `[tracing]` section.
     pub tracing: TracingConfig,
+    /// The `[growth]` section.
+    pub growth: GrowthConfig,
 }
 
 impl Default for Config {
@@ -112,6 +116,7 @@ impl Default for Config {
             admin_token: None,
             recorder: RecorderConfig::default(),
             tracing: TracingConfig::default(),
+            growth: GrowthConfig::default(),
         }
     }
 }

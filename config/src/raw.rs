@@ -39,6 +39,14 @@ pub(crate) const KEYS: &[&str] = &[
     "tracing.queue_size",
     "tracing.export_timeout",
     "tracing.shutdown_timeout",
+    "growth.enabled",
+    "growth.interval",
+    "growth.user",
+    "growth.password",
+    "growth.dsn",
+    "growth.min_growth",
+    "growth.elasticity",
+    "growth.query_timeout",
 ];
 
 /// `PGSCOPE_*` variables that are not configuration keys: they belong to pgscope's own tools and

@@ -3,10 +3,11 @@
 //! way whichever source it came from.
 
 use crate::error::ConfigError;
+use crate::growth;
 use crate::parse::{self, Reason};
 use crate::raw::{RawConfig, RawValue};
 use crate::tracing::{self, TracingConfig};
-use crate::{Config, RecorderConfig, Secret};
+use crate::{Config, GrowthConfig, RecorderConfig, Secret};
 
 /// Builds the validated configuration; the first invalid value is the error.
 pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
@@ -29,6 +30,26 @@ pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
         admin_token: get(raw, "admin_token", parse::token)?.map(Secret::new),
         recorder: recorder(raw, defaults.recorder)?,
         tracing: tracing(raw, defaults.tracing)?,
+        growth: growth_section(raw, defaults.growth)?,
+    })
+}
+
+/// The `[growth]` section.
+fn growth_section(
+    raw: &mut RawConfig,
+    defaults: GrowthConfig,
+) -> Result<GrowthConfig, ConfigError> {
+    Ok(GrowthConfig {
+        enabled: get(raw, "growth.enabled", parse::boolean)?.unwrap_or(defaults.enabled),
+        interval: get(raw, "growth.interval", growth::interval)?.unwrap_or(defaults.interval),
+        user: get(raw, "growth.user", growth::role)?.unwrap_or(defaults.user),
+        password: get(raw, "growth.password", growth::password)?.or(defaults.password),
+        dsn: get(raw, "growth.dsn", growth::dsn)?.or(defaults.dsn),
+        min_growth: get(raw, "growth.min_growth", growth::growth)?.unwrap_or(defaults.min_growth),
+        elasticity: get(raw, "growth.elasticity", growth::elasticity)?
+            .unwrap_or(defaults.elasticity),
+        query_timeout: get(raw, "growth.query_timeout", parse::nonzero_duration)?
+            .unwrap_or(defaults.query_timeout),
     })
 }
 

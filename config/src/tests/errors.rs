@@ -48,6 +48,14 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("tracing.queue_size", "0", "from 1 to 1048576"),
     ("tracing.export_timeout", "0s", "greater than zero"),
     ("tracing.shutdown_timeout", "soon", "expected a duration"),
+    ("growth.enabled", "sometimes", "expected true or false"),
+    ("growth.interval", "100ms", "at least 1s"),
+    ("growth.user", "", "role name"),
+    ("growth.password", "", "non-empty password"),
+    ("growth.dsn", "mysql://x", "postgres://"),
+    ("growth.min_growth", "0.9", "greater than 1"),
+    ("growth.elasticity", "-1", "greater than 0"),
+    ("growth.query_timeout", "0s", "greater than zero"),
 ];
 
 #[test]

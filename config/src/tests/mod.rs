@@ -2,6 +2,7 @@
 //! accepted and rejected forms of each kind of value.
 
 mod errors;
+mod growth;
 mod recorder;
 mod sources;
 mod tracing;

@@ -39,6 +39,7 @@ fn sample_config() -> Config {
         admin_token: Some(Secret::new("s3cret-token")),
         recorder: RecorderConfig::default(),
         tracing: crate::TracingConfig::default(),
+        growth: crate::GrowthConfig::default(),
     }
 }
 
