@@ -27,6 +27,7 @@
 //! epoch. They become milliseconds (as `f64`) and RFC 3339 strings only in views.
 
 pub mod errors;
+pub mod growth;
 pub mod histogram;
 pub mod otel;
 pub mod prometheus;

@@ -86,7 +86,7 @@ pub struct HealthMetric {
     /// Counter or gauge.
     pub kind: HealthKind,
     /// Constant labels of this sample (may be empty).
-    pub labels: Vec<(&'static str, &'static str)>,
+    pub labels: Vec<(&'static str, String)>,
     /// The value.
     pub value: f64,
 }

@@ -41,14 +41,14 @@ impl StatsSource for WithHealth {
                 name: "pgscope_bytes_total",
                 help: "Bytes forwarded.",
                 kind: HealthKind::Counter,
-                labels: vec![("direction", "client_to_server")],
+                labels: vec![("direction", "client_to_server".to_owned())],
                 value: 10.0,
             },
             HealthMetric {
                 name: "pgscope_bytes_total",
                 help: "Bytes forwarded.",
                 kind: HealthKind::Counter,
-                labels: vec![("direction", "server_to_client")],
+                labels: vec![("direction", "server_to_client".to_owned())],
                 value: 20.0,
             },
         ]

@@ -16,6 +16,7 @@
 //! | `GET /api/v1/fingerprints/{fingerprint}?window=&database=&user=&application=` | one fingerprint: merged row, distribution, keys, window series |
 //! | `GET /api/v1/report?sort=&limit=&…&window=` | the report `pgscope report` renders |
 //! | `GET /api/v1/series?group=key\|database&database=&user=&application=` | per-window series of every entry |
+//! | `GET /api/v1/growth` | degrading hot paths: flags ranked by impact, size series, plans, monitor status |
 //! | `GET /api/v1/snapshot` | the full snapshot (`pgscope snapshot save`) |
 //! | `POST /api/v1/reset` | forget everything recorded |
 //!

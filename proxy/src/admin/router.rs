@@ -105,7 +105,7 @@ fn same(given: &[u8], expected: &[u8]) -> bool {
 
 const ROUTES: &str = "GET /healthz, GET /metrics, GET /api/v1/fingerprints, \
 GET /api/v1/fingerprints/{fingerprint}, GET /api/v1/report, GET /api/v1/series, \
-GET /api/v1/snapshot, POST /api/v1/reset";
+GET /api/v1/growth, GET /api/v1/snapshot, POST /api/v1/reset";
 
 impl Router {
     /// Routes over `source`, requiring `token` (if any) on everything but `/healthz`.
@@ -156,6 +156,7 @@ impl Router {
             ("GET", "/api/v1/fingerprints") => self.fingerprints(request.query),
             ("GET", "/api/v1/report") => self.report(request.query),
             ("GET", "/api/v1/series") => self.series(request.query),
+            ("GET", "/api/v1/growth") => Ok(Reply::json(200, &self.source.growth.report())),
             ("GET", "/api/v1/snapshot") => self.snapshot(request.query),
             ("POST", "/api/v1/reset") => self.reset(request.query),
             ("GET", p) if p.starts_with("/api/v1/fingerprints/") => {
@@ -183,6 +184,7 @@ impl Router {
             "/api/v1/fingerprints",
             "/api/v1/report",
             "/api/v1/series",
+            "/api/v1/growth",
             "/api/v1/snapshot",
             "/api/v1/reset",
         ]
@@ -192,6 +194,13 @@ impl Router {
 
     fn healthz(&self) -> Reply {
         let meta = self.source.meta();
+        let growth = self.source.growth.report();
+        let failing: Vec<_> = growth
+            .databases
+            .iter()
+            .filter(|d| !d.ok)
+            .map(|d| json!({"database": d.database, "error": d.error, "failures": d.failures}))
+            .collect();
         Reply::json(
             200,
             &json!({
@@ -201,6 +210,14 @@ impl Router {
                     "entries": meta.entries,
                     "max_entries": meta.max_entries,
                     "evictions": meta.evictions,
+                },
+                "growth": {
+                    "enabled": growth.enabled,
+                    "status": if !growth.enabled { "off" } else if failing.is_empty() { "ok" } else { "degraded" },
+                    "rounds": growth.rounds,
+                    "sampled_at_ms": growth.sampled_at_ms,
+                    "flags": growth.flags.len(),
+                    "failing": failing,
                 },
             }),
         )

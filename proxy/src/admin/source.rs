@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use pgscope_exporters::{EntryRef, HealthKind, HealthMetric, SourceMeta, StatsSource};
 
+use crate::growth::GrowthState;
 use crate::recorder::Recorder;
 use crate::stats::ProxyStats;
 
@@ -14,6 +15,8 @@ pub struct LiveSource {
     pub recorder: Arc<Recorder>,
     /// The proxy's counters.
     pub stats: Arc<ProxyStats>,
+    /// The growth monitor's latest report.
+    pub growth: Arc<GrowthState>,
 }
 
 fn metric(
@@ -27,7 +30,7 @@ fn metric(
         name,
         help,
         kind,
-        labels,
+        labels: labels.into_iter().map(|(k, v)| (k, v.to_owned())).collect(),
         value: value as f64,
     }
 }
@@ -45,7 +48,7 @@ impl StatsSource for LiveSource {
         use HealthKind::{Counter, Gauge};
         let s = &self.stats;
         let get = ProxyStats::get;
-        vec![
+        let mut metrics = vec![
             metric(
                 "pgscope_client_connections",
                 "Client connections open now.",
@@ -144,6 +147,56 @@ impl StatsSource for LiveSource {
                 vec![],
                 s.spans.queued(),
             ),
-        ]
+        ];
+        metrics.extend(growth_metrics(&self.growth.report()));
+        metrics
     }
+}
+
+/// The growth monitor's health and the elasticity of each flagged fingerprint.
+fn growth_metrics(report: &pgscope_exporters::growth::GrowthReport) -> Vec<HealthMetric> {
+    use HealthKind::{Counter, Gauge};
+    let mut out = vec![
+        metric(
+            "pgscope_growth_rounds_total",
+            "Table-size sampling rounds of the growth monitor.",
+            Counter,
+            vec![],
+            report.rounds,
+        ),
+        metric(
+            "pgscope_growth_failures_total",
+            "Growth monitor catalog connections or queries that failed.",
+            Counter,
+            vec![],
+            report.failures,
+        ),
+        metric(
+            "pgscope_growth_databases_failing",
+            "Databases the growth monitor cannot sample now.",
+            Gauge,
+            vec![],
+            report.databases.iter().filter(|d| !d.ok).count() as u64,
+        ),
+    ];
+    for flag in &report.flags {
+        let value = flag
+            .p50_elasticity
+            .or(flag.p95_elasticity)
+            .map_or(flag.slowdown, |e| e.value);
+        out.push(HealthMetric {
+            name: "pgscope_growth_flag",
+            help: "Flagged fingerprints: latency elasticity to table size (growth classes) or \
+                   p95 slowdown ratio (slower_without_growth).",
+            kind: Gauge,
+            labels: vec![
+                ("fingerprint", flag.fingerprint.clone()),
+                ("database", flag.database.clone()),
+                ("class", flag.class.clone()),
+                ("table", flag.table.clone().unwrap_or_default()),
+            ],
+            value,
+        });
+    }
+    out
 }

@@ -21,6 +21,7 @@ fn router(token: Option<&str>) -> (Router, Arc<Recorder>) {
     let source = Arc::new(LiveSource {
         recorder: Arc::clone(&recorder),
         stats: Arc::new(ProxyStats::default()),
+        growth: Arc::new(crate::growth::GrowthState::default()),
     });
     let router = Router::new(source, MetricsOptions::default(), token.map(Secret::new)).unwrap();
     (router, recorder)

@@ -14,6 +14,7 @@ use pingora_core::services::listening::Service;
 
 use super::{AdminApp, LiveSource, Router};
 use crate::event::Observer;
+use crate::growth::{GrowthMonitor, GrowthState};
 use crate::observer::LogObserver;
 use crate::recorder::housekeeping::Housekeeper;
 use crate::recorder::persist::{PersistError, StateDir};
@@ -48,6 +49,7 @@ pub struct Recording {
     recorder: Arc<Recorder>,
     state: Option<StateDir>,
     enabled: bool,
+    growth: Arc<GrowthState>,
 }
 
 impl Recording {
@@ -74,10 +76,12 @@ impl Recording {
                 Err(error) => log::warn!("ignoring the saved snapshot: {error}"),
             }
         }
+        let growth_on = config.recorder.enabled && config.growth.enabled;
         Ok(Recording {
             recorder,
             state,
             enabled: config.recorder.enabled,
+            growth: Arc::new(GrowthState::new(growth_on, config.growth.interval)),
         })
     }
 
@@ -98,13 +102,15 @@ impl Recording {
         }
     }
 
-    /// Adds the admin HTTP service (on `config.admin`, one thread) and the housekeeping
-    /// service to `server`.
+    /// Adds the admin HTTP service (on `config.admin`, one thread), the housekeeping service
+    /// and (when recording and `growth.enabled`) the growth monitor of the upstream
+    /// `host:port` to `server`.
     pub fn add_services(
         &self,
         server: &mut Server,
         stats: Arc<ProxyStats>,
         config: &Config,
+        upstream: (&str, u16),
     ) -> Result<(), WiringError> {
         // Fail with a clear message now rather than inside pingora's listener.
         TcpListener::bind(config.admin).map_err(|cause| WiringError::Admin {
@@ -114,6 +120,7 @@ impl Recording {
         let source = Arc::new(LiveSource {
             recorder: Arc::clone(&self.recorder),
             stats,
+            growth: Arc::clone(&self.growth),
         });
         let metrics = MetricsOptions {
             top_k: config.recorder.top_k,
@@ -130,6 +137,16 @@ impl Recording {
             config.recorder.snapshot_interval,
         );
         server.add_service(background_service("pgscope recorder", chores));
+        if self.enabled && config.growth.enabled {
+            let monitor = GrowthMonitor::new(
+                Arc::clone(&self.recorder),
+                config.growth.clone(),
+                upstream.0.to_owned(),
+                upstream.1,
+                Arc::clone(&self.growth),
+            );
+            server.add_service(background_service("pgscope growth", monitor));
+        }
         log::info!(
             "admin API on http://{}/ (metrics at /metrics)",
             config.admin

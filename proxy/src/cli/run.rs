@@ -36,8 +36,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {} (listen)", config.listen))?;
 
-    let (upstream, _cluster) = match &config.upstream {
-        Some(upstream) => (upstream.to_string(), None),
+    let (upstream, upstream_host, _cluster) = match &config.upstream {
+        Some(upstream) => (
+            upstream.to_string(),
+            (upstream.host.clone(), upstream.port),
+            None,
+        ),
         None => {
             let cluster = LocalCluster::start(&ClusterOptions::default()).context(
                 "no upstream configured and no throw-away PostgreSQL cluster could be started \
@@ -51,6 +55,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             );
             (
                 format!("{}:{}", cluster.host(), cluster.port()),
+                (cluster.host().to_string(), cluster.port()),
                 Some(cluster),
             )
         }
@@ -88,7 +93,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
     server.bootstrap();
     server.add_service(service);
-    recording.add_services(&mut server, stats, &config)?;
+    recording.add_services(
+        &mut server,
+        stats,
+        &config,
+        (&upstream_host.0, upstream_host.1),
+    )?;
     server.run(PingoraRunArgs {
         shutdown_signal: Box::new(DrainOnSignal::new(drain, config.shutdown_grace)),
     });

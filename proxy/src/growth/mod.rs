@@ -7,8 +7,15 @@
 //!   size series of its tables, it estimates the elasticity of latency (and of rows per call) to
 //!   table size with a robust estimator ([`estimate`]) and returns a verdict: scan growth,
 //!   result growth, or slower without growth.
-//! - the monitor samples table sizes from the catalog on its own connections, off the
+//! - [`monitor`] samples table sizes from the catalog ([`catalog`]) on its own connections, off the
 //!   forwarding path, and feeds the detector.
 
+pub mod catalog;
 pub mod detector;
 pub mod estimate;
+pub mod flag;
+pub mod monitor;
+pub mod plan;
+pub mod sizes;
+
+pub use monitor::{GrowthMonitor, GrowthState};

@@ -1,0 +1,186 @@
+//! The growth report's schema: what `GET /api/v1/growth` returns and the "Degrading hot paths"
+//! section of `pgscope report` and `pgscope top` shows.
+//!
+//! The proxy's growth monitor fills it (detection lives there); this module only says what a
+//! flag is, so that the API, the reports and the tests share one definition, and a report can
+//! be rendered from JSON fetched from another process.
+
+use serde::{Deserialize, Serialize};
+
+/// The state of growth detection at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GrowthReport {
+    /// Whether the monitor runs.
+    pub enabled: bool,
+    /// Sampling interval, ms.
+    pub interval_ms: u64,
+    /// When the last sampling round ended, ms since the epoch (0: none yet).
+    pub sampled_at_ms: u64,
+    /// Sampling rounds completed.
+    pub rounds: u64,
+    /// Per-database catalog queries that failed (connect or query), since start.
+    pub failures: u64,
+    /// The monitor's connection to each database seen in traffic.
+    pub databases: Vec<DatabaseStatus>,
+    /// Flagged fingerprints, most impact first.
+    pub flags: Vec<Flag>,
+}
+
+/// The monitor's view of one database.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseStatus {
+    /// Database name.
+    pub database: String,
+    /// Whether the last attempt succeeded.
+    pub ok: bool,
+    /// The last error, when not ok.
+    pub error: Option<String>,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// Tables sampled in the last successful round.
+    pub tables: usize,
+    /// When the last successful sample was taken, ms since the epoch.
+    pub last_ok_ms: u64,
+    /// When the next attempt is due after a failure (backoff), ms since the epoch.
+    pub retry_at_ms: u64,
+}
+
+/// A fit of `ln y` against `ln size`: the elasticity and its ~95% interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Elasticity {
+    /// The Theil–Sen slope.
+    pub value: f64,
+    /// Lower bound of the interval.
+    pub low: f64,
+    /// Upper bound of the interval.
+    pub high: f64,
+    /// Points fitted.
+    pub points: usize,
+}
+
+/// Projected latency at larger sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// Fitted p95 now, ms.
+    pub p95_now_ms: f64,
+    /// Projected p95 at twice the current size, ms.
+    pub p95_at_2x_ms: f64,
+    /// Projected p95 at ten times the current size, ms.
+    pub p95_at_10x_ms: f64,
+    /// Seconds until the table doubles at its recent rate (`None`: not growing).
+    pub seconds_to_2x: Option<f64>,
+}
+
+/// One size sample of a table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SizePoint {
+    /// When, ms since the epoch.
+    pub at_ms: u64,
+    /// `pg_relation_size`, bytes.
+    pub bytes: u64,
+    /// `n_live_tup`.
+    pub live_tuples: u64,
+}
+
+/// One table a flagged query touches.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableView {
+    /// As referenced by the query.
+    pub name: String,
+    /// As resolved through `search_path`.
+    pub resolved: Option<String>,
+    /// Sequential scans on it (latest sample).
+    pub seq_scans: u64,
+    /// Index scans on it (latest sample).
+    pub index_scans: u64,
+    /// Its size over time, oldest first.
+    pub sizes: Vec<SizePoint>,
+}
+
+/// One latency point of a flagged query (a recorder window).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPoint {
+    /// Window start, ms since the epoch.
+    pub start_ms: u64,
+    /// Calls.
+    pub calls: u64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// Rows per call.
+    pub rows_per_call: f64,
+    /// The blamed table's size at the window's middle, bytes (0 when unknown).
+    pub table_bytes: u64,
+}
+
+/// A plan node reading the blamed table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanNode {
+    /// `Seq Scan`, `Index Scan` …
+    pub node_type: String,
+    /// The relation.
+    pub relation: String,
+    /// The index, if any.
+    pub index: Option<String>,
+    /// Filter or index condition.
+    pub filter: Option<String>,
+    /// Estimated rows.
+    pub estimated_rows: f64,
+}
+
+/// What EXPLAIN (generic plan, never ANALYZE) says about the blamed table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Nodes on the table.
+    pub nodes: Vec<PlanNode>,
+    /// Whether one of them is a sequential scan.
+    pub seq_scan: bool,
+    /// Root cost estimate.
+    pub total_cost: f64,
+    /// Why there is no plan, when EXPLAIN failed.
+    pub error: Option<String>,
+}
+
+/// A fingerprint the detector flagged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    /// Fingerprint, 16 hex digits.
+    pub fingerprint: String,
+    /// Database.
+    pub database: String,
+    /// Normalized query text.
+    pub query: String,
+    /// Low-cardinality summary.
+    pub summary: String,
+    /// `scan_growth`, `result_growth` or `slower_without_growth`.
+    pub class: String,
+    /// One line saying what happened and why.
+    pub explanation: String,
+    /// Share of total time × elasticity (× ln slowdown for flat tables): the ranking key.
+    pub impact: f64,
+    /// The fingerprint's share of recorded time over the windows, 0–1.
+    pub time_share: f64,
+    /// The table blamed (growth classes).
+    pub table: Option<String>,
+    /// Its size ratio over the windows used.
+    pub growth: Option<f64>,
+    /// Elasticity of p50 to the table's size.
+    pub p50_elasticity: Option<Elasticity>,
+    /// Elasticity of p95 to the table's size.
+    pub p95_elasticity: Option<Elasticity>,
+    /// Elasticity of rows per call to the table's size.
+    pub rows_elasticity: Option<Elasticity>,
+    /// Recent p95 over early p95.
+    pub slowdown: f64,
+    /// Projection (growth classes).
+    pub forecast: Option<Forecast>,
+    /// The plan on the blamed table (scan growth).
+    pub plan: Option<Plan>,
+    /// Tables of the query with their size series.
+    pub tables: Vec<TableView>,
+    /// The query's latency per window.
+    pub latency: Vec<LatencyPoint>,
+    /// When it was first flagged, ms since the epoch.
+    pub first_flagged_ms: u64,
+}

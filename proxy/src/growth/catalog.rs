@@ -1,0 +1,254 @@
+//! The monitor's side of the catalog: its own `tokio-postgres` connection to one database, and
+//! the one read-only query that samples the sizes of a list of tables.
+//!
+//! Table names are the ones the fingerprint crate extracted from traffic (`orders`,
+//! `public.orders`); `to_regclass` resolves them through the monitor connection's
+//! `search_path`, exactly as an unqualified name in the client's query would be for a client
+//! with the default path. Names that could not be an identifier are not sent at all.
+
+use std::time::Duration;
+
+use pgscope_config::GrowthConfig;
+use tokio_postgres::{Client, NoTls};
+
+/// Why a catalog operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// `growth.dsn` is not a connection URL tokio-postgres accepts.
+    #[error("growth.dsn is not a valid connection URL: {0}")]
+    Dsn(tokio_postgres::Error),
+    /// Connecting or querying failed.
+    #[error("{0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// Connecting took longer than the query timeout.
+    #[error("timed out connecting to {0}")]
+    Timeout(String),
+}
+
+/// One table's sizes at one instant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TableSize {
+    /// The name as referenced by queries.
+    pub name: String,
+    /// What it resolved to (`public.orders`); `None` when it resolves to no relation.
+    pub resolved: Option<String>,
+    /// `pg_relation_size`, bytes.
+    pub bytes: u64,
+    /// `pg_class.relpages`.
+    pub relpages: u64,
+    /// `n_live_tup` of the statistics collector.
+    pub live_tuples: u64,
+    /// Sequential scans started on it, since the statistics were reset.
+    pub seq_scans: u64,
+    /// Index scans started on it.
+    pub index_scans: u64,
+}
+
+const SIZES: &str = "\
+SELECT t.name,
+       c.oid::regclass::text,
+       coalesce(pg_relation_size(c.oid), 0)::int8,
+       coalesce(c.relpages, 0)::int8,
+       coalesce(s.n_live_tup, 0)::int8,
+       coalesce(s.seq_scan, 0)::int8,
+       coalesce(s.idx_scan, 0)::int8
+  FROM unnest($1::text[]) AS t(name)
+  LEFT JOIN pg_class c ON c.oid = to_regclass(t.name)
+  LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid";
+
+/// Whether `name` can be passed to `to_regclass` without a syntax error: dotted identifiers,
+/// each plain (letters, digits, `_`, `$`) or double-quoted without embedded quotes.
+pub fn plausible_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name.split('.').count() <= 3
+        && name.split('.').all(|part| {
+            let quoted = part.len() >= 3
+                && part.starts_with('"')
+                && part.ends_with('"')
+                && !part[1..part.len() - 1].contains('"');
+            let plain = !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+            quoted || plain
+        })
+}
+
+/// The connection settings for `database` on `host:port`.
+pub fn connect_config(
+    growth: &GrowthConfig,
+    host: &str,
+    port: u16,
+    database: &str,
+) -> Result<tokio_postgres::Config, CatalogError> {
+    let mut config = match &growth.dsn {
+        Some(dsn) => dsn
+            .expose()
+            .parse::<tokio_postgres::Config>()
+            .map_err(CatalogError::Dsn)?,
+        None => {
+            let mut config = tokio_postgres::Config::new();
+            config.user(&growth.user);
+            if let Some(password) = &growth.password {
+                config.password(password.expose());
+            }
+            config
+        }
+    };
+    if config.get_hosts().is_empty() {
+        config.host(host);
+    }
+    if config.get_ports().is_empty() {
+        config.port(port);
+    }
+    if config.get_user().is_none() {
+        config.user(&growth.user);
+    }
+    let timeout_ms = growth.query_timeout.as_millis().max(1);
+    config
+        .dbname(database)
+        .application_name("pgscope-growth")
+        .connect_timeout(growth.query_timeout.max(Duration::from_secs(1)))
+        .options(format!(
+            "-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms} \
+             -c default_transaction_read_only=on -c plan_cache_mode=force_generic_plan"
+        ));
+    Ok(config)
+}
+
+/// A live monitor connection to one database.
+#[derive(Debug)]
+pub struct Catalog {
+    client: Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Catalog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Catalog {
+    /// Connects with `config`, giving up after `timeout`.
+    pub async fn connect(
+        config: &tokio_postgres::Config,
+        timeout: Duration,
+    ) -> Result<Catalog, CatalogError> {
+        let what = format!(
+            "database {:?}",
+            config.get_dbname().unwrap_or_default().to_owned()
+        );
+        let (client, connection) = tokio::time::timeout(timeout, config.connect(NoTls))
+            .await
+            .map_err(|_| CatalogError::Timeout(what))??;
+        let task = tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                log::debug!("growth monitor connection ended: {error}");
+            }
+        });
+        Ok(Catalog { client, task })
+    }
+
+    /// Whether the server closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// The sizes of `names` (implausible names are skipped, unknown ones come back unresolved).
+    pub async fn sizes(&self, names: &[String]) -> Result<Vec<TableSize>, CatalogError> {
+        let names: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| plausible_name(n))
+            .collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.client.query(SIZES, &[&names]).await?;
+        let count = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(rows
+            .iter()
+            .map(|row| TableSize {
+                name: row.get(0),
+                resolved: row.get(1),
+                bytes: count(row.get(2)),
+                relpages: count(row.get(3)),
+                live_tuples: count(row.get(4)),
+                seq_scans: count(row.get(5)),
+                index_scans: count(row.get(6)),
+            })
+            .collect())
+    }
+
+    /// Runs `sql` (one or more statements) with the simple protocol, discarding rows.
+    pub async fn simple(&self, sql: &str) -> Result<(), CatalogError> {
+        self.client.batch_execute(sql).await?;
+        Ok(())
+    }
+
+    /// The root `Plan` object of an `EXPLAIN (FORMAT JSON) …` statement (`Null` if absent).
+    pub async fn explain_statement(&self, sql: &str) -> Result<serde_json::Value, CatalogError> {
+        let rows = self.client.simple_query(sql).await?;
+        let text = rows.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        });
+        Ok(text
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get(0)?.get("Plan").cloned())
+            .unwrap_or(serde_json::Value::Null))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plausible_names_are_identifiers_and_dotted_identifiers() {
+        for ok in [
+            "orders",
+            "public.orders",
+            "\"Order Items\"",
+            "db.s.t",
+            "t$1",
+        ] {
+            assert!(plausible_name(ok), "{ok}");
+        }
+        for bad in ["", "a..b", "a;drop", "\"x\"y\"", "a.b.c.d", "a b", "\"\""] {
+            assert!(!plausible_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_dsn_supplies_credentials_and_the_upstream_fills_the_rest() {
+        let growth = GrowthConfig {
+            dsn: Some(pgscope_config::Secret::new("postgres://mon:pw@/other")),
+            ..GrowthConfig::default()
+        };
+        let config = connect_config(&growth, "127.0.0.1", 5544, "app").unwrap();
+        assert_eq!(config.get_user(), Some("mon"));
+        assert_eq!(config.get_password(), Some(&b"pw"[..]));
+        assert_eq!(config.get_dbname(), Some("app"));
+        assert_eq!(config.get_ports(), &[5544]);
+        assert_eq!(config.get_application_name(), Some("pgscope-growth"));
+    }
+
+    #[test]
+    fn without_a_dsn_the_user_and_password_keys_are_used() {
+        let growth = GrowthConfig {
+            user: "watcher".to_owned(),
+            password: Some(pgscope_config::Secret::new("x")),
+            ..GrowthConfig::default()
+        };
+        let config = connect_config(&growth, "db", 5432, "app").unwrap();
+        assert_eq!(config.get_user(), Some("watcher"));
+        assert_eq!(config.get_password(), Some(&b"x"[..]));
+        assert!(config
+            .get_options()
+            .unwrap()
+            .contains("statement_timeout=2000"));
+    }
+}

@@ -1,0 +1,151 @@
+//! Turning a detector [`Finding`] into the published [`Flag`]: the evidence (size and latency
+//! series), the ranking key and a one-line explanation a DBA can act on.
+
+use pgscope_exporters::growth::{Elasticity, Flag, Forecast, LatencyPoint, Plan, TableView};
+use pgscope_exporters::view::Series;
+
+use super::detector::{size_at, Class, Finding, WindowSample};
+use super::estimate::Fit;
+use super::sizes::TableHistory;
+
+/// Everything a flag is made of.
+#[derive(Debug)]
+pub struct FlagInput<'a> {
+    /// The fingerprint's series (per database).
+    pub series: &'a Series,
+    /// The windows the detector saw.
+    pub windows: &'a [WindowSample],
+    /// The size histories of its tables.
+    pub histories: &'a [(&'a str, &'a TableHistory)],
+    /// The verdict.
+    pub finding: &'a Finding,
+    /// Normalized text.
+    pub query: String,
+    /// Summary.
+    pub summary: String,
+    /// Share of all recorded time.
+    pub time_share: f64,
+    /// The plan on the blamed table, if explained.
+    pub plan: Option<Plan>,
+    /// When first flagged.
+    pub first_flagged_ms: u64,
+}
+
+fn elasticity(fit: Option<Fit>) -> Option<Elasticity> {
+    fit.map(|f| Elasticity {
+        value: f.slope,
+        low: f.low,
+        high: f.high,
+        points: f.points,
+    })
+}
+
+/// The snake_case name of a class, as in JSON.
+pub fn class_name(class: Class) -> &'static str {
+    match class {
+        Class::ScanGrowth => "scan_growth",
+        Class::ResultGrowth => "result_growth",
+        Class::SlowerWithoutGrowth => "slower_without_growth",
+    }
+}
+
+fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
+    let e = f
+        .p50_elasticity
+        .or(f.p95_elasticity)
+        .map_or(0.0, |e| e.slope);
+    let table = f.table.as_deref().unwrap_or("?");
+    let growth = f.growth.unwrap_or(1.0);
+    match f.class {
+        Class::ScanGrowth => {
+            let scan = match plan {
+                Some(p) if p.seq_scan => format!("; the plan has a Seq Scan on {table}"),
+                _ => String::new(),
+            };
+            format!(
+                "{table} grew {growth:.1}x and latency followed it (elasticity {e:.2}) while rows \
+                 per call stayed flat: work per call scales with the table{scan}"
+            )
+        }
+        Class::ResultGrowth => {
+            let r = f.rows_elasticity.map_or(0.0, |r| r.slope);
+            format!(
+                "{table} grew {growth:.1}x and rows per call grew with it (elasticity {r:.2}; \
+                 latency {e:.2}): the query returns more and more rows"
+            )
+        }
+        Class::SlowerWithoutGrowth => format!(
+            "p95 is {:.1}x what it was while its tables stayed flat: not growth (look at locks, \
+             cache or plan changes)",
+            f.slowdown
+        ),
+    }
+}
+
+/// Builds the flag.
+pub fn flag_of(input: FlagInput<'_>) -> Flag {
+    let f = input.finding;
+    let e = f
+        .p50_elasticity
+        .or(f.p95_elasticity)
+        .map_or(0.0, |e| e.slope.max(0.0));
+    let impact = match f.class {
+        Class::SlowerWithoutGrowth => input.time_share * f.slowdown.ln().max(0.0),
+        _ => input.time_share * e,
+    };
+    let blamed = f
+        .table
+        .as_deref()
+        .and_then(|t| input.histories.iter().find(|(n, _)| *n == t));
+    let latency = input
+        .windows
+        .iter()
+        .map(|w| LatencyPoint {
+            start_ms: w.start_ms,
+            calls: w.calls,
+            p50_ms: w.p50_ms,
+            p95_ms: w.p95_ms,
+            rows_per_call: w.rows_per_call,
+            table_bytes: blamed
+                .and_then(|(_, h)| size_at(&h.samples, w.start_ms + w.width_ms / 2, w.width_ms))
+                .map_or(0, |b| b as u64),
+        })
+        .collect();
+    let tables = input
+        .histories
+        .iter()
+        .map(|(name, h)| TableView {
+            name: (*name).to_owned(),
+            resolved: h.latest.resolved.clone(),
+            seq_scans: h.latest.seq_scans,
+            index_scans: h.latest.index_scans,
+            sizes: h.points.iter().copied().collect(),
+        })
+        .collect();
+    Flag {
+        fingerprint: input.series.fingerprint.clone(),
+        database: input.series.database.clone(),
+        query: input.query,
+        summary: input.summary,
+        class: class_name(f.class).to_owned(),
+        explanation: explanation(f, input.plan.as_ref()),
+        impact,
+        time_share: input.time_share,
+        table: f.table.clone(),
+        growth: f.growth,
+        p50_elasticity: elasticity(f.p50_elasticity),
+        p95_elasticity: elasticity(f.p95_elasticity),
+        rows_elasticity: elasticity(f.rows_elasticity),
+        slowdown: f.slowdown,
+        forecast: f.forecast.map(|x| Forecast {
+            p95_now_ms: x.p95_now_ms,
+            p95_at_2x_ms: x.p95_at_2x_ms,
+            p95_at_10x_ms: x.p95_at_10x_ms,
+            seconds_to_2x: x.seconds_to_2x,
+        }),
+        plan: input.plan,
+        tables,
+        latency,
+        first_flagged_ms: input.first_flagged_ms,
+    }
+}

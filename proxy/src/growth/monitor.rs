@@ -1,0 +1,433 @@
+//! The growth monitor: a pingora background service that, every `growth.interval`, samples
+//! the sizes of the tables recorded queries touch (one connection of its own per database),
+//! runs the detector on every fingerprint's windows, explains newly flagged scans, and
+//! publishes a [`GrowthReport`] for the admin API.
+//!
+//! It never touches the forwarding path: it reads the recorder through the same
+//! [`StatsSource`](pgscope_exporters::StatsSource) view as `/metrics`, and talks to PostgreSQL
+//! on its own connections. A database it cannot reach is retried with exponential backoff (the
+//! interval doubled per consecutive failure, up to 10 minutes) and reported in the report's
+//! `databases`, in `/healthz` and `/metrics` and in the log; queries are never affected.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use pgscope_config::GrowthConfig;
+use pgscope_exporters::growth::{DatabaseStatus, Flag, GrowthReport, Plan};
+use pgscope_exporters::view::{self, Filter, Grouping};
+use pgscope_exporters::StatsSource;
+use pingora_core::server::ShutdownWatch;
+use pingora_core::services::background::BackgroundService;
+
+use super::catalog::{connect_config, Catalog};
+use super::detector::{assess, Class, Settings, WindowSample};
+use super::flag::{flag_of, FlagInput};
+use super::plan::{explain_execute, placeholders, summarize};
+use super::sizes::SizeStore;
+use crate::recorder::Recorder;
+
+/// Longest backoff between attempts on a failing database.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// Most tables sampled per database per round.
+const MAX_TABLES: usize = 10_000;
+/// Name of the statement the monitor prepares to explain a query.
+const PLAN_STATEMENT: &str = "pgscope_growth_plan";
+
+/// The latest report, shared between the monitor and the admin API.
+#[derive(Debug, Default)]
+pub struct GrowthState {
+    report: Mutex<GrowthReport>,
+}
+
+impl GrowthState {
+    /// A state for a monitor that is `enabled`, sampling every `interval`.
+    pub fn new(enabled: bool, interval: Duration) -> Self {
+        GrowthState {
+            report: Mutex::new(GrowthReport {
+                enabled,
+                interval_ms: interval.as_millis() as u64,
+                ..GrowthReport::default()
+            }),
+        }
+    }
+
+    /// A copy of the latest report.
+    pub fn report(&self) -> GrowthReport {
+        self.report.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn publish(&self, report: GrowthReport) {
+        if let Ok(mut current) = self.report.lock() {
+            *current = report;
+        }
+    }
+}
+
+/// One database's link: the connection, if up, and its failure record.
+#[derive(Debug, Default)]
+struct Link {
+    catalog: Option<Catalog>,
+    status: DatabaseStatus,
+}
+
+/// Everything the monitor carries from one round to the next.
+#[derive(Debug)]
+struct Rounds {
+    links: BTreeMap<String, Link>,
+    sizes: SizeStore,
+    first_flagged: HashMap<(String, String, String), u64>,
+    plans: HashMap<(String, String), (u64, Plan)>,
+    rounds: u64,
+    failures: u64,
+}
+
+/// The background service.
+#[derive(Debug)]
+pub struct GrowthMonitor {
+    recorder: Arc<Recorder>,
+    config: GrowthConfig,
+    host: String,
+    port: u16,
+    state: Arc<GrowthState>,
+    rounds: tokio::sync::Mutex<Rounds>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl GrowthMonitor {
+    /// A monitor of the upstream `host:port`, reading `recorder`, publishing to `state`.
+    pub fn new(
+        recorder: Arc<Recorder>,
+        config: GrowthConfig,
+        host: String,
+        port: u16,
+        state: Arc<GrowthState>,
+    ) -> Self {
+        let meta = recorder.meta();
+        let kept_ms = meta
+            .windows
+            .width_ms
+            .saturating_mul(meta.windows.count as u64 + 1);
+        let interval_ms = config.interval.as_millis().max(1) as u64;
+        let capacity = (kept_ms / interval_ms + 2).clamp(8, 4096) as usize;
+        GrowthMonitor {
+            recorder,
+            host,
+            port,
+            state,
+            rounds: tokio::sync::Mutex::new(Rounds {
+                links: BTreeMap::new(),
+                sizes: SizeStore::new(capacity),
+                first_flagged: HashMap::new(),
+                plans: HashMap::new(),
+                rounds: 0,
+                failures: 0,
+            }),
+            config,
+        }
+    }
+
+    fn settings(&self, width_ms: u64) -> Settings {
+        Settings {
+            min_growth: self.config.min_growth,
+            elasticity: self.config.elasticity,
+            sample_slack_ms: self.config.interval.as_millis() as u64 + width_ms,
+            ..Settings::default()
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(16);
+        self.config.interval.saturating_mul(factor).min(MAX_BACKOFF)
+    }
+
+    /// Makes sure `link` has a live connection to `database`; false when it has none now.
+    async fn ensure_connected(&self, database: &str, link: &mut Link, now: u64) -> bool {
+        if link.catalog.as_ref().is_some_and(|c| !c.is_closed()) {
+            return true;
+        }
+        link.catalog = None;
+        if now < link.status.retry_at_ms {
+            return false;
+        }
+        let connected = match connect_config(&self.config, &self.host, self.port, database) {
+            Ok(config) => Catalog::connect(&config, self.config.query_timeout).await,
+            Err(error) => Err(error),
+        };
+        match connected {
+            Ok(catalog) => {
+                link.catalog = Some(catalog);
+                true
+            }
+            Err(error) => {
+                self.failed(database, link, now, &error.to_string());
+                false
+            }
+        }
+    }
+
+    fn failed(&self, database: &str, link: &mut Link, now: u64, error: &str) {
+        link.catalog = None;
+        link.status.failures += 1;
+        link.status.ok = false;
+        let backoff = self.backoff(link.status.failures);
+        link.status.retry_at_ms = now + backoff.as_millis() as u64;
+        if link.status.error.as_deref() != Some(error) {
+            log::warn!(
+                "growth monitor: database {database:?}: {error} (retrying in {})",
+                humantime::format_duration(backoff)
+            );
+        }
+        link.status.error = Some(error.to_owned());
+    }
+
+    /// One sampling and detection round at `now` (ms since the epoch).
+    pub async fn run_round(&self, now: u64) {
+        let mut rounds = self.rounds.lock().await;
+        let rounds = &mut *rounds;
+        let source: &dyn StatsSource = self.recorder.as_ref();
+        let meta = source.meta();
+        let series = view::series(source, &Filter::default(), Grouping::PerDatabase);
+        let mut info: HashMap<String, (String, String)> = HashMap::new();
+        source.for_each_entry(&mut |entry| {
+            info.entry(format!("{:016x}", entry.fingerprint))
+                .or_insert_with(|| (entry.info.query.clone(), entry.info.summary.clone()));
+        });
+        let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for s in &series {
+            let tables = wanted.entry(s.database.clone()).or_default();
+            for table in &s.tables {
+                if tables.len() < MAX_TABLES {
+                    tables.insert(table.clone());
+                }
+            }
+        }
+        for (database, tables) in &wanted {
+            let link = rounds.links.entry(database.clone()).or_default();
+            link.status.database = database.clone();
+            if tables.is_empty() || !self.ensure_connected(database, link, now).await {
+                if link.status.error.is_some() {
+                    rounds.failures += u64::from(link.status.retry_at_ms > now);
+                }
+                continue;
+            }
+            let names: Vec<String> = tables.iter().cloned().collect();
+            let sized = match &link.catalog {
+                Some(catalog) => catalog.sizes(&names).await,
+                None => continue,
+            };
+            match sized {
+                Ok(sizes) => {
+                    link.status.ok = true;
+                    link.status.error = None;
+                    link.status.failures = 0;
+                    link.status.retry_at_ms = 0;
+                    link.status.last_ok_ms = now;
+                    link.status.tables = sizes.iter().filter(|s| s.resolved.is_some()).count();
+                    for size in sizes {
+                        rounds.sizes.record(database, now, size);
+                    }
+                }
+                Err(error) => {
+                    rounds.failures += 1;
+                    self.failed(database, link, now, &error.to_string());
+                }
+            }
+        }
+        rounds
+            .sizes
+            .retain(|db, table| wanted.get(db).is_some_and(|t| t.contains(table)));
+        rounds.links.retain(|db, _| wanted.contains_key(db));
+
+        let settings = self.settings(meta.windows.width_ms);
+        let total_ms: f64 = series
+            .iter()
+            .flat_map(|s| s.points.iter().filter(|p| p.complete))
+            .map(|p| p.total_ms)
+            .sum();
+        let mut flags = Vec::new();
+        let mut live = HashSet::new();
+        for s in &series {
+            let windows: Vec<WindowSample> = s
+                .points
+                .iter()
+                .filter(|p| p.complete)
+                .map(|p| WindowSample {
+                    start_ms: p.start_ms,
+                    width_ms: p.width_ms,
+                    calls: p.calls,
+                    p50_ms: p.p50_ms,
+                    p95_ms: p.p95_ms,
+                    rows_per_call: p.rows_per_call,
+                })
+                .collect();
+            let histories: Vec<_> = s
+                .tables
+                .iter()
+                .filter_map(|t| rounds.sizes.get(&s.database, t).map(|h| (t.as_str(), h)))
+                .collect();
+            let tables: Vec<(&str, &[_])> = histories
+                .iter()
+                .map(|(t, h)| (*t, h.samples.as_slice()))
+                .collect();
+            let Some(finding) = assess(&settings, &windows, &tables) else {
+                continue;
+            };
+            let class = format!("{:?}", finding.class);
+            let key = (s.fingerprint.clone(), s.database.clone(), class);
+            live.insert(key.clone());
+            let first = *rounds.first_flagged.entry(key).or_insert(now);
+            let plan = match (&finding.class, &finding.table) {
+                (Class::ScanGrowth, Some(table)) => {
+                    let query = info.get(&s.fingerprint).map(|(q, _)| q.as_str());
+                    self.plan(
+                        &mut rounds.plans,
+                        &rounds.links,
+                        (s.fingerprint.clone(), s.database.clone()),
+                        table,
+                        query,
+                        now,
+                    )
+                    .await
+                }
+                _ => None,
+            };
+            let (query, summary) = info.get(&s.fingerprint).cloned().unwrap_or_default();
+            let own_ms: f64 = s
+                .points
+                .iter()
+                .filter(|p| p.complete)
+                .map(|p| p.total_ms)
+                .sum();
+            let flag = flag_of(FlagInput {
+                series: s,
+                windows: &windows,
+                histories: &histories,
+                finding: &finding,
+                query,
+                summary,
+                time_share: if total_ms > 0.0 {
+                    own_ms / total_ms
+                } else {
+                    0.0
+                },
+                plan,
+                first_flagged_ms: first,
+            });
+            if first == now {
+                log::warn!(
+                    "growth: {} {} in {}: {}",
+                    flag.class,
+                    flag.fingerprint,
+                    flag.database,
+                    flag.explanation
+                );
+            }
+            flags.push(flag);
+        }
+        rounds.first_flagged.retain(|k, _| live.contains(k));
+        flags.sort_by(|a: &Flag, b: &Flag| b.impact.total_cmp(&a.impact));
+        rounds.rounds += 1;
+        self.state.publish(GrowthReport {
+            enabled: true,
+            interval_ms: self.config.interval.as_millis() as u64,
+            sampled_at_ms: now,
+            rounds: rounds.rounds,
+            failures: rounds.failures,
+            databases: rounds.links.values().map(|l| l.status.clone()).collect(),
+            flags,
+        });
+    }
+
+    /// The generic plan of `query` on `table`, explained at most once per interval per
+    /// fingerprint and database (the last plan is reused in between).
+    async fn plan(
+        &self,
+        plans: &mut HashMap<(String, String), (u64, Plan)>,
+        links: &BTreeMap<String, Link>,
+        key: (String, String),
+        table: &str,
+        query: Option<&str>,
+        now: u64,
+    ) -> Option<Plan> {
+        let interval = self.config.interval.as_millis() as u64;
+        if let Some((at, plan)) = plans.get(&key) {
+            if now < at + interval {
+                return Some(plan.clone());
+            }
+        }
+        let query = query?;
+        let catalog = links.get(&key.1)?.catalog.as_ref()?;
+        let plan = match explain(catalog, query).await {
+            Ok(root) => {
+                let summary = summarize(&root, table);
+                Plan {
+                    seq_scan: summary.seq_scan,
+                    total_cost: summary.total_cost,
+                    nodes: summary
+                        .nodes
+                        .into_iter()
+                        .map(|n| pgscope_exporters::growth::PlanNode {
+                            node_type: n.node_type,
+                            relation: n.relation,
+                            index: n.index,
+                            filter: n.filter,
+                            estimated_rows: n.estimated_rows,
+                        })
+                        .collect(),
+                    error: None,
+                }
+            }
+            Err(error) => Plan {
+                error: Some(error),
+                ..Plan::default()
+            },
+        };
+        plans.insert(key, (now, plan.clone()));
+        Some(plan)
+    }
+}
+
+/// Prepares `query` and explains its generic plan (see [`super::plan`]).
+async fn explain(catalog: &Catalog, query: &str) -> Result<serde_json::Value, String> {
+    let n = placeholders(query);
+    let _ = catalog.simple("DEALLOCATE ALL").await;
+    let prepared = catalog
+        .simple(&format!("PREPARE {PLAN_STATEMENT} AS {query}"))
+        .await;
+    if let Err(error) = prepared {
+        return Err(format!("cannot prepare the query: {error}"));
+    }
+    let plan = catalog
+        .explain_statement(&explain_execute(PLAN_STATEMENT, n))
+        .await
+        .map_err(|e| format!("EXPLAIN failed: {e}"));
+    let _ = catalog
+        .simple(&format!("DEALLOCATE {PLAN_STATEMENT}"))
+        .await;
+    plan
+}
+
+#[async_trait]
+impl BackgroundService for GrowthMonitor {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut tick = tokio::time::interval(self.config.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            tokio::select! {
+                _ = self.run_round(now_ms()) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

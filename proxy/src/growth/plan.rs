@@ -1,0 +1,159 @@
+//! Plans of flagged queries, without ever running them.
+//!
+//! The recorder keeps only normalized text (`… where a = $1`), never a client's literals. That
+//! text is prepared on the monitor's connection and explained as a *generic* plan
+//! (`plan_cache_mode = force_generic_plan`, set on the connection), so the `NULL` arguments of
+//! `EXPLAIN EXECUTE` are never folded into the plan: what comes back is the plan the server
+//! would use for any value, as PostgreSQL 16's `EXPLAIN (GENERIC_PLAN)` gives, and it works on
+//! 12+. `EXPLAIN` without `ANALYZE` does not execute the statement, and the connection is
+//! read-only with a short `statement_timeout`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One plan node on the table of interest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanNode {
+    /// `Seq Scan`, `Index Scan`, `Bitmap Heap Scan` …
+    pub node_type: String,
+    /// The relation scanned.
+    pub relation: String,
+    /// The index used, if any.
+    pub index: Option<String>,
+    /// The node's filter condition, if any.
+    pub filter: Option<String>,
+    /// The planner's row estimate.
+    pub estimated_rows: f64,
+    /// The planner's total cost.
+    pub total_cost: f64,
+}
+
+/// What the plan says about one table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanSummary {
+    /// Nodes that read the table.
+    pub nodes: Vec<PlanNode>,
+    /// Whether any of them is a sequential scan.
+    pub seq_scan: bool,
+    /// The root node's total cost.
+    pub total_cost: f64,
+}
+
+/// The number of distinct placeholders `$n` of a normalized text (its highest `n`).
+pub fn placeholders(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut max = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let start = i + 1;
+            let mut end = start;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+            if end > start {
+                max = max.max(text[start..end].parse().unwrap_or(0));
+            }
+            i = end.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    max
+}
+
+/// `EXPLAIN (FORMAT JSON) EXECUTE name(NULL, …)` for a statement with `n` placeholders.
+pub fn explain_execute(name: &str, n: usize) -> String {
+    let args = vec!["NULL"; n].join(", ");
+    if n == 0 {
+        format!("EXPLAIN (FORMAT JSON) EXECUTE {name}")
+    } else {
+        format!("EXPLAIN (FORMAT JSON) EXECUTE {name}({args})")
+    }
+}
+
+/// The unqualified, unquoted last part of a table name (`public."Orders"` → `Orders`).
+fn bare(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name).trim_matches('"')
+}
+
+/// Summarizes the plan (the `Plan` object of EXPLAIN's JSON) for `table`.
+pub fn summarize(plan: &Value, table: &str) -> PlanSummary {
+    let mut nodes = Vec::new();
+    let want = bare(table);
+    let mut stack = vec![plan];
+    while let Some(node) = stack.pop() {
+        let text = |key: &str| node.get(key).and_then(Value::as_str).map(str::to_owned);
+        let number = |key: &str| node.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+        if let Some(relation) = text("Relation Name") {
+            if relation.eq_ignore_ascii_case(want) {
+                nodes.push(PlanNode {
+                    node_type: text("Node Type").unwrap_or_default(),
+                    relation,
+                    index: text("Index Name"),
+                    filter: text("Filter").or_else(|| text("Index Cond")),
+                    estimated_rows: number("Plan Rows"),
+                    total_cost: number("Total Cost"),
+                });
+            }
+        }
+        if let Some(children) = node.get("Plans").and_then(Value::as_array) {
+            stack.extend(children.iter().rev());
+        }
+    }
+    PlanSummary {
+        seq_scan: nodes.iter().any(|n| n.node_type.contains("Seq Scan")),
+        total_cost: plan
+            .get("Total Cost")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        nodes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn placeholders_counts_the_highest_parameter() {
+        assert_eq!(placeholders("select 1"), 0);
+        assert_eq!(
+            placeholders("select * from t where a = $1 and b in ($3 /*, ... */)"),
+            3
+        );
+        assert_eq!(placeholders("select $$x$$, $12"), 12);
+    }
+
+    #[test]
+    fn explain_passes_one_null_per_placeholder() {
+        assert_eq!(explain_execute("p", 0), "EXPLAIN (FORMAT JSON) EXECUTE p");
+        assert_eq!(
+            explain_execute("p", 2),
+            "EXPLAIN (FORMAT JSON) EXECUTE p(NULL, NULL)"
+        );
+    }
+
+    #[test]
+    fn summary_finds_the_scan_on_the_table_under_other_nodes() {
+        let plan = json!({
+            "Node Type": "Aggregate", "Total Cost": 180.5, "Plan Rows": 1,
+            "Plans": [{
+                "Node Type": "Seq Scan", "Relation Name": "events", "Plan Rows": 50,
+                "Total Cost": 179.0, "Filter": "(kind = $1)"
+            }, {
+                "Node Type": "Index Scan", "Relation Name": "users", "Index Name": "users_pkey",
+                "Plan Rows": 1, "Total Cost": 8.3, "Index Cond": "(id = $2)"
+            }]
+        });
+        let summary = summarize(&plan, "public.events");
+        assert!(summary.seq_scan);
+        assert_eq!(summary.total_cost, 180.5);
+        assert_eq!(summary.nodes.len(), 1);
+        assert_eq!(summary.nodes[0].filter.as_deref(), Some("(kind = $1)"));
+        let users = summarize(&plan, "users");
+        assert!(!users.seq_scan);
+        assert_eq!(users.nodes[0].index.as_deref(), Some("users_pkey"));
+    }
+}
