@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgscope::cli::report::client::AdminClient;
-use pgscope_tests::{free_port, Cluster, Proxy};
+use pgscope_tests::{free_port, output_within, pgscope_bin, Cluster, Proxy};
 use serde_json::Value;
 use tokio_postgres::{Client, NoTls};
 
@@ -213,6 +213,24 @@ async fn queries_are_classified_by_how_their_latency_relates_to_table_growth() {
         metrics.contains("class=\"scan_growth\",table=\"grow\"}"),
         "{metrics}"
     );
+
+    // `pgscope report` puts the section first, in text and HTML.
+    for (format, needle) in [("text", "[scan_growth]"), ("html", "<polyline")] {
+        let output = output_within(
+            std::process::Command::new(pgscope_bin()).args([
+                "report",
+                "--admin",
+                &admin_addr,
+                "--format",
+                format,
+            ]),
+            Duration::from_secs(20),
+        );
+        let out = String::from_utf8_lossy(&output.stdout);
+        let section = out.find("Degrading hot paths").expect("no growth section");
+        assert!(section < out.find("Profile").unwrap(), "{out}");
+        assert!(out.contains(needle), "{out}");
+    }
 
     // Kill the monitor's connection: it reconnects on its own at the next round.
     let old_pid = cluster

@@ -60,6 +60,9 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         report.recorder.evictions,
         if report.recorder.enabled { "" } else { " <b>Recording is off.</b>" }
     )?;
+    if let Some(growth) = &report.growth {
+        super::growth::html(out, growth)?;
+    }
     write!(
         out,
         "<h2>Profile</h2><table id=\"profile\"><tr><th>Rank</th><th class=\"l\">Fingerprint</th><th>Total ms</th><th>Share</th><th>Calls</th><th>ms/call</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>Errors</th><th>Rows/call</th><th class=\"l\">Summary</th></tr>"

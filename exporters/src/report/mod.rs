@@ -5,6 +5,7 @@
 //! ([`text::render`]) or one self-contained HTML file ([`html::render`]).
 
 pub mod diff;
+pub mod growth;
 pub mod html;
 mod svg;
 pub mod text;
@@ -62,6 +63,9 @@ pub struct Report {
     /// The comparison with a baseline, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Comparison>,
+    /// Degrading hot paths (the growth detector's flags), when the source has a monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<crate::growth::GrowthReport>,
 }
 
 /// The report of `source` for `query` (its `limit` is the number of rows).
@@ -95,6 +99,7 @@ pub fn build(source: &dyn StatsSource, query: &Query) -> Report {
         },
         rows,
         baseline: None,
+        growth: None,
     }
 }
 

@@ -42,6 +42,9 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         if report.recorder.enabled { "" } else { " (recording is OFF)" }
     )?;
     writeln!(out, "#")?;
+    if let Some(growth) = &report.growth {
+        super::growth::text(out, growth)?;
+    }
     writeln!(out, "# Profile")?;
     writeln!(
         out,

@@ -279,10 +279,13 @@ impl Router {
             &["sort", "limit", "database", "user", "application", "window"],
         )?;
         let query = params.query(&self.source.meta().windows, DEFAULT_REPORT_LIMIT)?;
-        Ok(Reply::json(
-            200,
-            &report::build(self.source.as_ref(), &query),
-        ))
+        let mut report = report::build(self.source.as_ref(), &query);
+        let mut growth = self.source.growth.report();
+        if let Some(database) = &query.filter.database {
+            growth.flags.retain(|f| &f.database == database);
+        }
+        report.growth = Some(growth);
+        Ok(Reply::json(200, &report))
     }
 
     fn series(&self, query: Option<&str>) -> Result<Reply, BadRequest> {
