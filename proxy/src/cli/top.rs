@@ -13,6 +13,7 @@ mod tests;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use pgscope_exporters::growth::GrowthReport;
 use pgscope_exporters::view::{Row, SortKey, Totals};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
@@ -104,6 +105,15 @@ fn fetch(args: &TopArgs, screen: &mut Screen) {
         }
         Err(error) => screen.error = Some(format!("{error:#}")),
     }
+    // An older pgscope without the growth route: no flags, not an error.
+    screen.flags = args
+        .admin
+        .client()
+        .get("/api/v1/growth")
+        .ok()
+        .and_then(|body| serde_json::from_slice::<GrowthReport>(&body).ok())
+        .map(|report| report.flags)
+        .unwrap_or_default();
     screen.updated = Some(std::time::SystemTime::now());
 }
 

@@ -117,3 +117,20 @@ fn selection_stays_on_the_list() {
     screen.move_selection(-9);
     assert_eq!(screen.selected, 0);
 }
+
+#[test]
+fn top_lists_degrading_hot_paths_above_the_table() {
+    let mut screen = Screen::new("x", SortKey::TotalTime);
+    screen.rows = vec![row("00000000000000aa", "orders", 10, 5.0)];
+    screen.flags = vec![pgscope_exporters::growth::Flag {
+        fingerprint: "00000000000000aa".to_owned(),
+        class: "scan_growth".to_owned(),
+        summary: "SELECT orders".to_owned(),
+        explanation: "orders grew 4.0x".to_owned(),
+        ..Default::default()
+    }];
+    let text = screen_text(&screen);
+    let section = text.find("Degrading hot paths (1)").expect("section shown");
+    assert!(text.contains("scan_growth"), "{text}");
+    assert!(section < text.find("Total ms").unwrap(), "{text}");
+}

@@ -1,5 +1,6 @@
 //! Drawing `pgscope top`'s screen from a [`Screen`] value.
 
+use pgscope_exporters::growth::Flag;
 use pgscope_exporters::view::{Row, SortKey, Totals};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
@@ -28,6 +29,8 @@ pub struct Screen {
     pub error: Option<String>,
     /// When the rows were fetched.
     pub updated: Option<std::time::SystemTime>,
+    /// Degrading hot paths (the growth detector's flags), most impact first.
+    pub flags: Vec<Flag>,
 }
 
 impl Screen {
@@ -43,6 +46,7 @@ impl Screen {
             selected: 0,
             error: None,
             updated: None,
+            flags: Vec::new(),
         }
     }
 
@@ -52,6 +56,9 @@ impl Screen {
         self.selected = self.selected.saturating_add_signed(delta).min(last);
     }
 }
+
+/// Most growth flags listed above the table.
+const MAX_FLAGS_SHOWN: usize = 3;
 
 /// The key help line.
 pub const KEYS: &str =
@@ -79,8 +86,15 @@ fn number(ms: f64) -> String {
 
 /// Draws the screen.
 pub fn draw(frame: &mut Frame<'_>, screen: &Screen) {
-    let [header, table, detail, help] = Layout::vertical([
+    let shown_flags = screen.flags.len().min(MAX_FLAGS_SHOWN);
+    let flags_height = if shown_flags == 0 {
+        0
+    } else {
+        shown_flags as u16 + 2
+    };
+    let [header, flags, table, detail, help] = Layout::vertical([
         Constraint::Length(2),
+        Constraint::Length(flags_height),
         Constraint::Min(5),
         Constraint::Length(4),
         Constraint::Length(1),
@@ -118,6 +132,25 @@ pub fn draw(frame: &mut Frame<'_>, screen: &Screen) {
         ]),
         header,
     );
+    if shown_flags > 0 {
+        let mut lines = vec![Line::from(Span::styled(
+            format!("Degrading hot paths ({})", screen.flags.len()),
+            Style::new().add_modifier(Modifier::BOLD),
+        ))];
+        for flag in screen.flags.iter().take(MAX_FLAGS_SHOWN) {
+            let elasticity = flag
+                .p50_elasticity
+                .map_or(String::new(), |e| format!(" e={:.2}", e.value));
+            lines.push(Line::from(format!(
+                "{} {:<22} {}{}  {}",
+                flag.fingerprint, flag.class, flag.summary, elasticity, flag.explanation
+            )));
+        }
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::new().borders(Borders::BOTTOM)),
+            flags,
+        );
+    }
     let heading = [
         "Fingerprint",
         "Total ms",
