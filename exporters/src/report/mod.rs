@@ -46,6 +46,10 @@ pub struct RecorderState {
 /// A profile of the top queries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// Degrading hot paths (the growth detector's flags), when the source has a monitor; first,
+    /// as in every other format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<crate::growth::GrowthReport>,
     /// When it was made (RFC 3339).
     pub generated_at: String,
     /// Start of recording or last reset (RFC 3339).
@@ -63,9 +67,6 @@ pub struct Report {
     /// The comparison with a baseline, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Comparison>,
-    /// Degrading hot paths (the growth detector's flags), when the source has a monitor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub growth: Option<crate::growth::GrowthReport>,
 }
 
 /// The report of `source` for `query` (its `limit` is the number of rows).

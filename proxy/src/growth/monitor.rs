@@ -332,6 +332,9 @@ impl GrowthMonitor {
             flags.push(flag);
         }
         rounds.first_flagged.retain(|k, _| live.contains(k));
+        rounds
+            .plans
+            .retain(|(fp, db), _| live.iter().any(|(f, d, _)| f == fp && d == db));
         flags.sort_by(|a: &Flag, b: &Flag| b.impact.total_cmp(&a.impact));
         rounds.rounds += 1;
         self.state.publish(GrowthReport {
@@ -365,25 +368,7 @@ impl GrowthMonitor {
         let query = query?;
         let catalog = links.get(&key.1)?.catalog.as_ref()?;
         let plan = match explain(catalog, query).await {
-            Ok(root) => {
-                let summary = summarize(&root, table);
-                Plan {
-                    seq_scan: summary.seq_scan,
-                    total_cost: summary.total_cost,
-                    nodes: summary
-                        .nodes
-                        .into_iter()
-                        .map(|n| pgscope_exporters::growth::PlanNode {
-                            node_type: n.node_type,
-                            relation: n.relation,
-                            index: n.index,
-                            filter: n.filter,
-                            estimated_rows: n.estimated_rows,
-                        })
-                        .collect(),
-                    error: None,
-                }
-            }
+            Ok(root) => summarize(&root, table),
             Err(error) => Plan {
                 error: Some(error),
                 ..Plan::default()

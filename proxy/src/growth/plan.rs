@@ -8,36 +8,8 @@
 //! 12+. `EXPLAIN` without `ANALYZE` does not execute the statement, and the connection is
 //! read-only with a short `statement_timeout`.
 
-use serde::Serialize;
+use pgscope_exporters::growth::{Plan, PlanNode};
 use serde_json::Value;
-
-/// One plan node on the table of interest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanNode {
-    /// `Seq Scan`, `Index Scan`, `Bitmap Heap Scan` …
-    pub node_type: String,
-    /// The relation scanned.
-    pub relation: String,
-    /// The index used, if any.
-    pub index: Option<String>,
-    /// The node's filter condition, if any.
-    pub filter: Option<String>,
-    /// The planner's row estimate.
-    pub estimated_rows: f64,
-    /// The planner's total cost.
-    pub total_cost: f64,
-}
-
-/// What the plan says about one table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanSummary {
-    /// Nodes that read the table.
-    pub nodes: Vec<PlanNode>,
-    /// Whether any of them is a sequential scan.
-    pub seq_scan: bool,
-    /// The root node's total cost.
-    pub total_cost: f64,
-}
 
 /// The number of distinct placeholders `$n` of a normalized text (its highest `n`).
 pub fn placeholders(text: &str) -> usize {
@@ -77,8 +49,9 @@ fn bare(name: &str) -> &str {
     name.rsplit('.').next().unwrap_or(name).trim_matches('"')
 }
 
-/// Summarizes the plan (the `Plan` object of EXPLAIN's JSON) for `table`.
-pub fn summarize(plan: &Value, table: &str) -> PlanSummary {
+/// Summarizes the plan (the `Plan` object of EXPLAIN's JSON) for `table`: the nodes that read
+/// it, whether one is a sequential scan, and the root's cost.
+pub fn summarize(plan: &Value, table: &str) -> Plan {
     let mut nodes = Vec::new();
     let want = bare(table);
     let mut stack = vec![plan];
@@ -93,7 +66,6 @@ pub fn summarize(plan: &Value, table: &str) -> PlanSummary {
                     index: text("Index Name"),
                     filter: text("Filter").or_else(|| text("Index Cond")),
                     estimated_rows: number("Plan Rows"),
-                    total_cost: number("Total Cost"),
                 });
             }
         }
@@ -101,13 +73,14 @@ pub fn summarize(plan: &Value, table: &str) -> PlanSummary {
             stack.extend(children.iter().rev());
         }
     }
-    PlanSummary {
+    Plan {
         seq_scan: nodes.iter().any(|n| n.node_type.contains("Seq Scan")),
         total_cost: plan
             .get("Total Cost")
             .and_then(Value::as_f64)
             .unwrap_or(0.0),
         nodes,
+        error: None,
     }
 }
 
