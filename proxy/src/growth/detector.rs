@@ -133,15 +133,31 @@ pub struct Finding {
     pub windows: usize,
 }
 
-/// One table's evidence.
-struct TableFit<'a> {
+/// One table's evidence. Latency fits exist only for tables that grew enough to be blamed: the
+/// rest only need their growth (for the "flat" test), which keeps a detector run over thousands
+/// of fingerprints cheap when most tables are steady.
+struct TableFit<'a, 'w> {
     table: &'a str,
     growth: f64,
     p50: Option<Fit>,
     p95: Option<Fit>,
-    rows: Option<Fit>,
+    /// Each usable window with the table's size then.
+    paired: Vec<(&'w WindowSample, f64)>,
     size_now: f64,
     sizes: &'a [SizeSample],
+}
+
+impl TableFit<'_, '_> {
+    /// Theil–Sen of `y(window)` against `ln size`.
+    fn fit(&self, y: impl Fn(&WindowSample) -> f64) -> Option<Fit> {
+        let points: Vec<(f64, f64)> = self.paired.iter().map(|(w, s)| (s.ln(), y(w))).collect();
+        theil_sen(&points)
+    }
+
+    /// Elasticity of `1 + rows per call` to size, computed only for the blamed table.
+    fn rows(&self) -> Option<Fit> {
+        self.fit(|w| w.rows_per_call.max(0.0).ln_1p())
+    }
 }
 
 /// The size of a table at `at_ms`, interpolated linearly between samples (sorted by time);
@@ -169,12 +185,12 @@ fn significant(fit: &Option<Fit>, threshold: f64) -> bool {
     fit.is_some_and(|f| f.slope >= threshold && f.low > 0.0)
 }
 
-fn fit_table<'a>(
+fn fit_table<'a, 'w>(
     settings: &Settings,
-    windows: &[&WindowSample],
+    windows: &[&'w WindowSample],
     table: &'a str,
     sizes: &'a [SizeSample],
-) -> Option<TableFit<'a>> {
+) -> Option<TableFit<'a, 'w>> {
     let paired: Vec<(&WindowSample, f64)> = windows
         .iter()
         .filter_map(|w| {
@@ -188,19 +204,20 @@ fn fit_table<'a>(
         return None;
     }
     let growth = paired.last()?.1 / paired.first()?.1;
-    let fit = |y: &dyn Fn(&WindowSample) -> f64| {
-        let points: Vec<(f64, f64)> = paired.iter().map(|(w, s)| (s.ln(), y(w))).collect();
-        theil_sen(&points)
-    };
-    Some(TableFit {
+    let mut fit = TableFit {
         table,
         growth,
-        p50: fit(&|w| w.p50_ms.max(1e-3).ln()),
-        p95: fit(&|w| w.p95_ms.max(1e-3).ln()),
-        rows: fit(&|w| w.rows_per_call.max(0.0).ln_1p()),
+        p50: None,
+        p95: None,
         size_now: paired.last()?.1,
+        paired,
         sizes,
-    })
+    };
+    if growth >= settings.min_growth {
+        fit.p50 = fit.fit(|w| w.p50_ms.max(1e-3).ln());
+        fit.p95 = fit.fit(|w| w.p95_ms.max(1e-3).ln());
+    }
+    Some(fit)
 }
 
 /// Median p95 of the last third of `windows` over that of the first third.
@@ -217,7 +234,7 @@ fn slowdown(windows: &[&WindowSample]) -> f64 {
     }
 }
 
-fn forecast(t: &TableFit<'_>) -> Option<Forecast> {
+fn forecast(t: &TableFit<'_, '_>) -> Option<Forecast> {
     let fit = t.p95.or(t.p50)?;
     let ln_now = t.size_now.ln();
     let p95 = |factor: f64| fit.at(ln_now + factor.ln()).exp();
@@ -250,7 +267,7 @@ pub fn assess(
     if used.len() < settings.min_points {
         return None;
     }
-    let fits: Vec<TableFit<'_>> = tables
+    let fits: Vec<TableFit<'_, '_>> = tables
         .iter()
         .filter_map(|(table, sizes)| fit_table(settings, &used, table, sizes))
         .collect();
@@ -262,11 +279,12 @@ pub fn assess(
             significant(&t.p50, settings.elasticity) || significant(&t.p95, settings.elasticity)
         })
         .max_by(|a, b| {
-            let e = |t: &TableFit<'_>| t.p50.map_or(0.0, |f| f.slope);
+            let e = |t: &TableFit<'_, '_>| t.p50.map_or(0.0, |f| f.slope);
             e(a).total_cmp(&e(b))
         });
     if let Some(t) = blamed {
-        let class = if significant(&t.rows, settings.rows_elasticity) {
+        let rows = t.rows();
+        let class = if significant(&rows, settings.rows_elasticity) {
             Class::ResultGrowth
         } else {
             Class::ScanGrowth
@@ -277,7 +295,7 @@ pub fn assess(
             growth: Some(t.growth),
             p50_elasticity: t.p50,
             p95_elasticity: t.p95,
-            rows_elasticity: t.rows,
+            rows_elasticity: rows,
             slowdown: slow,
             forecast: forecast(t),
             windows: used.len(),

@@ -28,18 +28,41 @@ impl Fit {
     }
 }
 
-/// The median of `values` (sorted in place); `None` when empty.
+/// The median of `values` (reordered in place, by selection rather than a full sort); `None`
+/// when empty.
 pub fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
+    Some(order_stats(values, 0, 0)?.median)
+}
+
+/// The median and the values of ranks `low <= n/2 <= high` of `values`, found by three
+/// O(n) selections (the detector fits thousands of series of ~1,800 slopes per run, where a full
+/// sort was most of its time).
+struct OrderStats {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+fn order_stats(values: &mut [f64], low: usize, high: usize) -> Option<OrderStats> {
+    let n = values.len();
+    if n == 0 {
         return None;
     }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    Some(if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    })
+    let mid = n / 2;
+    let (left, &mut m, right) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    let median = match left.iter().copied().max_by(f64::total_cmp) {
+        Some(below) if n % 2 == 0 => (below + m) / 2.0,
+        _ => m,
+    };
+    let low = match low.min(mid) {
+        r if r == mid => m,
+        r => *left.select_nth_unstable_by(r, f64::total_cmp).1,
+    };
+    let high = match high.clamp(mid, n - 1) {
+        r if r == mid => m,
+        r => *right.select_nth_unstable_by(r - mid - 1, f64::total_cmp).1,
+    };
+    Some(OrderStats { median, low, high })
 }
 
 /// Theil–Sen fit of `points` (`(x, y)`, non-finite ones ignored). `None` with fewer than two
@@ -60,12 +83,18 @@ pub fn theil_sen(points: &[(f64, f64)]) -> Option<Fit> {
         }
     }
     let total = slopes.len();
-    let slope = median(&mut slopes)?;
     let n = points.len() as f64;
     let c = 1.96 * (n * (n - 1.0) * (2.0 * n + 5.0) / 18.0).sqrt();
-    let rank = |r: f64| -> usize { (r.round().max(0.0) as usize).min(total - 1) };
-    let low = slopes[rank((total as f64 - c) / 2.0)];
-    let high = slopes[rank((total as f64 + c) / 2.0)];
+    let rank = |r: f64| -> usize { (r.round().max(0.0) as usize).min(total.saturating_sub(1)) };
+    let OrderStats {
+        median: slope,
+        low,
+        high,
+    } = order_stats(
+        &mut slopes,
+        rank((total as f64 - c) / 2.0),
+        rank((total as f64 + c) / 2.0),
+    )?;
     let mut residuals: Vec<f64> = points.iter().map(|(x, y)| y - slope * x).collect();
     let intercept = median(&mut residuals)?;
     Some(Fit {
@@ -118,6 +147,27 @@ mod tests {
         assert_eq!(theil_sen(&[]), None);
         assert_eq!(theil_sen(&[(1.0, 2.0)]), None);
         assert_eq!(theil_sen(&[(1.0, 2.0), (1.0, 5.0), (1.0, f64::NAN)]), None);
+    }
+
+    #[test]
+    fn order_statistics_match_a_full_sort() {
+        for n in 1..40usize {
+            let values: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 - 50.0).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            for (low, high) in [(0, n - 1), (n / 4, n - n / 4 - 1), (n / 2, n / 2)] {
+                let mut v = values.clone();
+                let stats = order_stats(&mut v, low, high).unwrap();
+                let median = if n % 2 == 1 {
+                    sorted[n / 2]
+                } else {
+                    (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+                };
+                assert_eq!(stats.median, median, "n={n}");
+                assert_eq!(stats.low, sorted[low.min(n / 2)], "n={n} low={low}");
+                assert_eq!(stats.high, sorted[high.max(n / 2)], "n={n} high={high}");
+            }
+        }
     }
 
     #[test]
