@@ -273,3 +273,73 @@ async fn queries_are_classified_by_how_their_latency_relates_to_table_growth() {
     let health: Value = serde_json::from_slice(&admin.get("/healthz").unwrap()).unwrap();
     assert_eq!(health["growth"]["status"], "ok", "{health}");
 }
+
+/// The monitor reads sizes and scan counts through per-OID functions instead of the
+/// `pg_stat_all_tables` view (which costs a pass over every relation): both must agree, for a
+/// plain name, a qualified one, a table with two indexes and one without, a view and a name that
+/// resolves to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_sizes_agree_with_pg_stat_all_tables() {
+    use pgscope::growth::catalog::{connect_config, Catalog};
+
+    let cluster = Cluster::start();
+    cluster.psql(
+        "CREATE TABLE two (id int PRIMARY KEY, k int); CREATE INDEX two_k ON two (k); \
+         INSERT INTO two SELECT i, i FROM generate_series(1, 5000) i; \
+         CREATE TABLE bare (v text); INSERT INTO bare SELECT 'x' FROM generate_series(1, 300); \
+         CREATE VIEW seen AS SELECT 1 AS one; ANALYZE two; ANALYZE bare;",
+    );
+    // Scans of each kind, flushed to the shared statistics when their sessions end.
+    cluster.psql(
+        "SET enable_seqscan = off; SELECT k FROM two WHERE id = 3; SELECT id FROM two WHERE k = 4; \
+         SELECT id FROM two WHERE k = 5; RESET enable_seqscan; SELECT count(*) FROM bare;",
+    );
+    let config = connect_config(
+        &pgscope_config::GrowthConfig::default(),
+        "127.0.0.1",
+        cluster.port(),
+        "postgres",
+    )
+    .unwrap();
+    let catalog = Catalog::connect(&config, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let names: Vec<String> = ["two", "public.bare", "seen", "missing"]
+        .map(String::from)
+        .to_vec();
+    let expected = |table: &str| -> Vec<u64> {
+        cluster
+            .psql(&format!(
+                "SELECT pg_relation_size(relid), n_live_tup, seq_scan, coalesce(idx_scan, 0) \
+                 FROM pg_stat_all_tables WHERE relid = '{table}'::regclass"
+            ))
+            .split('|')
+            .map(|v| v.trim().parse().unwrap())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sizes = loop {
+        let sizes = catalog.sizes(&names).await.unwrap();
+        // Statistics reach shared memory asynchronously: wait until the scans are visible.
+        if sizes[0].index_scans >= 3 || Instant::now() > deadline {
+            break sizes;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(sizes.len(), 4);
+    for (size, table) in sizes.iter().zip(["two", "bare"]) {
+        let got = vec![
+            size.bytes,
+            size.live_tuples,
+            size.seq_scans,
+            size.index_scans,
+        ];
+        assert_eq!(got, expected(table), "{size:?}");
+        assert!(size.bytes > 0, "{size:?}");
+    }
+    assert_eq!(sizes[0].index_scans, 3, "{:?}", sizes[0]);
+    assert_eq!(sizes[1].resolved.as_deref(), Some("bare"));
+    assert_eq!(sizes[2].resolved.as_deref(), Some("seen"));
+    assert_eq!((sizes[2].bytes, sizes[2].seq_scans), (0, 0));
+    assert_eq!(sizes[3].resolved, None);
+}

@@ -44,17 +44,21 @@ pub struct TableSize {
     pub index_scans: u64,
 }
 
+/// The per-OID statistics functions rather than the `pg_stat_all_tables` view: the view groups
+/// over every relation of the database, so joining it costs the server ~70 ms per sample in a
+/// database of 10,000 tables however few are referenced (`benches/README.md`, "Growth").
+/// `idx_scan` is the view's definition: the sum over the table's indexes.
 const SIZES: &str = "\
 SELECT t.name,
        c.oid::regclass::text,
        coalesce(pg_relation_size(c.oid), 0)::int8,
        coalesce(c.relpages, 0)::int8,
-       coalesce(s.n_live_tup, 0)::int8,
-       coalesce(s.seq_scan, 0)::int8,
-       coalesce(s.idx_scan, 0)::int8
+       coalesce(pg_stat_get_live_tuples(c.oid), 0)::int8,
+       coalesce(pg_stat_get_numscans(c.oid), 0)::int8,
+       coalesce((SELECT sum(pg_stat_get_numscans(i.indexrelid))
+                   FROM pg_index i WHERE i.indrelid = c.oid), 0)::int8
   FROM unnest($1::text[]) AS t(name)
-  LEFT JOIN pg_class c ON c.oid = to_regclass(t.name)
-  LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid";
+  LEFT JOIN pg_class c ON c.oid = to_regclass(t.name)";
 
 /// Whether `name` can be passed to `to_regclass` without a syntax error: dotted identifiers,
 /// each plain (letters, digits, `_`, `$`) or double-quoted without embedded quotes.
