@@ -108,7 +108,7 @@ pub struct QueryFinished {
     /// a count.
     pub rows: Option<u64>,
     /// The command tag's verb, e.g. `SELECT`, `INSERT`, `CREATE TABLE` (empty when none).
-    pub command: Box<str>,
+    pub command: std::borrow::Cow<'static, str>,
     /// How it ended.
     pub outcome: Outcome,
 }

@@ -21,6 +21,7 @@
 //! query, or an `Execute` queued in a pipeline, cannot start before its predecessor finished),
 //! and ends when its completion message arrives.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -95,11 +96,17 @@ impl Kind {
     }
 }
 
+/// Statements or portals by name. foldhash, randomly seeded per map: a `Bind` + `Execute`
+/// looks names up three or four times per query, and SipHash made that 6% of pgscope's
+/// instructions per query (`benches/README.md`); the seed keeps a client from choosing names
+/// that collide.
+type ByName<V> = HashMap<Box<[u8]>, V, foldhash::fast::RandomState>;
+
 /// See the module documentation.
 #[derive(Debug)]
 pub(super) struct Tracker {
-    statements: HashMap<Box<[u8]>, Arc<Statement>>,
-    portals: HashMap<Box<[u8]>, Option<Arc<Statement>>>,
+    statements: ByName<Arc<Statement>>,
+    portals: ByName<Option<Arc<Statement>>>,
     pending: VecDeque<Pending>,
     /// The server is skipping to the next `Sync` and the client has not sent it yet.
     discarding: bool,
@@ -118,8 +125,8 @@ pub(super) struct Tracker {
 impl Tracker {
     pub(super) fn new(max_in_flight: usize, max_statements: usize) -> Self {
         Tracker {
-            statements: HashMap::new(),
-            portals: HashMap::new(),
+            statements: ByName::default(),
+            portals: ByName::default(),
             pending: VecDeque::new(),
             discarding: false,
             last_done: None,
@@ -238,8 +245,8 @@ impl Tracker {
     ) {
         match *message {
             BackendMessage::CommandComplete { tag } => {
-                let verb = String::from_utf8_lossy(command_tag_verb(tag));
-                self.complete(command_tag_rows(tag), &verb, conn, now, events);
+                let verb = verb_text(command_tag_verb(tag));
+                self.complete(command_tag_rows(tag), verb, conn, now, events);
             }
             BackendMessage::ErrorResponse(ref fields) => {
                 let sqlstate = fields.sqlstate().unwrap_or(*b"XX000");
@@ -272,10 +279,10 @@ impl Tracker {
                     self.pending.pop_front();
                 }
             }
-            bt::EMPTY_QUERY_RESPONSE => self.complete(None, "", conn, now, events),
+            bt::EMPTY_QUERY_RESPONSE => self.complete(None, Cow::Borrowed(""), conn, now, events),
             bt::PORTAL_SUSPENDED => {
                 let rows = self.rows_seen;
-                self.complete(Some(rows), "", conn, now, events);
+                self.complete(Some(rows), Cow::Borrowed(""), conn, now, events);
             }
             _ => {}
         }
@@ -339,4 +346,26 @@ impl Tracker {
         }
         self.pending.push_back(pending);
     }
+}
+
+/// The verb of a command tag as text: the common verbs without an allocation (one per query
+/// otherwise), any other as a copy.
+fn verb_text(verb: &[u8]) -> Cow<'static, str> {
+    Cow::Borrowed(match verb {
+        b"SELECT" => "SELECT",
+        b"INSERT" => "INSERT",
+        b"UPDATE" => "UPDATE",
+        b"DELETE" => "DELETE",
+        b"MERGE" => "MERGE",
+        b"FETCH" => "FETCH",
+        b"MOVE" => "MOVE",
+        b"COPY" => "COPY",
+        b"BEGIN" => "BEGIN",
+        b"COMMIT" => "COMMIT",
+        b"ROLLBACK" => "ROLLBACK",
+        b"SET" => "SET",
+        b"SHOW" => "SHOW",
+        b"DISCARD ALL" => "DISCARD ALL",
+        other => return Cow::Owned(String::from_utf8_lossy(other).into_owned()),
+    })
 }

@@ -1,6 +1,7 @@
 //! Matching server responses to the requests in flight: completions, errors (and the
 //! skip-to-`Sync` they cause), `ReadyForQuery`, and the events each produces.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,7 +35,7 @@ impl Tracker {
     pub(super) fn complete(
         &mut self,
         rows: Option<u64>,
-        command: &str,
+        command: Cow<'static, str>,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
         events: &mut Vec<Event>,
@@ -48,7 +49,7 @@ impl Tracker {
         &mut self,
         outcome: Outcome,
         rows: Option<u64>,
-        command: &str,
+        command: Cow<'static, str>,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
         events: &mut Vec<Event>,
@@ -142,7 +143,7 @@ impl Tracker {
                         started,
                         now,
                         None,
-                        "",
+                        Cow::Borrowed(""),
                         outcome,
                     ));
                 }
@@ -169,7 +170,7 @@ impl Tracker {
                     };
                     if let Some((statement, protocol)) = failed {
                         events.push(finished(
-                            conn, statement, protocol, started, now, None, "", outcome,
+                            conn, statement, protocol, started, now, None, Cow::Borrowed(""), outcome,
                         ));
                     }
                 }
@@ -285,7 +286,7 @@ pub(super) fn finished(
     started: Instant,
     finished: Instant,
     rows: Option<u64>,
-    command: &str,
+    command: Cow<'static, str>,
     outcome: Outcome,
 ) -> Event {
     Event::QueryFinished(QueryFinished {
@@ -295,7 +296,7 @@ pub(super) fn finished(
         started,
         finished,
         rows,
-        command: command.into(),
+        command,
         outcome,
     })
 }
@@ -313,7 +314,7 @@ pub(super) fn skipped(
         now,
         now,
         None,
-        "",
+        Cow::Borrowed(""),
         Outcome::Skipped,
     )
 }
