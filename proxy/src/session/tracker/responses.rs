@@ -170,7 +170,14 @@ impl Tracker {
                     };
                     if let Some((statement, protocol)) = failed {
                         events.push(finished(
-                            conn, statement, protocol, started, now, None, Cow::Borrowed(""), outcome,
+                            conn,
+                            statement,
+                            protocol,
+                            started,
+                            now,
+                            None,
+                            Cow::Borrowed(""),
+                            outcome,
                         ));
                     }
                 }
