@@ -1,7 +1,10 @@
 //! sqlcommenter: `key='value'` pairs that ORMs and tracing libraries put in a `/* … */`
 //! comment (`/*traceparent='00-…-01',route='%2Fusers'*/`). Values are URL-encoded and a `'`
-//! inside them is escaped as `\'`. The comment never affects the fingerprint (comments are
-//! dropped by normalization); this module reads it per query.
+//! inside them is escaped as `\'`. Some writers leave plain values unquoted — OpenTelemetry's
+//! Python DB-API instrumentation writes `dbapi_threadsafety=2,libpq_version=180006,
+//! traceparent='00-…'` — so a value without quotes is read up to the next `,`. The comment
+//! never affects the fingerprint (comments are dropped by normalization); this module reads it
+//! per query.
 
 use crate::lexer::{Kind, Lexer};
 
@@ -36,7 +39,8 @@ pub fn sqlcommenter(sql: &str) -> Vec<(String, String)> {
     pairs
 }
 
-/// Parses `key='value',key2='value2'` (surrounding spaces allowed); `None` if malformed.
+/// Parses `key='value',key2='value2'` (surrounding spaces allowed; a value may also be a bare
+/// word without spaces or quotes, `key2=2`); `None` if malformed.
 fn parse_pairs(body: &str) -> Option<Vec<(String, String)>> {
     let body = body.trim();
     if body.is_empty() {
@@ -50,8 +54,11 @@ fn parse_pairs(body: &str) -> Option<Vec<(String, String)>> {
         if key.is_empty() || key.contains(|c: char| c.is_whitespace() || c == '\'' || c == ',') {
             return None;
         }
-        let quoted = after_key.trim_start().strip_prefix('\'')?;
-        let (raw, after_value) = split_quoted(quoted)?;
+        let value = after_key.trim_start();
+        let (raw, after_value) = match value.strip_prefix('\'') {
+            Some(quoted) => split_quoted(quoted)?,
+            None => split_bare(value)?,
+        };
         pairs.push((url_decode(key), url_decode(&raw)));
         let after_value = after_value.trim_start();
         if after_value.is_empty() {
@@ -77,6 +84,16 @@ fn split_quoted(text: &str) -> Option<(String, &str)> {
         }
     }
     None
+}
+
+/// Splits an unquoted `value,rest` (or `value` at the end) at the comma; `None` when the
+/// value is empty or holds a space or a quote, which no sqlcommenter writer produces.
+fn split_bare(text: &str) -> Option<(String, &str)> {
+    let end = text.find(',').unwrap_or(text.len());
+    let (value, rest) = text.split_at(end);
+    let value = value.trim_end();
+    let plain = !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c == '\'');
+    plain.then(|| (value.to_owned(), rest))
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -158,6 +175,34 @@ mod tests {
         assert!(sqlcommenter("select 1 -- a='b'").is_empty());
         assert!(sqlcommenter("select 1 /*a='b',*/").is_empty());
         assert!(sqlcommenter("select 1 /*a='unterminated*/").is_empty());
+    }
+
+    #[test]
+    fn unquoted_values_as_the_python_instrumentation_writes_them_are_read() {
+        let sql = "SELECT 1 /*db_driver='psycopg%3A3.2.3',dbapi_level='2.0',\
+                   dbapi_threadsafety=2,libpq_version=180006,\
+                   traceparent='00-5bd66ef5095369c7b0d1f8f4bd33716a-c532cb4098ac3dd2-01'*/";
+        assert_eq!(
+            sqlcommenter(sql),
+            pairs(&[
+                ("db_driver", "psycopg:3.2.3"),
+                ("dbapi_level", "2.0"),
+                ("dbapi_threadsafety", "2"),
+                ("libpq_version", "180006"),
+                (
+                    "traceparent",
+                    "00-5bd66ef5095369c7b0d1f8f4bd33716a-c532cb4098ac3dd2-01"
+                ),
+            ])
+        );
+        assert_eq!(
+            sqlcommenter("select 1 /* a = 1 , b='x' */"),
+            pairs(&[("a", "1"), ("b", "x")])
+        );
+        // Prose is still not a list: a bare value ends at a comma and holds no spaces.
+        assert!(sqlcommenter("select 1 /* a = b c */").is_empty());
+        assert!(sqlcommenter("select 1 /* a=,b='x' */").is_empty());
+        assert!(sqlcommenter("select 1 /* a=b' */").is_empty());
     }
 
     #[test]
