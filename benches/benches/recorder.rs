@@ -18,6 +18,10 @@ use pgscope_exporters::view::{self, Query};
 use pgscope_exporters::{Sample, SampleOutcome, StatsCollector, StatsSource};
 use pgscope_fingerprint::{Analysis, Analyzer};
 
+/// The allocator of the `pgscope` binary, so that the memory figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A deterministic generator of log-normal latencies (median `median_us`, σ = 0.6).
 struct Latencies(u64);
 

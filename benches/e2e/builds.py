@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Side by side: several pgscope builds (or configs) against one cluster, in interleaved rounds.
+
+    python3 benches/e2e/builds.py --target NAME=BINARY[,CONFIG.toml] [--target ...]
+        [--pgbouncer] [--rounds N] [--duration S] [--workloads a,b] [--json FILE]
+
+What a change to pgscope saves or costs is smaller than the spread between runs on a shared
+2-core machine, so a before/after comparison only means something when both builds run in the
+same minutes, against the same cluster, with their order rotating from round to round — which
+is what compare.py does for direct/pgscope/PgBouncer and this script does for any set of
+pgscope binaries (and `[tracing]` or other configs). Every target is one process; per workload
+it prints each target's TPS, CPU-seconds per 100k queries (median over rounds), and that
+figure relative to the first `--target`. An optional OTLP/HTTP sink (the one of tracing.py) is
+started for configs that export spans: write `endpoint = "{sink}"` in a config and it is filled
+in. Needs root (PostgreSQL runs as `postgres`). Python stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import json
+import shutil
+import signal
+import statistics
+import sys
+import threading
+from pathlib import Path
+
+from compare import default_pg_bin
+from measure import Run, run_pgbench
+from servers import Servers, free_port
+from tracing import Sink
+from workloads import WORKLOADS, BenchError, log
+
+DEFAULT_WORKLOADS = "select-prepared-c8,tpcb-prepared-c8,select-prepared-c1"
+
+
+def parse_target(text: str) -> tuple[str, Path, Path | None]:
+    """`NAME=BINARY[,CONFIG]` into its parts; a clear error otherwise."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise argparse.ArgumentTypeError(f"--target {text!r}: expected NAME=BINARY[,CONFIG]")
+    binary, _, config = rest.partition(",")
+    if name in ("direct", "pgbouncer"):
+        raise argparse.ArgumentTypeError(f"--target {name!r}: that name is taken")
+    return name, Path(binary), Path(config) if config else None
+
+
+def start_target(bench: Servers, name: str, binary: Path, config: Path | None,
+                 sink: str) -> None:
+    """Starts one pgscope as target `name`."""
+    port = bench.ports[name] = free_port()
+    cmd = [binary, "run", "--listen", f"127.0.0.1:{port}",
+           "--upstream", f"postgres://127.0.0.1:{bench.ports['direct']}",
+           "--admin", f"127.0.0.1:{free_port()}", "--shutdown-grace", "2s"]
+    if config is not None:
+        filled = bench.tmp / f"{name}.toml"
+        filled.write_text(config.read_text().replace("{sink}", sink))
+        cmd += ["--config", filled]
+    managed = bench.spawn(name, cmd, signal.SIGTERM, as_postgres=False)
+    bench.wait_ready(managed, port)
+
+
+def summarise(workload, runs: list[Run], targets: list[str]) -> dict:
+    mine = [r for r in runs if r.workload == workload.name and r.ok]
+    out: dict = {"workload": workload.name}
+    for target in targets:
+        own = [r for r in mine if r.target == target]
+        cpu = [r.cpu_s_per_100k for r in own if r.cpu_s_per_100k is not None]
+        out[target] = {
+            "tps_median": statistics.median([r.tps for r in own]) if own else None,
+            "cpu_s_per_100k": statistics.median(cpu) if cpu else None,
+            "cpu_s_per_100k_range": [min(cpu), max(cpu)] if cpu else None,
+        }
+    return out
+
+
+def print_table(summaries: list[dict], targets: list[str], base: str) -> None:
+    print(f"{'workload':<20}{'target':<16}{'TPS':>9}{'CPU-s/100k':>12}{'range':>15}"
+          f"{'vs ' + base:>16}")
+    for s in summaries:
+        for target in targets:
+            t = s[target]
+            cpu = t["cpu_s_per_100k"]
+            low_high = t["cpu_s_per_100k_range"]
+            ref = s[base]["cpu_s_per_100k"]
+            rel = f"{cpu / ref - 1:+.1%}" if cpu and ref and target != base else "-"
+            print(f"{s['workload']:<20}{target:<16}"
+                  f"{'-' if t['tps_median'] is None else format(t['tps_median'], '.0f'):>9}"
+                  f"{'-' if cpu is None else format(cpu, '.3f'):>12}"
+                  f"{'-' if not low_high else '%.2f-%.2f' % tuple(low_high):>15}{rel:>16}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="builds.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--target", type=parse_target, action="append", required=True,
+                        help="NAME=BINARY[,CONFIG.toml]; the first is the reference")
+    parser.add_argument("--pgbouncer", action="store_true", help="add PgBouncer as a target")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--workloads", default=DEFAULT_WORKLOADS)
+    parser.add_argument("--pg-bin", default=default_pg_bin())
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", action="store_true")
+    opts = parser.parse_args(argv)
+    opts.pgscope_threads = None
+    names = [name for name, _, _ in opts.target]
+    if len(set(names)) != len(names):
+        parser.error("--target names must differ")
+    known = {w.name for w in WORKLOADS}
+    unknown = set(opts.workloads.split(",")) - known
+    if unknown:
+        parser.error(f"unknown workloads {sorted(unknown)}; known: {sorted(known)}")
+    chosen = [w for w in WORKLOADS if w.name in opts.workloads.split(",")]
+    targets = names + (["pgbouncer"] if opts.pgbouncer else [])
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink = f"http://127.0.0.1:{server.server_address[1]}"
+    bench = Servers(opts)
+    runs: list[Run] = []
+    try:
+        bench.start_postgres()
+        for name, binary, config in opts.target:
+            start_target(bench, name, binary, config, sink)
+        if opts.pgbouncer:
+            pgbouncer = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+            bench.start_pgbouncer(Path(pgbouncer))
+        for target in targets:
+            warm = run_pgbench(bench, WORKLOADS[0], target, -1, 0, min(opts.duration, 3))
+            if not warm.ok:
+                raise BenchError(f"warm-up through {target} failed: {warm.error}")
+        for rnd in range(opts.rounds):
+            for index, workload in enumerate(chosen):
+                shift = (rnd + index) % len(targets)
+                for position, target in enumerate(targets[shift:] + targets[:shift]):
+                    run = run_pgbench(bench, workload, target, rnd, position, opts.duration)
+                    runs.append(run)
+                    cpu = f" {run.cpu_s_per_100k:.3f} CPU-s/100k" if run.cpu_s_per_100k else ""
+                    log(f"round {rnd + 1} {workload.name:<20} {target:<15} "
+                        f"{'tps %.0f' % run.tps if run.ok else run.error}{cpu}")
+    finally:
+        bench.close()
+        server.shutdown()
+    summaries = [summarise(w, runs, targets) for w in chosen]
+    print_table(summaries, targets, names[0])
+    if opts.json:
+        opts.json.write_text(json.dumps({"targets": [[n, str(b), str(c) if c else None]
+                                                     for n, b, c in opts.target],
+                                         "summary": summaries,
+                                         "runs": [r.__dict__ for r in runs]}, indent=2))
+    return 0 if all(r.ok for r in runs) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as err:
+        print(f"builds.py: {err}", file=sys.stderr)
+        sys.exit(1)
