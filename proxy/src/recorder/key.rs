@@ -1,7 +1,11 @@
-//! The recorder's key — fingerprint × database × user × application — and the cheap hasher
-//! used for it.
+//! The recorder's key: fingerprint × database × user × application.
+//!
+//! Keys are hashed with foldhash (fast, seeded per process): once to pick the shard, with the
+//! recorder's own seed, and again inside the shard's map with the map's seed. The seeds differ
+//! on purpose: were the map's hash the one that picked the shard, every key of a shard would
+//! share its low bits and crowd into a fraction of the map's buckets.
 
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::event::ConnectionInfo;
@@ -36,65 +40,4 @@ impl Hash for Key {
         self.connection.user.hash(state);
         self.connection.application_name.hash(state);
     }
-}
-
-/// A fast non-cryptographic hasher (the multiply-rotate scheme of rustc's FxHasher).
-///
-/// Hash flooding is not a concern here: every shard holds a bounded number of entries, so the
-/// worst case of colliding keys is a scan of one small shard.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FxHasher {
-    hash: u64,
-}
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // Spread the high bits down: shards are picked from the low bits.
-        self.hash ^ (self.hash >> 29)
-    }
-}
-
-/// The `BuildHasher` of the recorder's maps.
-pub type FxBuild = BuildHasherDefault<FxHasher>;
-
-/// The hash of `key` (the same one its shard's map uses).
-pub fn hash_of(key: &Key) -> u64 {
-    let mut hasher = FxHasher::default();
-    key.hash(&mut hasher);
-    hasher.finish()
 }

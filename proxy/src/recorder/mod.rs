@@ -41,6 +41,7 @@ mod shard;
 #[cfg(test)]
 mod tests;
 
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -58,7 +59,6 @@ pub use fanout::Fanout;
 pub use key::Key;
 pub use shard::Entry;
 
-use key::hash_of;
 use shard::{Budget, Shard};
 
 /// Most shards; fewer when the entry bound is small, so that each shard holds
@@ -113,6 +113,8 @@ impl RecorderSettings {
 #[derive(Debug)]
 pub struct Recorder {
     shards: Box<[Mutex<Shard>]>,
+    /// Picks a key's shard (seeded apart from the shards' maps: `key.rs`).
+    shard_hasher: foldhash::fast::RandomState,
     budget: Budget,
     settings: RecorderSettings,
     analyzer: Arc<Analyzer>,
@@ -170,6 +172,7 @@ impl Recorder {
         let since_ms = AtomicU64::new(clock.now_ms());
         Recorder {
             shards,
+            shard_hasher: foldhash::fast::RandomState::default(),
             budget: Budget::new(max_entries),
             settings,
             analyzer,
@@ -194,7 +197,7 @@ impl Recorder {
     }
 
     fn shard_of(&self, key: &Key) -> &Mutex<Shard> {
-        let at = (hash_of(key) as usize) & (self.shards.len() - 1);
+        let at = (self.shard_hasher.hash_one(key) as usize) & (self.shards.len() - 1);
         &self.shards[at]
     }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pgscope_exporters::{QueryInfo, QueryStats, Sample, WindowConfig};
 
-use super::key::{FxBuild, Key};
+use super::key::Key;
 
 /// What the recorder keeps per key.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +64,7 @@ impl Budget {
 /// A map of entries.
 #[derive(Debug, Default)]
 pub struct Shard {
-    entries: HashMap<Key, Entry, FxBuild>,
+    entries: HashMap<Key, Entry, foldhash::fast::RandomState>,
     evictions: u64,
 }
 
