@@ -6,6 +6,7 @@
 #   PostgreSQL server + contrib  (initdb, pg_ctl, postgres, pgbench, pg_stat_statements)
 #   psql                         (the client the tests drive)
 #   pgbouncer                    (the benchmark's point of comparison)
+#   chromium                     (headless, for the tests that render the HTML report)
 #   a venv with psycopg[binary]  at ${PGSCOPE_VENV:-$HOME/.cache/pgscope/venv}, with the
 #   OpenTelemetry SDK, OTLP/HTTP exporter and psycopg instrumentation (tests/python/otel_app.py)
 #
@@ -77,6 +78,8 @@ pgscope_install_deps() {
 
     command -v cmake >/dev/null 2>&1 || missing+=(cmake)
     command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+        || command -v google-chrome >/dev/null 2>&1 || missing+=(chromium)
     bin="$(pgscope_pg_bin_dir)"
     if [ -z "$bin" ] || [ ! -x "$bin/initdb" ] || [ ! -x "$bin/pgbench" ] \
         || ! pgscope_has_pg_stat_statements "$bin"; then

@@ -4,7 +4,7 @@
 //! ([`Cluster`], which wraps [`pgscope::embedded::LocalCluster`] so the proxy's `pgscope run`
 //! with no upstream and the tests start clusters the same way), the real `pgscope` binary as a
 //! child process in front of it ([`Proxy`]), and real clients (`psql`, `pgbench`, Python's
-//! psycopg, tokio-postgres) pointed at the proxy.
+//! psycopg, tokio-postgres, and headless Chromium for the HTML report) pointed at the proxy.
 //!
 //! Rules the harness keeps so that tests can run in parallel and never leave anything behind:
 //! every cluster and proxy gets its own free port ([`free_port`]) and its own temporary
@@ -18,10 +18,12 @@
 //! PostgreSQL binaries, `PGSCOPE_TEST_PYTHON` the Python with psycopg 3 (`scripts/test.sh`
 //! sets it to its venv).
 
+mod browser;
 mod clients;
 mod cluster;
 mod proxy;
 
+pub use browser::{chromium, rendered_dom};
 pub use clients::{output_within, pg_bin, psql_at, psql_command, python, CLIENT_TIMEOUT};
 pub use cluster::Cluster;
 pub use pgscope::embedded::ClusterOptions;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgscope::cli::report::client::AdminClient;
-use pgscope_tests::{free_port, output_within, pgscope_bin, Cluster, Proxy};
+use pgscope_tests::{free_port, output_within, pgscope_bin, rendered_dom, Cluster, Proxy};
 use serde_json::Value;
 use tokio_postgres::{Client, NoTls};
 
@@ -214,23 +214,54 @@ async fn queries_are_classified_by_how_their_latency_relates_to_table_growth() {
         "{metrics}"
     );
 
-    // `pgscope report` puts the section first, in text and HTML.
-    for (format, needle) in [("text", "[scan_growth]"), ("html", "<polyline")] {
-        let output = output_within(
-            std::process::Command::new(pgscope_bin()).args([
-                "report",
-                "--admin",
-                &admin_addr,
-                "--format",
-                format,
-            ]),
-            Duration::from_secs(20),
-        );
-        let out = String::from_utf8_lossy(&output.stdout);
-        let section = out.find("Degrading hot paths").expect("no growth section");
-        assert!(section < out.find("Profile").unwrap(), "{out}");
-        assert!(out.contains(needle), "{out}");
-    }
+    // `pgscope report` puts the section first, in text and in HTML as a browser shows it:
+    // each growth flag with its latency-vs-size chart (two lines, p95 and p50).
+    let output = output_within(
+        std::process::Command::new(pgscope_bin()).args(["report", "--admin", &admin_addr]),
+        Duration::from_secs(20),
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let section = text.find("Degrading hot paths").expect("no growth section");
+    assert!(section < text.find("Profile").unwrap(), "{text}");
+    assert!(text.contains("[scan_growth]"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let output = output_within(
+        std::process::Command::new(pgscope_bin()).args([
+            "report",
+            "--admin",
+            &admin_addr,
+            "--format",
+            "html",
+            "--output",
+            page.to_str().unwrap(),
+        ]),
+        Duration::from_secs(20),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let dom = rendered_dom(&page);
+    let section = dom.find("id=\"growth\"").expect("no growth section");
+    assert!(section < dom.find("Profile").unwrap(), "{dom}");
+    let html_section = &dom[section..dom.find("Profile").unwrap()];
+    let charts = html_section
+        .matches("aria-label=\"latency vs table size\"")
+        .count();
+    // The scan-growth and result-growth flags are charted against their table's size; the
+    // slowed query has no growing table to plot against.
+    assert!(
+        charts >= 2,
+        "a chart per growth flag, got {charts}:\n{html_section}"
+    );
+    assert_eq!(
+        html_section.matches("<polyline").count(),
+        2 * charts,
+        "{html_section}"
+    );
+    assert!(
+        html_section.contains("scan_growth") && html_section.contains("Seq Scan"),
+        "{html_section}"
+    );
 
     // Kill the monitor's connection: it reconnects on its own at the next round.
     let old_pid = cluster

@@ -3,12 +3,11 @@
 //! is a baseline that makes new and regressed queries stand out, and the HTML report opens in
 //! headless Chromium showing the expected top query.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use pgscope::cli::report::client::{AdminClient, ClientError};
-use pgscope_tests::{free_port, output_within, pgscope_bin, Cluster, Proxy};
+use pgscope_tests::{free_port, output_within, pgscope_bin, rendered_dom, Cluster, Proxy};
 use serde_json::Value;
 use tokio_postgres::NoTls;
 
@@ -113,35 +112,6 @@ fn the_admin_api_needs_the_token_and_answers_bad_requests_with_json() {
     assert_eq!(status_of(client.get("/api/v1/reset").unwrap_err()).0, 405);
 }
 
-/// Chromium's binary, if installed.
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .filter_map(|name| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join(name))
-                    .find(|path| path.is_file())
-            })
-        })
-        .next()
-}
-
-/// The DOM of `page` as headless Chromium renders it.
-fn rendered_dom(chromium: &Path, page: &Path) -> String {
-    let mut command = Command::new(chromium);
-    command
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(format!("file://{}", page.display()));
-    let output = output_within(&mut command, Duration::from_secs(60));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_compare_with_a_saved_baseline_and_render_as_html() {
     let cluster = Cluster::start();
@@ -202,15 +172,8 @@ async fn reports_compare_with_a_saved_baseline_and_render_as_html() {
     ]);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains("<script") && !html.contains("<link"));
-    match chromium() {
-        Some(chromium) => {
-            let dom = rendered_dom(&chromium, &page);
-            assert!(dom.contains(&format!("<code>{top}</code>")), "{dom}");
-            assert!(dom.contains("id=\"q1\""));
-            assert!(dom.matches("<svg").count() >= 3, "a chart per query");
-        }
-        None => eprintln!(
-            "chromium is not installed (apt-get install chromium): checked the HTML as text only"
-        ),
-    }
+    let dom = rendered_dom(&page);
+    assert!(dom.contains(&format!("<code>{top}</code>")), "{dom}");
+    assert!(dom.contains("id=\"q1\""));
+    assert!(dom.matches("<svg").count() >= 3, "a chart per query");
 }

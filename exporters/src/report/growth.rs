@@ -168,7 +168,8 @@ fn chart(flag: &Flag) -> String {
     let _ = write!(
         svg,
         "<text class=\"axis\" x=\"{pad}\" y=\"{h}\">{}</text><text class=\"axis\" x=\"{}\" y=\"{h}\" text-anchor=\"end\">{} (table size, log)</text>\
-         <text class=\"axis\" x=\"2\" y=\"12\">p95 {} ms</text><text class=\"axis\" x=\"2\" y=\"{}\">{} ms (log)</text></svg>",
+         <text class=\"axis\" x=\"2\" y=\"12\">p95 {} ms</text><text class=\"axis\" x=\"2\" y=\"{}\">{} ms (log)</text>\
+         <text class=\"axis\" x=\"{w}\" y=\"12\" text-anchor=\"end\"><tspan fill=\"#c22\">━ p95</tspan> <tspan fill=\"#4a7bd0\">━ p50</tspan></text></svg>",
         bytes(x0.exp()),
         w - pad,
         bytes(x1.exp()),
