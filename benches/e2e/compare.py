@@ -156,7 +156,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="pgscope binary [default: what `cargo build --release -p pgscope` "
                              "builds]")
     parser.add_argument("--pgscope-threads", type=int,
-                        help="pgscope --threads [default: pgscope's own: one per CPU]")
+                        help="pgscope --threads [default: pgscope's own: half the CPUs, rounded up]")
     parser.add_argument("--pg-bin", default=default_pg_bin(), help="PostgreSQL bin directory")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp dir (logs, data) for inspection")

@@ -31,7 +31,7 @@ pub struct RunArgs {
     /// Cap on concurrent client connections [default: 10000]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<String>,
-    /// Worker threads [default: number of CPUs]
+    /// Worker threads [default: half the CPUs, rounded up]
     #[arg(long, value_name = "N")]
     pub threads: Option<String>,
     /// error, warn, info, debug or trace [default: info]

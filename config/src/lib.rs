@@ -99,9 +99,20 @@ pub struct Config {
     pub growth: GrowthConfig,
 }
 
+/// Worker threads when none are configured: half the CPUs, rounded up (1 on 1–2 CPUs).
+///
+/// A proxy shares its machine with the clients or the server it sits beside, and each extra
+/// runtime thread that wakes for a share of the connections costs context switches: on the
+/// 2-CPU benchmark machine, one thread served the same throughput as two at 17% less CPU per
+/// query (`benches/README.md`, "Threads"). Busy dedicated hosts set `threads` explicitly.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
+}
+
 impl Default for Config {
     /// The configuration when nothing is set: loopback listeners, no upstream, 1 GiB messages,
-    /// 5 s connect timeout, 30 s shutdown grace, 10000 connections, one thread per CPU, `info`.
+    /// 5 s connect timeout, 30 s shutdown grace, 10000 connections, `info`, and worker threads
+    /// for half the CPUs, rounded up ([`default_threads`]).
     fn default() -> Config {
         Config {
             listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6432)),
@@ -111,7 +122,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 10_000,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: default_threads(),
             log_level: LogLevel::Info,
             admin_token: None,
             recorder: RecorderConfig::default(),

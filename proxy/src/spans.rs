@@ -89,7 +89,7 @@ impl SpanObserver {
             return;
         }
         let parent = parent::context_of(&query.statement.text);
-        let (start, end) = self.clock.interval(query.started, query.finished);
+        let start = self.clock.start(query.started);
         let mut span = self
             .tracer
             .span_builder(attributes::FALLBACK_NAME)
@@ -109,7 +109,7 @@ impl SpanObserver {
                 attributes::sqlstate_text(&sqlstate)
             )));
         }
-        span.end_with_timestamp(end);
+        span.end_with_timestamp(self.clock.end(start, query.started, query.finished));
     }
 }
 

@@ -143,7 +143,7 @@ const LAYERS: &[(&str, [&str; 3])] = &[
     ("connect_timeout", ["1s", "2s", "3s"]),
     ("shutdown_grace", ["1s", "2s", "3s"]),
     ("max_connections", ["1", "2", "3"]),
-    ("threads", ["1", "2", "3"]),
+    ("threads", ["1001", "1002", "1003"]),
     ("log_level", ["error", "warn", "trace"]),
     ("admin_token", ["file-token", "env-token", "flag-token"]),
 ];

@@ -49,25 +49,33 @@ impl SpanClock {
         self.synced_at_ns.store(since_base, Ordering::Relaxed);
     }
 
-    /// The wall-clock times of `started` and `finished`; the end is never before the start.
-    /// `finished` (a moment ago) also decides whether the mapping is due to be re-read.
-    pub(crate) fn interval(&self, started: Instant, finished: Instant) -> (SystemTime, SystemTime) {
-        let finished_ns = nanos(finished.saturating_duration_since(self.base));
-        let synced = self.synced_at_ns.load(Ordering::Relaxed);
-        if finished_ns.saturating_sub(synced) >= nanos(RESYNC) {
-            self.sync();
-        }
-        let base_wall = self.base_wall_ns.load(Ordering::Relaxed);
-        let at = |instant: Instant| {
-            let offset = match instant.checked_duration_since(self.base) {
-                Some(after) => signed(nanos(after)),
-                None => -signed(nanos(self.base.saturating_duration_since(instant))),
-            };
-            let ns = base_wall.saturating_add(offset);
-            UNIX_EPOCH + Duration::from_nanos(u64::try_from(ns).unwrap_or(0))
+    /// The wall-clock time of `started` (a moment ago), which also decides whether the
+    /// mapping is due to be re-read. One monotonic subtraction: this runs for every query
+    /// before the sampler has decided, so the end waits for [`SpanClock::end`].
+    pub(crate) fn start(&self, started: Instant) -> SystemTime {
+        let offset = match started.checked_duration_since(self.base) {
+            Some(after) => {
+                let after = nanos(after);
+                if after.saturating_sub(self.synced_at_ns.load(Ordering::Relaxed)) >= nanos(RESYNC)
+                {
+                    self.sync();
+                }
+                signed(after)
+            }
+            None => -signed(nanos(self.base.saturating_duration_since(started))),
         };
-        let start = at(started);
-        (start, at(finished).max(start))
+        let ns = self
+            .base_wall_ns
+            .load(Ordering::Relaxed)
+            .saturating_add(offset);
+        UNIX_EPOCH + Duration::from_nanos(u64::try_from(ns).unwrap_or(0))
+    }
+
+    /// The wall-clock time of `finished`, given `start` = [`SpanClock::start`]`(started)`: the
+    /// start plus the measured duration, so never before the start, and two spans that touch
+    /// on the monotonic clock touch on the exported timeline.
+    pub(crate) fn end(&self, start: SystemTime, started: Instant, finished: Instant) -> SystemTime {
+        start + finished.saturating_duration_since(started)
     }
 }
 
@@ -79,4 +87,48 @@ fn nanos(duration: Duration) -> u64 {
 /// `ns` as a signed count, saturating.
 fn signed(ns: u64) -> i64 {
     i64::try_from(ns).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_that_touch_on_the_monotonic_clock_touch_on_the_wall_clock() {
+        let clock = SpanClock::new();
+        let t0 = Instant::now();
+        let (t1, t2) = (
+            t0 + Duration::from_micros(250),
+            t0 + Duration::from_millis(3),
+        );
+        let first = clock.start(t0);
+        let first_end = clock.end(first, t0, t1);
+        let second = clock.start(t1);
+        assert_eq!(first_end, second);
+        assert_eq!(
+            clock.end(second, t1, t2).duration_since(first).unwrap(),
+            Duration::from_millis(3)
+        );
+    }
+
+    #[test]
+    fn an_end_before_its_start_is_clamped_to_the_start() {
+        let clock = SpanClock::new();
+        let t0 = Instant::now();
+        let start = clock.start(t0 + Duration::from_millis(1));
+        assert_eq!(clock.end(start, t0 + Duration::from_millis(1), t0), start);
+    }
+
+    #[test]
+    fn an_instant_before_the_clock_was_made_maps_before_its_origin() {
+        let early = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        let clock = SpanClock::new();
+        let later = clock.start(early + Duration::from_millis(2));
+        let earlier = clock.start(early);
+        assert_eq!(
+            later.duration_since(earlier).unwrap(),
+            Duration::from_millis(2)
+        );
+    }
 }
