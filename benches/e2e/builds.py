@@ -20,18 +20,17 @@ from __future__ import annotations
 import argparse
 import http.server
 import json
-import shutil
 import signal
 import statistics
 import sys
 import threading
 from pathlib import Path
 
-from compare import default_pg_bin
-from measure import Run, run_pgbench
+from compare import default_pg_bin, find_pgbouncer
+from measure import Run, run_rounds, warm_up
 from servers import Servers, free_port
 from tracing import Sink
-from workloads import WORKLOADS, BenchError, log
+from workloads import WORKLOADS, BenchError
 
 DEFAULT_WORKLOADS = "select-prepared-c8,tpcb-prepared-c8,select-prepared-c1"
 
@@ -126,21 +125,9 @@ def main(argv: list[str]) -> int:
         for name, binary, config in opts.target:
             start_target(bench, name, binary, config, sink)
         if opts.pgbouncer:
-            pgbouncer = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-            bench.start_pgbouncer(Path(pgbouncer))
-        for target in targets:
-            warm = run_pgbench(bench, WORKLOADS[0], target, -1, 0, min(opts.duration, 3))
-            if not warm.ok:
-                raise BenchError(f"warm-up through {target} failed: {warm.error}")
-        for rnd in range(opts.rounds):
-            for index, workload in enumerate(chosen):
-                shift = (rnd + index) % len(targets)
-                for position, target in enumerate(targets[shift:] + targets[:shift]):
-                    run = run_pgbench(bench, workload, target, rnd, position, opts.duration)
-                    runs.append(run)
-                    cpu = f" {run.cpu_s_per_100k:.3f} CPU-s/100k" if run.cpu_s_per_100k else ""
-                    log(f"round {rnd + 1} {workload.name:<20} {target:<15} "
-                        f"{'tps %.0f' % run.tps if run.ok else run.error}{cpu}")
+            bench.start_pgbouncer(find_pgbouncer())
+        warm_up(bench, WORKLOADS[0], targets, opts.duration)
+        run_rounds(bench, chosen, targets, opts.rounds, opts.duration, runs)
     finally:
         bench.close()
         server.shutdown()

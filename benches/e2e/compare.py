@@ -55,7 +55,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from measure import Run, run_pgbench
+import measure
+from measure import Run
 from report import print_table, summarise
 from servers import Servers
 from workloads import TARGETS, WORKLOADS, BenchError, Interrupted, log
@@ -179,22 +180,7 @@ def raise_interrupted(signum: int, _frame) -> None:
 
 def run_rounds(bench: Servers, opts: argparse.Namespace, runs: list[Run]) -> None:
     """The interleaved rounds; appends each run to `runs` as soon as it is done."""
-    total = opts.rounds * len(opts.workload_list) * len(TARGETS)
-    log(f"{total} runs of {opts.duration}s: about {total * (opts.duration + 1) / 60:.0f} min")
-    for rnd in range(opts.rounds):
-        for index, workload in enumerate(opts.workload_list):
-            shift = (rnd + index) % len(TARGETS)
-            order = TARGETS[shift:] + TARGETS[:shift]
-            for position, target in enumerate(order):
-                run = run_pgbench(bench, workload, target, rnd, position, opts.duration)
-                runs.append(run)
-                state = (f"tps {run.tps:.0f} lat {run.latency_ms:.3f} ms"
-                         if run.ok else f"FAILED: {run.error}")
-                cpu = (f" cpu {run.proxy_cpu_s:.2f}s ({run.cpu_s_per_100k:.2f}/100k)"
-                       if run.cpu_s_per_100k is not None else "")
-                busy = f" machine {run.machine_busy:.0%} busy" if run.machine_busy else ""
-                log(f"round {rnd + 1}/{opts.rounds} {workload.name:<20} {target:<9} "
-                    f"{state}{cpu}{busy}")
+    measure.run_rounds(bench, opts.workload_list, list(TARGETS), opts.rounds, opts.duration, runs)
 
 
 def main(argv: list[str]) -> int:
@@ -224,11 +210,7 @@ def main(argv: list[str]) -> int:
         bench.start_pgbouncer(pgbouncer_bin)
         log("ports: " + ", ".join(f"{k} {v}" for k, v in bench.ports.items())
             + f"; temp dir {bench.tmp}")
-        # Warm-up: caches, and proof that each target serves pgbench at all.
-        for target in TARGETS:
-            warm = run_pgbench(bench, WORKLOADS[0], target, -1, 0, min(opts.duration, 3))
-            if not warm.ok:
-                raise BenchError(f"warm-up through {target} failed: {warm.error}")
+        measure.warm_up(bench, WORKLOADS[0], list(TARGETS), opts.duration)
         try:
             run_rounds(bench, opts, runs)
         except BenchError as err:

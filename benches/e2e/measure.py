@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from servers import Servers
-from workloads import BenchError, Workload
+from workloads import BenchError, Workload, log
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -127,3 +127,34 @@ def run_pgbench(bench: Servers, workload: Workload, target: str, rnd: int, posit
     if run.proxy_cpu_s is not None:
         run.cpu_s_per_100k = run.proxy_cpu_s / run.queries * 100_000
     return run
+
+
+def warm_up(bench: Servers, workload: Workload, targets: list[str], duration: int) -> None:
+    """One short run through each target: caches, and proof that each serves pgbench at all."""
+    for target in targets:
+        warm = run_pgbench(bench, workload, target, -1, 0, min(duration, 3))
+        if not warm.ok:
+            raise BenchError(f"warm-up through {target} failed: {warm.error}")
+
+
+def run_rounds(bench: Servers, workloads: list[Workload], targets: list[str], rounds: int,
+               duration: int, runs: list[Run]) -> None:
+    """Interleaved rounds: in round r every workload runs against every target back to back,
+    in an order that rotates with the round and the workload, so slow drift of the machine
+    hits all targets alike. Appends each run to `runs` as soon as it is done, and logs it."""
+    total = rounds * len(workloads) * len(targets)
+    log(f"{total} runs of {duration}s: about {total * (duration + 1) / 60:.0f} min")
+    width = max(len(t) for t in targets)
+    for rnd in range(rounds):
+        for index, workload in enumerate(workloads):
+            shift = (rnd + index) % len(targets)
+            for position, target in enumerate(targets[shift:] + targets[:shift]):
+                run = run_pgbench(bench, workload, target, rnd, position, duration)
+                runs.append(run)
+                state = (f"tps {run.tps:.0f} lat {run.latency_ms:.3f} ms"
+                         if run.ok else f"FAILED: {run.error}")
+                cpu = (f" cpu {run.proxy_cpu_s:.2f}s ({run.cpu_s_per_100k:.2f}/100k)"
+                       if run.cpu_s_per_100k is not None else "")
+                busy = f" machine {run.machine_busy:.0%} busy" if run.machine_busy else ""
+                log(f"round {rnd + 1}/{rounds} {workload.name:<20} {target:<{width}} "
+                    f"{state}{cpu}{busy}")

@@ -28,9 +28,9 @@ import urllib.request
 from pathlib import Path
 
 from compare import build_pgscope, default_pg_bin
-from measure import Run, run_pgbench
+from measure import Run, run_rounds, warm_up
 from servers import Servers, free_port
-from workloads import WORKLOADS, BenchError, log
+from workloads import WORKLOADS, BenchError
 
 MODES = {
     "tracing-off": None,
@@ -156,19 +156,8 @@ def main(argv: list[str]) -> int:
         bench.start_postgres()
         admins = {name: start_pgscope(bench, binary, name, ratio, endpoint)
                   for name, ratio in MODES.items()}
-        for target in TARGETS:
-            warm = run_pgbench(bench, WORKLOADS[0], target, -1, 0, min(opts.duration, 3))
-            if not warm.ok:
-                raise BenchError(f"warm-up through {target} failed: {warm.error}")
-        for rnd in range(opts.rounds):
-            for index, workload in enumerate(chosen):
-                shift = (rnd + index) % len(TARGETS)
-                for position, target in enumerate(TARGETS[shift:] + TARGETS[:shift]):
-                    run = run_pgbench(bench, workload, target, rnd, position, opts.duration)
-                    runs.append(run)
-                    cpu = f" {run.cpu_s_per_100k:.3f} CPU-s/100k" if run.cpu_s_per_100k else ""
-                    log(f"round {rnd + 1} {workload.name:<20} {target:<13} "
-                        f"{'tps %.0f' % run.tps if run.ok else run.error}{cpu}")
+        warm_up(bench, WORKLOADS[0], list(TARGETS), opts.duration)
+        run_rounds(bench, chosen, list(TARGETS), opts.rounds, opts.duration, runs)
         counters = {name: span_counters(admin) for name, admin in admins.items()}
     finally:
         bench.close()
