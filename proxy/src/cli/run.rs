@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use pgscope_config::{Config, RunArgs};
 use pgscope_protocol::Limits;
+use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs as PingoraRunArgs, Server};
 use pingora_core::services::listening::Service;
@@ -88,7 +89,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         "pgscope proxy".to_string(),
         ProxyApp::new(pump, Arc::clone(&drain)),
     );
-    service.add_tcp(&config.listen.to_string());
+    // Unbuffered: the pump reads into its own buffer and writes whole chunks, then flushes, so
+    // pingora's per-connection 64 KiB read and 1,460-byte write buffers would only add a copy
+    // each way (and 65 KiB of memory per connection).
+    service.add_listener(
+        ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::unbuffered()),
+    );
 
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
     server.bootstrap();
