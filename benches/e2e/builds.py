@@ -18,19 +18,17 @@ in. Needs root (PostgreSQL runs as `postgres`). Python stdlib only.
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import signal
 import statistics
 import sys
-import threading
 from pathlib import Path
 
 from compare import default_pg_bin, find_pgbouncer
 from measure import Run, run_rounds, warm_up
 from servers import Servers, free_port
-from tracing import Sink
-from workloads import WORKLOADS, BenchError
+from tracing import fill_sink, start_sink
+from workloads import WORKLOADS, BenchError, select
 
 DEFAULT_WORKLOADS = "select-prepared-c8,tpcb-prepared-c8,select-prepared-c1"
 
@@ -50,14 +48,9 @@ def start_target(bench: Servers, name: str, binary: Path, config: Path | None,
                  sink: str) -> None:
     """Starts one pgscope as target `name`."""
     port = bench.ports[name] = free_port()
-    cmd = [binary, "run", "--listen", f"127.0.0.1:{port}",
-           "--upstream", f"postgres://127.0.0.1:{bench.ports['direct']}",
-           "--admin", f"127.0.0.1:{free_port()}", "--shutdown-grace", "2s"]
-    if config is not None:
-        filled = bench.tmp / f"{name}.toml"
-        filled.write_text(config.read_text().replace("{sink}", sink))
-        cmd += ["--config", filled]
-    managed = bench.spawn(name, cmd, signal.SIGTERM, as_postgres=False)
+    filled = None if config is None else fill_sink(bench, name, config, sink)
+    managed = bench.spawn(name, bench.pgscope_command(binary, port, config=filled),
+                          signal.SIGTERM, as_postgres=False)
     bench.wait_ready(managed, port)
 
 
@@ -108,16 +101,13 @@ def main(argv: list[str]) -> int:
     names = [name for name, _, _ in opts.target]
     if len(set(names)) != len(names):
         parser.error("--target names must differ")
-    known = {w.name for w in WORKLOADS}
-    unknown = set(opts.workloads.split(",")) - known
-    if unknown:
-        parser.error(f"unknown workloads {sorted(unknown)}; known: {sorted(known)}")
-    chosen = [w for w in WORKLOADS if w.name in opts.workloads.split(",")]
+    try:
+        chosen = select(opts.workloads)
+    except ValueError as err:
+        parser.error(str(err))
     targets = names + (["pgbouncer"] if opts.pgbouncer else [])
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sink = f"http://127.0.0.1:{server.server_address[1]}"
+    server, sink = start_sink()
     bench = Servers(opts)
     runs: list[Run] = []
     try:

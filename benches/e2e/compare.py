@@ -59,7 +59,7 @@ import measure
 from measure import Run
 from report import print_table, summarise
 from servers import Servers
-from workloads import TARGETS, WORKLOADS, BenchError, Interrupted, log
+from workloads import TARGETS, WORKLOADS, BenchError, Interrupted, log, select
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -162,12 +162,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp dir (logs, data) for inspection")
     opts = parser.parse_args(argv)
-    known = {w.name for w in WORKLOADS}
-    chosen = [n.strip() for n in opts.workloads.split(",") if n.strip()]
-    unknown = [n for n in chosen if n not in known]
-    if unknown or not chosen:
-        parser.error(f"unknown workload(s) {unknown}; choose from {sorted(known)}")
-    opts.workload_list = [w for w in WORKLOADS if w.name in chosen]
+    try:
+        opts.workload_list = select(opts.workloads)
+    except ValueError as err:
+        parser.error(str(err))
     if opts.rounds < 1 or opts.duration < 1:
         parser.error("--rounds and --duration must be at least 1")
     return opts

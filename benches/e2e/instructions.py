@@ -23,19 +23,17 @@ Needs root and valgrind.
 from __future__ import annotations
 
 import argparse
-import http.server
 import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from compare import default_pg_bin
 from servers import Servers, free_port
-from tracing import Sink
+from tracing import fill_sink, start_sink
 from workloads import BenchError, log
 
 
@@ -63,14 +61,9 @@ def measure(bench: Servers, opts: argparse.Namespace, sink: str, transactions: i
     """One pgscope under callgrind, pgbench -t `transactions`; returns its Ir total."""
     name = f"pgscope-t{transactions}"
     port = bench.ports[name] = free_port()
+    filled = None if opts.config is None else fill_sink(bench, name, opts.config, sink)
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-           str(opts.pgscope), "run", "--listen", f"127.0.0.1:{port}",
-           "--upstream", f"postgres://127.0.0.1:{bench.ports['direct']}",
-           "--admin", f"127.0.0.1:{free_port()}", "--shutdown-grace", "2s"]
-    if opts.config is not None:
-        filled = bench.tmp / f"{name}.toml"
-        filled.write_text(opts.config.read_text().replace("{sink}", sink))
-        cmd += ["--config", str(filled)]
+           *bench.pgscope_command(opts.pgscope, port, config=filled)]
     managed = bench.spawn(name, cmd, signal.SIGTERM, as_postgres=False)
     bench.wait_ready(managed, port, timeout=120.0)
     pgbench = [str(bench.bin / "pgbench"), "-n", "-t", str(transactions), *opts.pgbench,
@@ -106,9 +99,7 @@ def main(argv: list[str]) -> int:
     queries_per_txn = 1 if "-S" in opts.pgbench else 7
     queries = (opts.long - opts.short) * clients_of(opts.pgbench) * queries_per_txn
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sink = f"http://127.0.0.1:{server.server_address[1]}"
+    server, sink = start_sink()
     bench = Servers(opts)
     out_dir = opts.keep_out or bench.tmp
     out_dir.mkdir(parents=True, exist_ok=True)

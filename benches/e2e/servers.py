@@ -203,15 +203,24 @@ class Servers:
 
     # -- proxies ---------------------------------------------------------------------------
 
+    def pgscope_command(self, binary: Path, port: int, admin: int | None = None,
+                        config: Path | None = None) -> list:
+        """`pgscope run` in front of the cluster on `port` (admin API on `admin`, else a free
+        port), with `--config` and the `--pgscope-threads` option when given."""
+        cmd = [binary, "run", "--listen", f"127.0.0.1:{port}",
+               "--upstream", f"postgres://127.0.0.1:{self.ports['direct']}",
+               "--admin", f"127.0.0.1:{admin or free_port()}", "--shutdown-grace", "2s"]
+        if config is not None:
+            cmd += ["--config", config]
+        if self.opts.pgscope_threads:
+            cmd += ["--threads", str(self.opts.pgscope_threads)]
+        return cmd
+
     def start_pgscope(self, binary: Path) -> None:
         """pgscope in front of the cluster, on a free port, admin API on another."""
         port = self.ports["pgscope"] = free_port()
-        cmd = [binary, "run", "--listen", f"127.0.0.1:{port}",
-               "--upstream", f"postgres://127.0.0.1:{self.ports['direct']}",
-               "--admin", f"127.0.0.1:{free_port()}", "--shutdown-grace", "2s"]
-        if self.opts.pgscope_threads:
-            cmd += ["--threads", str(self.opts.pgscope_threads)]
-        managed = self.spawn("pgscope", cmd, signal.SIGTERM, as_postgres=False)
+        managed = self.spawn("pgscope", self.pgscope_command(binary, port), signal.SIGTERM,
+                             as_postgres=False)
         self.wait_ready(managed, port)
 
     def start_pgbouncer(self, binary: Path) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from compare import build_pgscope, default_pg_bin
 from measure import Run, run_rounds, warm_up
 from servers import Servers, free_port
-from workloads import WORKLOADS, BenchError
+from workloads import WORKLOADS, BenchError, select
 
 MODES = {
     "tracing-off": None,
@@ -62,6 +62,20 @@ class Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def start_sink() -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A [`Sink`] on a free loopback port, serving on a daemon thread; and its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def fill_sink(bench: Servers, name: str, template: Path, sink: str) -> Path:
+    """`template` with `{sink}` replaced by the sink's URL, written as `<tmp>/<name>.toml`."""
+    filled = bench.tmp / f"{name}.toml"
+    filled.write_text(template.read_text().replace("{sink}", sink))
+    return filled
+
+
 def start_pgscope(bench: Servers, binary: Path, name: str, ratio: float | None,
                   endpoint: str) -> int:
     """Starts one pgscope named `name`; returns its admin port."""
@@ -75,12 +89,8 @@ def start_pgscope(bench: Servers, binary: Path, name: str, ratio: float | None,
         text += (f"enabled = true\nendpoint = \"{endpoint}\"\nprotocol = \"http/protobuf\"\n"
                  f"sample_ratio = {ratio}\n")
     config.write_text(text)
-    cmd = [binary, "run", "--listen", f"127.0.0.1:{port}",
-           "--upstream", f"postgres://127.0.0.1:{bench.ports['direct']}",
-           "--admin", f"127.0.0.1:{admin}", "--shutdown-grace", "2s", "--config", config]
-    if bench.opts.pgscope_threads:
-        cmd += ["--threads", str(bench.opts.pgscope_threads)]
-    managed = bench.spawn(name, cmd, signal.SIGTERM, as_postgres=False)
+    managed = bench.spawn(name, bench.pgscope_command(binary, port, admin, config),
+                          signal.SIGTERM, as_postgres=False)
     bench.wait_ready(managed, port)
     return admin
 
@@ -143,12 +153,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true")
     opts = parser.parse_args(argv)
-    chosen = [w for w in WORKLOADS if w.name in opts.workloads.split(",")]
+    try:
+        chosen = select(opts.workloads)
+    except ValueError as err:
+        parser.error(str(err))
     binary = opts.pgscope or build_pgscope()
 
-    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{sink.server_address[1]}"
+    sink, endpoint = start_sink()
     bench = Servers(opts)
     runs: list[Run] = []
     counters: dict = {}

@@ -39,6 +39,17 @@ WORKLOADS = (
 )
 
 
+def select(names: str) -> list[Workload]:
+    """The workloads named in the comma-separated `names`, in WORKLOADS order; ValueError
+    naming the unknown ones (or saying none was given)."""
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    known = {w.name for w in WORKLOADS}
+    unknown = [n for n in chosen if n not in known]
+    if unknown or not chosen:
+        raise ValueError(f"unknown workload(s) {unknown}; choose from {sorted(known)}")
+    return [w for w in WORKLOADS if w.name in chosen]
+
+
 class Interrupted(Exception):
     """SIGTERM or SIGHUP arrived: unwind so that cleanup runs."""
 
