@@ -9,15 +9,16 @@
 //! 1. finds the parent: a W3C `traceparent` (and `tracestate`) in a sqlcommenter comment of
 //!    the statement text, read per query with the W3C TraceContext propagator (`parent.rs`;
 //!    a text without the word `traceparent` costs one substring search);
-//! 2. starts the span with only a placeholder name, the kind and the start time, so that the
-//!    sampler decides before anything else is built — a sampled-out query costs a few atomic
-//!    loads, two random ids and the sampler call, and allocates nothing;
-//! 3. only for a sampled span, takes the statement's memoised analysis and sets the name and
+//! 2. asks the sampler first ([`SpanEmitter::sample`]), so that the decision comes before
+//!    anything is built — a sampled-out query costs an atomic load, a random trace id and
+//!    the sampler call, and allocates nothing;
+//! 3. only for a sampled span, takes the statement's memoised analysis and builds the name,
 //!    the semantic-convention attributes (`attributes.rs`) — those that depend only on the
-//!    query's shape are built once per fingerprint with shared strings (`shapes.rs`) — the
-//!    status, and the end time;
-//! 4. ends the span, which hands it to the bounded queue of
-//!    [`pgscope_exporters::otel::Tracing`]: a full queue drops it and counts the drop.
+//!    query's shape are built once per fingerprint with shared strings (`shapes.rs`) — in one
+//!    vector, the status, and the start and end times;
+//! 4. hands the finished span to the bounded queue of
+//!    [`pgscope_exporters::otel::Tracing`] ([`SpanEmitter::end`]): a full queue drops it and
+//!    counts the drop.
 //!
 //! The span covers exactly the interval the recorder measures (`started`..`finished`), the
 //! events' monotonic `Instant`s placed on the wall clock through one mapping for the whole
@@ -36,10 +37,11 @@ mod wiring;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry::trace::{SpanKind, Status};
+use pgscope_exporters::otel::{FinishedSpan, SpanEmitter};
 use pgscope_fingerprint::Analyzer;
 
 use crate::event::{Event, Observer, Outcome, QueryFinished};
@@ -52,9 +54,9 @@ pub use wiring::{chain, SpanExport, SpanExportError};
 /// observer before it (the recorder) has analysed the statement already.
 const ANALYSIS_CACHE: usize = 5000;
 
-/// Makes one span per finished query on `tracer`.
+/// Makes one span per finished query on `emitter`.
 pub struct SpanObserver {
-    tracer: SdkTracer,
+    emitter: SpanEmitter,
     analyzer: Analyzer,
     server: ServerAddress,
     server_attributes: Vec<opentelemetry::KeyValue>,
@@ -71,10 +73,10 @@ impl std::fmt::Debug for SpanObserver {
 }
 
 impl SpanObserver {
-    /// Spans on `tracer` for queries sent to `server`.
-    pub fn new(tracer: SdkTracer, server: ServerAddress) -> Self {
+    /// Spans made by `emitter` for queries sent to `server`.
+    pub fn new(emitter: SpanEmitter, server: ServerAddress) -> Self {
         SpanObserver {
-            tracer,
+            emitter,
             analyzer: Analyzer::new(ANALYSIS_CACHE),
             server_attributes: server.attributes(),
             server,
@@ -89,27 +91,31 @@ impl SpanObserver {
             return;
         }
         let parent = parent::context_of(&query.statement.text);
-        let start = self.clock.start(query.started);
-        let mut span = self
-            .tracer
-            .span_builder(attributes::FALLBACK_NAME)
-            .with_kind(SpanKind::Client)
-            .with_start_time(start)
-            .start_with_context(&self.tracer, &parent);
-        if !span.is_recording() {
+        let Some(span) = self
+            .emitter
+            .sample(&parent, attributes::FALLBACK_NAME, SpanKind::Client)
+        else {
             return;
-        }
+        };
         let analysis = analysis_of(&self.analyzer, &query.statement);
         let shape = self.shapes.get(&analysis);
-        span.update_name(shape.name.clone());
-        span.set_attributes(attributes::of(query, &shape, &self.server_attributes));
-        if let Outcome::Error { sqlstate } = query.outcome {
-            span.set_status(Status::error(format!(
-                "SQLSTATE {}",
-                attributes::sqlstate_text(&sqlstate)
-            )));
-        }
-        span.end_with_timestamp(self.clock.end(start, query.started, query.finished));
+        let status = match query.outcome {
+            Outcome::Error { sqlstate } => {
+                Status::error(format!("SQLSTATE {}", attributes::sqlstate_text(&sqlstate)))
+            }
+            _ => Status::Unset,
+        };
+        let start = self.clock.start(query.started);
+        self.emitter.end(
+            span,
+            FinishedSpan {
+                name: Cow::Owned(shape.name.clone()),
+                start,
+                end: self.clock.end(start, query.started, query.finished),
+                attributes: attributes::of(query, &shape, &self.server_attributes),
+                status,
+            },
+        );
     }
 }
 

@@ -10,7 +10,8 @@
 //!   read are listed in [`OTEL_VARIABLES`]; a malformed one is an error naming it. Headers,
 //!   compression and TLS files (`OTEL_EXPORTER_OTLP_HEADERS`, …) are left to the
 //!   `opentelemetry-otlp` crate, which reads them itself.
-//! * **Pipeline** ([`Tracing`]): the SDK's tracer provider with the configured sampler, then
+//! * **Pipeline** ([`Tracing`]): a [`SpanEmitter`] — the SDK's configured sampler and id
+//!   generator, making the SDK's `SpanData` without its tracer (`emit.rs` says why) — then
 //!   a bounded queue, then the SDK's batch processor — whose worker is its own OS thread —
 //!   then the OTLP exporter (HTTP/protobuf over hyper, or gRPC over tonic) running on a
 //!   one-thread tokio runtime owned by the pipeline. Ending a span costs the caller one
@@ -27,6 +28,7 @@
 //! this module knows nothing of queries.
 
 mod counters;
+mod emit;
 mod pipeline;
 mod queue;
 mod settings;
@@ -35,6 +37,7 @@ mod settings;
 mod tests;
 
 pub use counters::SpanCounters;
+pub use emit::{FinishedSpan, SampledSpan, SpanEmitter};
 pub use pipeline::{sampler, Tracing, SCOPE_NAME};
 pub use settings::{
     Protocol, SamplerSpec, TraceOptions, TraceSettings, DEFAULT_GRPC_ENDPOINT,

@@ -1,30 +1,29 @@
-//! [`Tracing`]: the tracer provider, its bounded batch processor, the OTLP exporter and the
+//! [`Tracing`]: the span emitter, its bounded batch processor, the OTLP exporter and the
 //! small runtime that exporter runs on.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanExporter,
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SpanExporter, SpanProcessor as _,
 };
 use opentelemetry_sdk::Resource;
 
+use super::emit::SpanEmitter;
 use super::queue::{BoundedProcessor, CountingExporter};
 use super::{OtelError, Protocol, SamplerSpec, SpanCounters, TraceSettings};
 
 /// The instrumentation scope of pgscope's spans.
 pub const SCOPE_NAME: &str = "pgscope";
 
-/// A running span pipeline: spans ended on its [`tracer`](Tracing::tracer) are sampled,
+/// A running span pipeline: spans made by its [`emitter`](Tracing::emitter) are sampled,
 /// queued (bounded; overflow dropped and counted in its [`SpanCounters`]) and exported in
 /// batches from the SDK's own thread.
 #[derive(Debug)]
 pub struct Tracing {
-    provider: SdkTracerProvider,
-    tracer: SdkTracer,
+    emitter: SpanEmitter,
     counters: Arc<SpanCounters>,
 }
 
@@ -91,7 +90,8 @@ impl Tracing {
                     .build(),
             )
             .build();
-        let processor = BoundedProcessor::new(batch, Arc::clone(&counters), settings.queue_size);
+        let mut processor =
+            BoundedProcessor::new(batch, Arc::clone(&counters), settings.queue_size);
         let resource = Resource::builder_empty()
             .with_service_name(settings.service_name.clone())
             .with_attributes(
@@ -101,26 +101,19 @@ impl Tracing {
                     .map(|(key, value)| KeyValue::new(key.clone(), value.clone())),
             )
             .build();
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(processor)
-            .with_sampler(sampler(settings.sampler))
-            .with_resource(resource)
+        processor.set_resource(&resource);
+        let scope = InstrumentationScope::builder(SCOPE_NAME)
+            .with_version(env!("CARGO_PKG_VERSION"))
             .build();
-        let tracer = provider.tracer_with_scope(
-            InstrumentationScope::builder(SCOPE_NAME)
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build(),
-        );
         Tracing {
-            provider,
-            tracer,
+            emitter: SpanEmitter::new(sampler(settings.sampler), scope, processor),
             counters,
         }
     }
 
-    /// The tracer to start spans on.
-    pub fn tracer(&self) -> &SdkTracer {
-        &self.tracer
+    /// What makes the spans (shared: clone it for every thread that emits).
+    pub fn emitter(&self) -> &SpanEmitter {
+        &self.emitter
     }
 
     /// The pipeline's counters.
@@ -130,15 +123,13 @@ impl Tracing {
 
     /// Exports everything queued now and waits for it (up to five seconds).
     pub fn force_flush(&self) -> Result<(), OtelError> {
-        self.provider.force_flush().map_err(OtelError::Flush)
+        self.emitter.force_flush().map_err(OtelError::Flush)
     }
 
     /// Exports what is still queued, waiting at most `timeout`, and stops the pipeline;
     /// spans ended afterwards are not recorded. Call it once, after the last query.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), OtelError> {
-        self.provider
-            .shutdown_with_timeout(timeout)
-            .map_err(OtelError::Flush)
+        self.emitter.shutdown(timeout).map_err(OtelError::Flush)
     }
 }
 

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
@@ -222,6 +223,7 @@ struct TestExporter {
     fail: bool,
     hold: Arc<AtomicBool>,
     counters: Arc<SpanCounters>,
+    service_name: Arc<Mutex<Option<String>>>,
 }
 
 impl SpanExporter for TestExporter {
@@ -242,6 +244,11 @@ impl SpanExporter for TestExporter {
         };
         std::future::ready(result)
     }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        let name = resource.get(&opentelemetry::Key::from_static_str("service.name"));
+        *self.service_name.lock().unwrap() = name.map(|value| value.to_string());
+    }
 }
 
 fn settings(queue_size: usize) -> TraceSettings {
@@ -253,13 +260,22 @@ fn settings(queue_size: usize) -> TraceSettings {
 }
 
 fn end_spans(tracing: &Tracing, n: usize) {
+    let emitter = tracing.emitter();
     for _ in 0..n {
-        let mut span = tracing
-            .tracer()
-            .span_builder("SELECT t")
-            .with_kind(SpanKind::Client)
-            .start(tracing.tracer());
-        span.end_with_timestamp(SystemTime::now());
+        let Some(span) = emitter.sample(&Context::new(), "SELECT t", SpanKind::Client) else {
+            continue;
+        };
+        let now = SystemTime::now();
+        emitter.end(
+            span,
+            FinishedSpan {
+                name: "SELECT t".into(),
+                start: now,
+                end: now,
+                attributes: vec![KeyValue::new("db.system.name", "postgresql")],
+                status: Status::Unset,
+            },
+        );
     }
 }
 
@@ -362,4 +378,133 @@ fn otlp_export_to_a_closed_port_drops_and_counts_for_both_protocols() {
         assert_eq!(counters.queued(), 0, "{protocol:?}");
         let _ = tracing.shutdown(Duration::from_secs(2));
     }
+}
+
+#[test]
+fn an_emitted_span_is_what_the_sdk_tracer_makes_of_the_same_span() {
+    use opentelemetry::trace::{
+        Span as _, SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        Tracer as _, TracerProvider as _,
+    };
+    let parent = Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::from_key_value([("congo", "t61rcWkgMzE")]).unwrap(),
+    ));
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let end = start + Duration::from_millis(3);
+    let attributes = vec![
+        KeyValue::new("db.system.name", "postgresql"),
+        KeyValue::new("db.response.returned_rows", 7),
+    ];
+    let status = Status::error("SQLSTATE 42P01");
+
+    let sdk_spans = Arc::new(Mutex::new(Vec::new()));
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(TestExporter {
+            spans: Arc::clone(&sdk_spans),
+            ..TestExporter::default()
+        })
+        .build();
+    let tracer = provider.tracer_with_scope(
+        opentelemetry::InstrumentationScope::builder(SCOPE_NAME)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build(),
+    );
+    let mut span = tracer
+        .span_builder("SELECT t")
+        .with_kind(SpanKind::Client)
+        .with_start_time(start)
+        .with_attributes(attributes.clone())
+        .start_with_context(&tracer, &parent);
+    span.set_status(status.clone());
+    span.end_with_timestamp(end);
+    let expected = sdk_spans.lock().unwrap().pop().expect("the SDK's span");
+
+    let exporter = TestExporter::default();
+    let tracing = Tracing::with_exporter(
+        &settings(10),
+        Arc::new(SpanCounters::default()),
+        exporter.clone(),
+    );
+    let emitter = tracing.emitter();
+    let sampled = emitter
+        .sample(&parent, "SELECT t", SpanKind::Client)
+        .expect("a sampled parent's child is sampled");
+    emitter.end(
+        sampled,
+        FinishedSpan {
+            name: "SELECT t".into(),
+            start,
+            end,
+            attributes,
+            status,
+        },
+    );
+    tracing.shutdown(Duration::from_secs(5)).unwrap();
+    let ours = exporter
+        .spans
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("the emitted span");
+
+    // Span ids are random; everything else must agree.
+    assert_ne!(ours.span_context.span_id(), expected.span_context.span_id());
+    let same_id = SpanContext::new(
+        ours.span_context.trace_id(),
+        expected.span_context.span_id(),
+        ours.span_context.trace_flags(),
+        ours.span_context.is_remote(),
+        ours.span_context.trace_state().clone(),
+    );
+    assert_eq!(
+        SpanData {
+            span_context: same_id,
+            ..ours
+        },
+        expected
+    );
+    assert_eq!(
+        exporter.service_name.lock().unwrap().as_deref(),
+        Some("pgscope"),
+        "the exporter gets the resource"
+    );
+}
+
+#[test]
+fn after_shutdown_nothing_is_sampled_and_a_second_shutdown_fails() {
+    let tracing = Tracing::with_exporter(
+        &settings(10),
+        Arc::new(SpanCounters::default()),
+        TestExporter::default(),
+    );
+    assert!(tracing
+        .emitter()
+        .sample(&Context::new(), "SELECT t", SpanKind::Client)
+        .is_some());
+    tracing.shutdown(Duration::from_secs(5)).unwrap();
+    assert!(tracing
+        .emitter()
+        .sample(&Context::new(), "SELECT t", SpanKind::Client)
+        .is_none());
+    assert!(tracing.shutdown(Duration::from_secs(5)).is_err());
+}
+
+#[test]
+fn dropping_the_pipeline_without_shutdown_still_exports_the_queue() {
+    let counters = Arc::new(SpanCounters::default());
+    let exporter = TestExporter {
+        counters: Arc::clone(&counters),
+        ..TestExporter::default()
+    };
+    let mut slow = settings(100);
+    slow.batch_delay = Duration::from_secs(3600);
+    let tracing = Tracing::with_exporter(&slow, Arc::clone(&counters), exporter.clone());
+    end_spans(&tracing, 4);
+    drop(tracing);
+    assert_eq!(exporter.spans.lock().unwrap().len(), 4);
+    assert_eq!(counters.exported(), 4);
 }

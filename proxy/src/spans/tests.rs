@@ -43,7 +43,7 @@ impl Harness {
         let tracing =
             Tracing::with_exporter(&settings, Arc::new(SpanCounters::default()), spans.clone());
         let observer = SpanObserver::new(
-            tracing.tracer().clone(),
+            tracing.emitter().clone(),
             ServerAddress::parse("db.internal:5433"),
         );
         Harness {

@@ -58,7 +58,7 @@ impl SpanExport {
         let tracing = Tracing::start(&settings, counters)?;
         log::info!("tracing: exporting a span per query, {settings}");
         let observer = Arc::new(SpanObserver::new(
-            tracing.tracer().clone(),
+            tracing.emitter().clone(),
             ServerAddress::parse(upstream),
         ));
         Ok(Some(SpanExport {
