@@ -5,30 +5,52 @@ const COUNTING_VERBS: [&[u8]; 7] = [
     b"SELECT", b"UPDATE", b"DELETE", b"MERGE", b"COPY", b"FETCH", b"MOVE",
 ];
 
-/// Rows counted by a CommandComplete tag: "SELECT 5" → 5, "INSERT 0 5" → 5, "UPDATE 3",
-/// "DELETE 3", "MERGE 2", "COPY 10", "FETCH 4", "MOVE 4" → `Some`; "CREATE TABLE", "BEGIN" →
-/// `None`.
-pub fn command_tag_rows(tag: &[u8]) -> Option<u64> {
-    let (verb, rest) = split_verb(tag)?;
-    if verb == b"INSERT" {
-        // "INSERT oid rows": the oid is always 0 since PostgreSQL 12, but may be any number.
-        let (oid, rows) = split_once(rest, b' ')?;
-        parse_u64(oid)?;
-        parse_u64(rows)
-    } else if COUNTING_VERBS.contains(&verb) {
-        parse_u64(rest)
-    } else {
-        None
+/// A CommandComplete tag read once: its verb and, for a counting verb, its row count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandTag<'a> {
+    /// "INSERT 0 5" → "INSERT", "SELECT 5" → "SELECT", "CREATE TABLE" → "CREATE TABLE" (a tag
+    /// without a row count is its own verb).
+    pub verb: &'a [u8],
+    /// "SELECT 5" → 5, "INSERT 0 5" → 5, "UPDATE 3", "DELETE 3", "MERGE 2", "COPY 10",
+    /// "FETCH 4", "MOVE 4" → `Some`; "CREATE TABLE", "BEGIN" → `None`.
+    pub rows: Option<u64>,
+}
+
+/// Reads `tag` (see [`CommandTag`]) in one pass.
+pub fn command_tag(tag: &[u8]) -> CommandTag<'_> {
+    let counted = split_verb(tag).and_then(|(verb, rest)| {
+        let rows = if verb == b"INSERT" {
+            // "INSERT oid rows": the oid is always 0 since PostgreSQL 12, but may be any number.
+            let (oid, rows) = split_once(rest, b' ')?;
+            parse_u64(oid)?;
+            parse_u64(rows)
+        } else if COUNTING_VERBS.contains(&verb) {
+            parse_u64(rest)
+        } else {
+            None
+        }?;
+        Some((verb, rows))
+    });
+    match counted {
+        Some((verb, rows)) => CommandTag {
+            verb,
+            rows: Some(rows),
+        },
+        None => CommandTag {
+            verb: tag,
+            rows: None,
+        },
     }
 }
 
-/// The verb of a tag: "INSERT 0 5" → "INSERT", "SELECT 5" → "SELECT", "CREATE TABLE" →
-/// "CREATE TABLE" (a tag without a row count is its own verb).
+/// Rows counted by a CommandComplete tag ([`CommandTag::rows`]).
+pub fn command_tag_rows(tag: &[u8]) -> Option<u64> {
+    command_tag(tag).rows
+}
+
+/// The verb of a CommandComplete tag ([`CommandTag::verb`]).
 pub fn command_tag_verb(tag: &[u8]) -> &[u8] {
-    match split_verb(tag) {
-        Some((verb, _)) if command_tag_rows(tag).is_some() => verb,
-        _ => tag,
-    }
+    command_tag(tag).verb
 }
 
 fn split_verb(tag: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -54,7 +76,7 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{command_tag_rows, command_tag_verb};
+    use super::{command_tag, command_tag_rows, command_tag_verb, CommandTag};
 
     #[test]
     fn counting_tags_give_rows() {
@@ -97,5 +119,23 @@ mod tests {
         assert_eq!(command_tag_verb(b"CREATE TABLE"), b"CREATE TABLE");
         assert_eq!(command_tag_verb(b"BEGIN"), b"BEGIN");
         assert_eq!(command_tag_verb(b""), b"");
+    }
+
+    #[test]
+    fn one_pass_gives_verb_and_rows_together() {
+        assert_eq!(
+            command_tag(b"INSERT 0 5"),
+            CommandTag {
+                verb: b"INSERT",
+                rows: Some(5)
+            }
+        );
+        assert_eq!(
+            command_tag(b"CREATE TABLE 5"),
+            CommandTag {
+                verb: b"CREATE TABLE 5",
+                rows: None
+            }
+        );
     }
 }

@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use pgscope_protocol::backend::{command_tag_rows, command_tag_verb, BackendMessage};
+use pgscope_protocol::backend::{command_tag, BackendMessage};
 use pgscope_protocol::frontend::FrontendMessage;
 use pgscope_protocol::tag::{backend as bt, frontend as ft};
 
@@ -245,8 +245,8 @@ impl Tracker {
     ) {
         match *message {
             BackendMessage::CommandComplete { tag } => {
-                let verb = verb_text(command_tag_verb(tag));
-                self.complete(command_tag_rows(tag), verb, conn, now, events);
+                let tag = command_tag(tag);
+                self.complete(tag.rows, verb_text(tag.verb), conn, now, events);
             }
             BackendMessage::ErrorResponse(ref fields) => {
                 let sqlstate = fields.sqlstate().unwrap_or(*b"XX000");
