@@ -19,6 +19,7 @@
 //!   decoded at all (a DataRow is just its column count).
 //! * [`encode`] builds complete messages: pgscope's own replies (an ErrorResponse when it must
 //!   refuse a client), and the traffic used by tests, benches and fuzz seeds.
+//! * [`text`] turns a message's text field into a `str`, replacing what is not UTF-8.
 //!
 //! # Performance
 //!
@@ -48,6 +49,7 @@ pub mod frontend;
 mod read;
 pub mod startup;
 pub mod tag;
+pub mod text;
 
 pub use error::ProtocolError;
 pub use frame::{Decoded, Decoder, Frame, Limits};

@@ -378,7 +378,7 @@ impl Session {
                     BackendMessage::ParameterStatus { name, value }
                         if *name == b"application_name" =>
                     {
-                        let app = String::from_utf8_lossy(value);
+                        let app = pgscope_protocol::text::lossy(value);
                         if app != self.connection.application_name {
                             let mut info = (*self.connection).clone();
                             info.application_name = app.into_owned();

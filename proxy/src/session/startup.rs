@@ -50,7 +50,7 @@ pub(super) fn on_client_startup(session: &mut Session, buf: &mut BytesMut, out: 
                 let text = |name: &str| {
                     message
                         .param(name)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .map(|v| pgscope_protocol::text::lossy(v).into_owned())
                 };
                 let user = text("user").unwrap_or_default();
                 // PostgreSQL's default database is the user name.

@@ -178,7 +178,7 @@ impl Tracker {
         }
         let kind = match *message {
             FrontendMessage::Query { sql } => {
-                let text = String::from_utf8_lossy(sql);
+                let text = pgscope_protocol::text::lossy(sql);
                 let mut statements = pgscope_fingerprint::split_statements(&text)
                     .into_iter()
                     .map(|s| Statement::new(s.trim()));
@@ -187,7 +187,7 @@ impl Tracker {
                 Kind::Simple { current, rest }
             }
             FrontendMessage::Parse { name, sql, .. } => {
-                let statement = Statement::new(String::from_utf8_lossy(sql));
+                let statement = Statement::new(pgscope_protocol::text::lossy(sql));
                 let previous = self.define_statement(name, &statement);
                 Kind::Parse {
                     statement,
@@ -366,6 +366,6 @@ fn verb_text(verb: &[u8]) -> Cow<'static, str> {
         b"SET" => "SET",
         b"SHOW" => "SHOW",
         b"DISCARD ALL" => "DISCARD ALL",
-        other => return Cow::Owned(String::from_utf8_lossy(other).into_owned()),
+        other => return Cow::Owned(pgscope_protocol::text::lossy(other).into_owned()),
     })
 }
