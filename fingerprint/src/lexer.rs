@@ -147,7 +147,7 @@ fn is_op_char(b: u8) -> bool {
     class(b) & OP_CHAR != 0
 }
 
-fn is_space(b: u8) -> bool {
+pub(crate) fn is_space(b: u8) -> bool {
     class(b) & SPACE != 0
 }
 
