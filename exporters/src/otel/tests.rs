@@ -338,8 +338,9 @@ fn sampled_out_spans_never_reach_the_queue() {
     assert!(exporter.spans.lock().unwrap().is_empty());
 }
 
-#[test]
-fn shutdown_exports_what_is_still_queued() {
+/// A pipeline that exports only when flushed (its batch delay is an hour), its exporter
+/// counting into `counters`.
+fn flush_only_pipeline() -> (Tracing, TestExporter, Arc<SpanCounters>) {
     let counters = Arc::new(SpanCounters::default());
     let exporter = TestExporter {
         counters: Arc::clone(&counters),
@@ -348,6 +349,12 @@ fn shutdown_exports_what_is_still_queued() {
     let mut slow = settings(100);
     slow.batch_delay = Duration::from_secs(3600);
     let tracing = Tracing::with_exporter(&slow, Arc::clone(&counters), exporter.clone());
+    (tracing, exporter, counters)
+}
+
+#[test]
+fn shutdown_exports_what_is_still_queued() {
+    let (tracing, exporter, counters) = flush_only_pipeline();
     end_spans(&tracing, 7);
     assert_eq!(counters.exported(), 0);
     tracing.shutdown(Duration::from_secs(5)).unwrap();
@@ -495,14 +502,7 @@ fn after_shutdown_nothing_is_sampled_and_a_second_shutdown_fails() {
 
 #[test]
 fn dropping_the_pipeline_without_shutdown_still_exports_the_queue() {
-    let counters = Arc::new(SpanCounters::default());
-    let exporter = TestExporter {
-        counters: Arc::clone(&counters),
-        ..TestExporter::default()
-    };
-    let mut slow = settings(100);
-    slow.batch_delay = Duration::from_secs(3600);
-    let tracing = Tracing::with_exporter(&slow, Arc::clone(&counters), exporter.clone());
+    let (tracing, exporter, counters) = flush_only_pipeline();
     end_spans(&tracing, 4);
     drop(tracing);
     assert_eq!(exporter.spans.lock().unwrap().len(), 4);
