@@ -85,7 +85,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Cap on concurrent client connections (at least 1).
     pub max_connections: usize,
-    /// Worker threads (at least 1).
+    /// Worker threads (at least 1). Each runs its own scheduler; a connection stays on the
+    /// thread that accepted it.
     pub threads: usize,
     /// Log verbosity.
     pub log_level: LogLevel,

@@ -121,6 +121,12 @@ fn server_conf(config: &Config) -> ServerConf {
     let tmp = std::env::temp_dir();
     ServerConf {
         threads: config.threads,
+        // One single-threaded scheduler per worker thread, each connection staying on the one
+        // it was accepted on (pingora's "no steal" runtime), instead of tokio's work-stealing
+        // scheduler: a session's two directions share one task, so stealing has nothing to
+        // balance within a connection, and its bookkeeping cost 340 instructions per query
+        // and, at 64 clients, a fifth of pgscope's CPU (`benches/README.md`, "Schedulers").
+        work_stealing: false,
         // pgscope drains itself before telling pingora to stop (see `server`).
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
