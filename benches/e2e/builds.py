@@ -18,17 +18,15 @@ in. Needs root (PostgreSQL runs as `postgres`). Python stdlib only.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import statistics
-import sys
 from pathlib import Path
 
 from compare import default_pg_bin, find_pgbouncer
-from measure import Run, run_rounds, warm_up
+from measure import Run, run_rounds, warm_up, write_report
 from servers import Servers, free_port
 from tracing import fill_sink, start_sink
-from workloads import WORKLOADS, BenchError, select
+from workloads import WORKLOADS, run_script, select
 
 DEFAULT_WORKLOADS = "select-prepared-c8,tpcb-prepared-c8,select-prepared-c1"
 
@@ -124,16 +122,11 @@ def main(argv: list[str]) -> int:
     summaries = [summarise(w, runs, targets) for w in chosen]
     print_table(summaries, targets, names[0])
     if opts.json:
-        opts.json.write_text(json.dumps({"targets": [[n, str(b), str(c) if c else None]
-                                                     for n, b, c in opts.target],
-                                         "summary": summaries,
-                                         "runs": [r.__dict__ for r in runs]}, indent=2))
+        write_report(opts.json, {"targets": [[n, str(b), str(c) if c else None]
+                                             for n, b, c in opts.target],
+                                 "summary": summaries}, runs)
     return 0 if all(r.ok for r in runs) else 1
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except BenchError as err:
-        print(f"builds.py: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_script("builds.py", main)

@@ -52,14 +52,13 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import measure
-from measure import Run
+from measure import Run, write_report
 from report import print_table, summarise
 from servers import Servers
-from workloads import TARGETS, WORKLOADS, BenchError, Interrupted, log, select
+from workloads import TARGETS, WORKLOADS, BenchError, Interrupted, log, run_script, select
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -248,19 +247,10 @@ def main(argv: list[str]) -> int:
                 "pgscope": version_of([str(pgscope_bin), "--version"]),
             },
             "summary": summaries,
-            "runs": [asdict(r) for r in runs],
         }
-        opts.json.write_text(json.dumps(report, indent=2) + "\n")
-        log(f"wrote {opts.json}")
+        write_report(opts.json, report, runs)
     return 1 if failed or aborted else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except BenchError as err:
-        print(f"compare.sh: {err}", file=sys.stderr)
-        sys.exit(1)
-    except (KeyboardInterrupt, Interrupted) as err:
-        print(f"compare.sh: interrupted ({err or 'SIGINT'}); cleaned up", file=sys.stderr)
-        sys.exit(130)
+    run_script("compare.sh", main, interrupted=(KeyboardInterrupt, Interrupted))

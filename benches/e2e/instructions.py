@@ -28,13 +28,12 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from compare import default_pg_bin
 from servers import Servers, free_port
 from tracing import fill_sink, start_sink
-from workloads import BenchError, log
+from workloads import BenchError, log, run_script
 
 
 def clients_of(args: list[str]) -> int:
@@ -116,8 +115,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except BenchError as err:
-        print(f"instructions.py: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_script("instructions.py", main)

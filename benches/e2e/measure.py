@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from servers import Servers
@@ -158,3 +159,9 @@ def run_rounds(bench: Servers, workloads: list[Workload], targets: list[str], ro
                 busy = f" machine {run.machine_busy:.0%} busy" if run.machine_busy else ""
                 log(f"round {rnd + 1}/{rounds} {workload.name:<20} {target:<{width}} "
                     f"{state}{cpu}{busy}")
+
+
+def write_report(path: Path, report: dict, runs: list[Run]) -> None:
+    """`report` with every run appended under `"runs"`, as indented JSON at `path`."""
+    path.write_text(json.dumps({**report, "runs": [asdict(r) for r in runs]}, indent=2) + "\n")
+    log(f"wrote {path}")

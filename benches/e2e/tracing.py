@@ -22,15 +22,14 @@ import http.server
 import json
 import signal
 import statistics
-import sys
 import threading
 import urllib.request
 from pathlib import Path
 
 from compare import build_pgscope, default_pg_bin
-from measure import Run, run_rounds, warm_up
+from measure import Run, run_rounds, warm_up, write_report
 from servers import Servers, free_port
-from workloads import WORKLOADS, BenchError, select
+from workloads import WORKLOADS, run_script, select
 
 MODES = {
     "tracing-off": None,
@@ -177,15 +176,10 @@ def main(argv: list[str]) -> int:
     print_table(summaries)
     print(f"spans: {json.dumps(counters)}; receiver got {Sink.received}")
     if opts.json:
-        opts.json.write_text(json.dumps({"summary": summaries, "counters": counters,
-                                         "receiver": Sink.received,
-                                         "runs": [r.__dict__ for r in runs]}, indent=2))
+        write_report(opts.json, {"summary": summaries, "counters": counters,
+                                 "receiver": Sink.received}, runs)
     return 0 if all(r.ok for r in runs) else 1
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except BenchError as err:
-        print(f"tracing.py: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_script("tracing.py", main)

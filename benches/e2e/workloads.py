@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from typing import Callable, NoReturn
 
 TARGETS = ("direct", "pgscope", "pgbouncer")
 PROXIES = ("pgscope", "pgbouncer")
@@ -56,6 +57,21 @@ class Interrupted(Exception):
 
 class BenchError(Exception):
     """A step of the benchmark failed; the message says which and why."""
+
+
+def run_script(name: str, main: Callable[[list[str]], int],
+               interrupted: tuple[type[BaseException], ...] = ()) -> NoReturn:
+    """Runs `main` on the command line's arguments and exits with what it returns: a
+    `BenchError` is one line on stderr and status 1; one of `interrupted` (Ctrl-C, a signal
+    turned into an exception) a line saying so and status 130."""
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        sys.exit(1)
+    except interrupted as err:
+        print(f"{name}: interrupted ({err or 'SIGINT'}); cleaned up", file=sys.stderr)
+        sys.exit(130)
 
 
 def log(message: str) -> None:
