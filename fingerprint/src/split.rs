@@ -32,7 +32,6 @@ fn split_plain(sql: &str) -> Option<Vec<&str>> {
     {
         return None;
     }
-    let semicolons = memchr::memchr_iter(b';', bytes);
     // Inside `BEGIN ATOMIC … END` a `;` does not end the statement, not even the last one.
     if memchr::memchr(b';', bytes).is_some()
         && memchr::memchr2_iter(b'a', b'A', bytes).any(|i| {
@@ -45,7 +44,7 @@ fn split_plain(sql: &str) -> Option<Vec<&str>> {
     }
     let mut statements = Vec::with_capacity(1);
     let mut start = 0;
-    for end in semicolons.chain(std::iter::once(bytes.len())) {
+    for end in memchr::memchr_iter(b';', bytes).chain(std::iter::once(bytes.len())) {
         let part = sql
             .get(start..end)
             .unwrap_or_default()

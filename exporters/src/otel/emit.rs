@@ -115,8 +115,10 @@ impl SpanEmitter {
         let result = shared
             .sampler
             .should_sample(Some(parent), trace_id, name, &kind, &[], &[]);
-        // Only a sampled span is ever exported; the SDK's tracer would make a `RecordOnly` span
-        // recording but unsampled, which the batch processor's exporter never sees either.
+        // Only a sampled span is exported, as the specification has it for exporters. None of
+        // the built-in samplers answers `RecordOnly`; the SDK's tracer would record such a span
+        // and its batch processor pass it on, but there is nothing here that reads unexported
+        // spans, so it is dropped like `Drop`.
         if result.decision != SamplingDecision::RecordAndSample {
             return None;
         }
