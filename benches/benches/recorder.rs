@@ -42,9 +42,9 @@ impl Latencies {
 
 fn connection() -> Arc<ConnectionInfo> {
     Arc::new(ConnectionInfo {
-        database: "shop".to_owned(),
-        user: "web".to_owned(),
-        application_name: "api".to_owned(),
+        database: "shop".into(),
+        user: "web".into(),
+        application_name: "api".into(),
     })
 }
 

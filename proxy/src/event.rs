@@ -18,14 +18,17 @@ use pgscope_fingerprint::Analysis;
 ///
 /// `application_name` can change during a session (`SET application_name`); the session then
 /// replaces its `Arc<ConnectionInfo>`, so events already emitted keep the old label.
+///
+/// The texts are `Arc<str>` so that every span of the connection shares them: a span's
+/// attribute then costs a reference count, not an allocation and a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConnectionInfo {
     /// The `database` startup parameter (PostgreSQL defaults it to the user name).
-    pub database: String,
+    pub database: Arc<str>,
     /// The `user` startup parameter.
-    pub user: String,
+    pub user: Arc<str>,
     /// The `application_name` startup parameter or its latest `ParameterStatus`.
-    pub application_name: String,
+    pub application_name: Arc<str>,
 }
 
 /// The text of one SQL statement as the client sent it, with literals.

@@ -31,9 +31,9 @@ fn run(recorder: &Recorder, sql: &str, latency_ms: u64, outcome: Outcome) {
     let finished = Instant::now();
     recorder.observe(&Event::QueryFinished(QueryFinished {
         connection: Arc::new(ConnectionInfo {
-            database: "shop".to_owned(),
-            user: "web".to_owned(),
-            application_name: "api".to_owned(),
+            database: "shop".into(),
+            user: "web".into(),
+            application_name: "api".into(),
         }),
         statement: Statement::new(sql),
         protocol: Protocol::Extended,

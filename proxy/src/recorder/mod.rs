@@ -294,9 +294,9 @@ impl Recorder {
             let key = Key {
                 fingerprint: saved.fingerprint.0,
                 connection: Arc::new(ConnectionInfo {
-                    database: saved.database,
-                    user: saved.user,
-                    application_name: saved.application,
+                    database: saved.database.into(),
+                    user: saved.user.into(),
+                    application_name: saved.application.into(),
                 }),
             };
             let mut stats = saved.stats;

@@ -30,9 +30,9 @@ fn fixture(settings: RecorderSettings) -> Fixture {
 
 fn connection(user: &str) -> Arc<ConnectionInfo> {
     Arc::new(ConnectionInfo {
-        database: "shop".to_owned(),
-        user: user.to_owned(),
-        application_name: "test".to_owned(),
+        database: "shop".into(),
+        user: user.into(),
+        application_name: "test".into(),
     })
 }
 

@@ -379,9 +379,9 @@ impl Session {
                         if *name == b"application_name" =>
                     {
                         let app = pgscope_protocol::text::lossy(value);
-                        if app != self.connection.application_name {
+                        if *app != *self.connection.application_name {
                             let mut info = (*self.connection).clone();
-                            info.application_name = app.into_owned();
+                            info.application_name = Arc::from(app.as_ref());
                             self.connection = Arc::new(info);
                         }
                     }

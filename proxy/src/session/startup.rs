@@ -65,9 +65,9 @@ pub(super) fn on_client_startup(session: &mut Session, buf: &mut BytesMut, out: 
                     )
                 });
                 session.connection = Arc::new(ConnectionInfo {
-                    database,
-                    user,
-                    application_name,
+                    database: database.into(),
+                    user: user.into(),
+                    application_name: application_name.into(),
                 });
                 out.to_server.push(raw);
                 out.action = Some(Action::Connect);

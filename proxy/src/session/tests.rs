@@ -142,7 +142,7 @@ fn ssl_and_gssenc_requests_are_refused_with_n_then_startup_connects() {
     assert!(out.to_client.is_empty());
     assert_eq!(session.phase(), Phase::Running);
     assert_eq!(
-        session.connection().database,
+        &*session.connection().database,
         "bob",
         "database defaults to user"
     );
@@ -421,7 +421,7 @@ fn set_application_name_relabels_later_queries_only() {
     h.server(&[be::command_complete("SELECT 1"), be::ready_for_query(b'I')]);
     let apps: Vec<_> = h
         .finished_events()
-        .map(|q| q.connection.application_name.clone())
+        .map(|q| q.connection.application_name.to_string())
         .collect();
     assert_eq!(apps, ["api", "worker"]);
     let first = h

@@ -68,9 +68,9 @@ fn query(sql: &str, outcome: Outcome, rows: Option<u64>) -> QueryFinished {
     let finished = Instant::now();
     QueryFinished {
         connection: Arc::new(ConnectionInfo {
-            database: "shop".to_owned(),
-            user: "app".to_owned(),
-            application_name: "checkout".to_owned(),
+            database: "shop".into(),
+            user: "app".into(),
+            application_name: "checkout".into(),
         }),
         statement: Statement::new(sql),
         protocol: Protocol::Extended,
