@@ -17,27 +17,38 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 @dataclass(frozen=True)
 class ProcSample:
-    """A process's cumulative CPU time and context switches (all its threads) at one moment."""
+    """A process's cumulative CPU time and context switches (all its threads) at one moment,
+    and the CPU time of its live threads by thread name (threads of one name summed)."""
 
     user_ticks: int
     sys_ticks: int
     context_switches: int
+    thread_ticks: dict[str, int] = field(default_factory=dict)
 
     @staticmethod
     def of(pid: int) -> ProcSample:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        # After "pid (comm) " comes field 3 (state): utime is field 14, stime field 15.
-        fields = stat[stat.rindex(")") + 2:].split()
+        user, system = _cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
         switches = 0
+        threads: dict[str, int] = {}
         for task in Path(f"/proc/{pid}/task").iterdir():
             try:
                 status = (task / "status").read_text()
+                stat = (task / "stat").read_text()
             except OSError:  # the thread ended meanwhile
                 continue
             # voluntary_ctxt_switches and nonvoluntary_ctxt_switches
             switches += sum(int(line.split()[1]) for line in status.splitlines()
                             if line.split(":")[0].endswith("ctxt_switches"))
-        return ProcSample(int(fields[11]), int(fields[12]), switches)
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            threads[name] = threads.get(name, 0) + sum(_cpu_ticks(stat))
+        return ProcSample(user, system, switches, threads)
+
+
+def _cpu_ticks(stat: str) -> tuple[int, int]:
+    """utime and stime of a /proc stat line."""
+    # After "pid (comm) " comes field 3 (state): utime is field 14, stime field 15.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[11]), int(fields[12])
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -66,6 +77,7 @@ class Run:
     proxy_user_s: float | None = None
     proxy_sys_s: float | None = None
     proxy_context_switches: int | None = None
+    proxy_thread_cpu_s: dict[str, float] = field(default_factory=dict)
     cpu_s_per_100k: float | None = None
     machine_busy: float | None = None
     error: str | None = None
@@ -76,6 +88,11 @@ class Run:
         self.proxy_sys_s = (after.sys_ticks - before.sys_ticks) / CLK_TCK
         self.proxy_cpu_s = self.proxy_user_s + self.proxy_sys_s
         self.proxy_context_switches = after.context_switches - before.context_switches
+        self.proxy_thread_cpu_s = {
+            name: round((ticks - before.thread_ticks.get(name, 0)) / CLK_TCK, 2)
+            for name, ticks in sorted(after.thread_ticks.items())
+            if ticks > before.thread_ticks.get(name, 0)
+        }
 
     def parse_pgbench(self, stdout: str) -> None:
         for key, pattern in PATTERNS.items():

@@ -113,6 +113,7 @@ def summarise(workload, runs: list[Run]) -> dict:
             "latency_ms": pick([r.latency_ms for r in own]) if own else None,
             "cpu_s_per_100k": (statistics.median([r.cpu_s_per_100k for r in own])
                                if own and own[0].cpu_s_per_100k is not None else None),
+            "thread_cpu_s_per_100k": thread_cpu(own),
         }
     direct = out["direct"]["latency_ms"]
     off = out["tracing-off"]["cpu_s_per_100k"]
@@ -124,6 +125,15 @@ def summarise(workload, runs: list[Run]) -> dict:
         if off and t["cpu_s_per_100k"] is not None:
             t["cpu_vs_off"] = t["cpu_s_per_100k"] / off - 1
     return out
+
+
+def thread_cpu(runs: list[Run]) -> dict[str, float]:
+    """Median CPU-s per 100k queries of each of the proxy's thread names over `runs`."""
+    names = sorted({name for r in runs for name in r.proxy_thread_cpu_s})
+    return {name: round(statistics.median(
+                [r.proxy_thread_cpu_s.get(name, 0.0) / r.queries * 100_000
+                 for r in runs if r.queries]), 3)
+            for name in names}
 
 
 def print_table(summaries: list[dict]) -> None:
@@ -138,6 +148,10 @@ def print_table(summaries: list[dict]) -> None:
                      else f"{t['added_us_per_round_trip']:.1f}")
             tps = "-" if t["tps_median"] is None else f"{t['tps_median']:.0f}"
             print(f"{s['workload']:<20}{target:<14}{tps:>9}{cpu:>12}{vs:>9}{added:>18}")
+            threads = t.get("thread_cpu_s_per_100k") or {}
+            if threads:
+                print(f"{'':<34}by thread: " + ", ".join(
+                    f"{name} {value:.3f}" for name, value in threads.items()))
 
 
 def main(argv: list[str]) -> int:
