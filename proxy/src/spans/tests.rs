@@ -171,6 +171,23 @@ fn an_error_sets_the_sqlstate_and_the_error_status() {
 }
 
 #[test]
+fn the_fullest_span_fits_its_attribute_vector_as_allocated() {
+    // Every optional attribute at once: one table, a summary, rows, an error, an application.
+    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[query(
+        "SELECT * FROM missing_table",
+        Outcome::Error {
+            sqlstate: *b"42P01",
+        },
+        Some(3),
+    )]);
+    let attributes = &spans[0].attributes;
+    assert_eq!(attributes.len(), 14);
+    assert_eq!(attributes.capacity(), 14, "the vector never grew");
+    // ... and the allocation stays on mimalloc's small-object path.
+    assert!(std::mem::size_of::<opentelemetry::KeyValue>() * attributes.capacity() <= 1024);
+}
+
+#[test]
 fn skipped_requests_get_no_span() {
     let spans =
         Harness::new(SamplerSpec::AlwaysOn).run(&[query("SELECT 1", Outcome::Skipped, None)]);
