@@ -3,6 +3,7 @@
 
     python3 benches/e2e/instructions.py --pgscope BINARY [--config CONFIG.toml]
         [--short 500] [--long 2500] [--pgbench-args "-S -M prepared -c 8 -j 2"] [--keep-out DIR]
+    python3 benches/e2e/instructions.py --pgbouncer /usr/sbin/pgbouncer [...]
 
 Wall-clock and CPU-time figures on a shared 2-core VM move by ±10% from run to run; the
 number of instructions a process executes for the same work does not depend on what else the
@@ -17,6 +18,8 @@ is the steady-state cost of one query on every pgscope thread (connection worker
 exporter's threads, the admin server). With `--config`, the file is passed to pgscope; write
 `endpoint = "{sink}"` in it to export spans to the OTLP/HTTP sink of tracing.py, which this
 script starts. `--keep-out DIR` keeps the callgrind files there for `callgrind_annotate`.
+With `--pgbouncer` instead of `--pgscope`, the same count is taken of PgBouncer (session
+mode, as compare.py runs it), the yardstick of the proxy issue's CPU target.
 Needs root and valgrind.
 """
 
@@ -57,13 +60,20 @@ def total_ir(path: Path) -> int:
 
 def measure(bench: Servers, opts: argparse.Namespace, sink: str, transactions: int,
             out: Path) -> int:
-    """One pgscope under callgrind, pgbench -t `transactions`; returns its Ir total."""
-    name = f"pgscope-t{transactions}"
+    """One proxy under callgrind, pgbench -t `transactions`; returns its Ir total."""
+    proxy = "pgbouncer" if opts.pgbouncer else "pgscope"
+    name = f"{proxy}-t{transactions}"
     port = bench.ports[name] = free_port()
-    filled = None if opts.config is None else fill_sink(bench, name, opts.config, sink)
-    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-           *bench.pgscope_command(opts.pgscope, port, config=filled)]
-    managed = bench.spawn(name, cmd, signal.SIGTERM, as_postgres=False)
+    if opts.pgbouncer:
+        command = bench.pgbouncer_command(opts.pgbouncer, port)
+        stop, as_postgres = signal.SIGINT, True
+        shutil.chown(out.parent, "postgres")
+    else:
+        filled = None if opts.config is None else fill_sink(bench, name, opts.config, sink)
+        command = bench.pgscope_command(opts.pgscope, port, config=filled)
+        stop, as_postgres = signal.SIGTERM, False
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command]
+    managed = bench.spawn(name, cmd, stop, as_postgres=as_postgres)
     bench.wait_ready(managed, port, timeout=120.0)
     pgbench = [str(bench.bin / "pgbench"), "-n", "-t", str(transactions), *opts.pgbench,
                "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"]
@@ -79,7 +89,9 @@ def measure(bench: Servers, opts: argparse.Namespace, sink: str, transactions: i
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="instructions.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--pgscope", type=Path, required=True)
+    proxy = parser.add_mutually_exclusive_group(required=True)
+    proxy.add_argument("--pgscope", type=Path)
+    proxy.add_argument("--pgbouncer", type=Path)
     parser.add_argument("--config", type=Path)
     parser.add_argument("--short", type=int, default=500)
     parser.add_argument("--long", type=int, default=2500)
@@ -91,6 +103,8 @@ def main(argv: list[str]) -> int:
     opts = parser.parse_args(argv)
     opts.pgscope_threads = None
     opts.pgbench = shlex.split(opts.pgbench_args)
+    if opts.pgbouncer and opts.config:
+        parser.error("--config is pgscope's")
     if opts.long <= opts.short:
         parser.error("--long must be greater than --short")
     if shutil.which("valgrind") is None:

@@ -223,11 +223,11 @@ class Servers:
                              as_postgres=False)
         self.wait_ready(managed, port)
 
-    def start_pgbouncer(self, binary: Path) -> None:
-        """PgBouncer in session mode in front of the cluster, with an ini in the temp dir."""
-        port = self.ports["pgbouncer"] = free_port()
+    def pgbouncer_command(self, binary: Path, port: int) -> list:
+        """PgBouncer in session mode in front of the cluster on `port`: writes its ini (and
+        userlist) into the temp dir and returns the command that runs it (as postgres)."""
         (self.tmp / "userlist.txt").write_text('"postgres" ""\n')
-        ini = self.tmp / "pgbouncer.ini"
+        ini = self.tmp / f"pgbouncer-{port}.ini"
         ini.write_text(
             "[databases]\n"
             f"* = host=127.0.0.1 port={self.ports['direct']}\n"
@@ -248,8 +248,14 @@ class Servers:
         )
         for path in (ini, self.tmp / "userlist.txt"):
             os.chown(path, self.postgres_user.pw_uid, self.postgres_user.pw_gid)
+        return [binary, ini]
+
+    def start_pgbouncer(self, binary: Path) -> None:
+        """PgBouncer in session mode in front of the cluster, on a free port."""
+        port = self.ports["pgbouncer"] = free_port()
         # SIGINT is PgBouncer's "safe shutdown": it waits for clients; they are gone by then.
-        managed = self.spawn("pgbouncer", [binary, ini], signal.SIGINT, as_postgres=True)
+        managed = self.spawn("pgbouncer", self.pgbouncer_command(binary, port), signal.SIGINT,
+                             as_postgres=True)
         self.wait_ready(managed, port)
 
     def proxy(self, target: str) -> Managed | None:
