@@ -8,7 +8,7 @@
 //!
 //! 1. finds the parent: a W3C `traceparent` (and `tracestate`) in a sqlcommenter comment of
 //!    the statement text, read per query with the W3C TraceContext propagator (`parent.rs`;
-//!    a text without the word `traceparent` costs one memchr substring search);
+//!    a text without the word `traceparent` costs one substring search);
 //! 2. asks the sampler first ([`SpanEmitter::sample`]), so that the decision comes before
 //!    anything is built — a sampled-out query costs an atomic load, a random trace id and
 //!    the sampler call, and allocates nothing;
@@ -62,7 +62,6 @@ pub struct SpanObserver {
     server_attributes: Vec<opentelemetry::KeyValue>,
     shapes: shapes::ShapeCache,
     clock: clock::SpanClock,
-    parents: parent::Parents,
 }
 
 impl std::fmt::Debug for SpanObserver {
@@ -83,7 +82,6 @@ impl SpanObserver {
             server,
             shapes: shapes::ShapeCache::new(),
             clock: clock::SpanClock::new(),
-            parents: parent::Parents::new(),
         }
     }
 
@@ -92,7 +90,7 @@ impl SpanObserver {
         if query.outcome == Outcome::Skipped {
             return;
         }
-        let parent = self.parents.context_of(&query.statement.text);
+        let parent = parent::context_of(&query.statement.text);
         let Some(span) = self
             .emitter
             .sample(&parent, attributes::FALLBACK_NAME, SpanKind::Client)
