@@ -9,7 +9,7 @@ mod fields;
 mod tag;
 
 pub use fields::ErrorFields;
-pub use tag::{command_tag, command_tag_rows, command_tag_verb, CommandTag};
+pub use tag::{command_tag, CommandTag};
 
 use crate::read::{split_cstr, Reader};
 use crate::{Frame, ProtocolError};

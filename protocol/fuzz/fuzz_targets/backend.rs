@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pgscope_protocol::backend::{command_tag_rows, command_tag_verb, BackendMessage};
+use pgscope_protocol::backend::{command_tag, BackendMessage};
 use pgscope_protocol::{Decoded, Limits};
 use pgscope_protocol_fuzz::{decode_both_ways, small_limits, split_input};
 
@@ -27,9 +27,9 @@ fuzz_target!(|data: &[u8]| {
         let Decoded::Frame(frame) = m else { continue };
         match BackendMessage::parse(frame) {
             Ok(BackendMessage::CommandComplete { tag }) => {
-                let verb = command_tag_verb(tag);
-                assert!(tag.starts_with(verb));
-                let _ = command_tag_rows(tag);
+                let read = command_tag(tag);
+                assert!(tag.starts_with(read.verb));
+                assert_eq!(read.rows.is_some(), read.verb.len() < tag.len());
             }
             Ok(BackendMessage::ErrorResponse(f) | BackendMessage::NoticeResponse(f)) => {
                 for (code, _) in f.iter() {

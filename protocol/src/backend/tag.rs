@@ -43,16 +43,6 @@ pub fn command_tag(tag: &[u8]) -> CommandTag<'_> {
     }
 }
 
-/// Rows counted by a CommandComplete tag ([`CommandTag::rows`]).
-pub fn command_tag_rows(tag: &[u8]) -> Option<u64> {
-    command_tag(tag).rows
-}
-
-/// The verb of a CommandComplete tag ([`CommandTag::verb`]).
-pub fn command_tag_verb(tag: &[u8]) -> &[u8] {
-    command_tag(tag).verb
-}
-
 fn split_verb(tag: &[u8]) -> Option<(&[u8], &[u8])> {
     split_once(tag, b' ')
 }
@@ -76,7 +66,7 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{command_tag, command_tag_rows, command_tag_verb, CommandTag};
+    use super::{command_tag, CommandTag};
 
     #[test]
     fn counting_tags_give_rows() {
@@ -91,7 +81,7 @@ mod tests {
             (b"MOVE 4", 4),
             (b"SELECT 18446744073709551615", u64::MAX),
         ] {
-            assert_eq!(command_tag_rows(tag), Some(rows), "{tag:?}");
+            assert_eq!(command_tag(tag).rows, Some(rows), "{tag:?}");
         }
     }
 
@@ -108,17 +98,17 @@ mod tests {
             b"CREATE TABLE 5",
             b"",
         ] {
-            assert_eq!(command_tag_rows(tag), None, "{tag:?}");
+            assert_eq!(command_tag(tag).rows, None, "{tag:?}");
         }
     }
 
     #[test]
     fn verb_drops_counts_only() {
-        assert_eq!(command_tag_verb(b"INSERT 0 5"), b"INSERT");
-        assert_eq!(command_tag_verb(b"SELECT 5"), b"SELECT");
-        assert_eq!(command_tag_verb(b"CREATE TABLE"), b"CREATE TABLE");
-        assert_eq!(command_tag_verb(b"BEGIN"), b"BEGIN");
-        assert_eq!(command_tag_verb(b""), b"");
+        assert_eq!(command_tag(b"INSERT 0 5").verb, b"INSERT");
+        assert_eq!(command_tag(b"SELECT 5").verb, b"SELECT");
+        assert_eq!(command_tag(b"CREATE TABLE").verb, b"CREATE TABLE");
+        assert_eq!(command_tag(b"BEGIN").verb, b"BEGIN");
+        assert_eq!(command_tag(b"").verb, b"");
     }
 
     #[test]
