@@ -50,7 +50,7 @@ pub(super) fn on_client_startup(session: &mut Session, buf: &mut BytesMut, out: 
                 let text = |name: &str| {
                     message
                         .param(name)
-                        .map(|v| pgscope_protocol::text::lossy(v).into_owned())
+                        .map(|v| Arc::<str>::from(&*pgscope_protocol::text::lossy(v)))
                 };
                 let user = text("user").unwrap_or_default();
                 // PostgreSQL's default database is the user name.
@@ -65,9 +65,9 @@ pub(super) fn on_client_startup(session: &mut Session, buf: &mut BytesMut, out: 
                     )
                 });
                 session.connection = Arc::new(ConnectionInfo {
-                    database: database.into(),
-                    user: user.into(),
-                    application_name: application_name.into(),
+                    database,
+                    user,
+                    application_name,
                 });
                 out.to_server.push(raw);
                 out.action = Some(Action::Connect);
