@@ -50,8 +50,8 @@ impl SpanClock {
     }
 
     /// The wall-clock time of `started` (a moment ago), which also decides whether the
-    /// mapping is due to be re-read. One monotonic subtraction: this runs for every query
-    /// before the sampler has decided, so the end waits for [`SpanClock::end`].
+    /// mapping is due to be re-read. Called only for a sampled span; its end is
+    /// [`SpanClock::end`].
     pub(crate) fn start(&self, started: Instant) -> SystemTime {
         let offset = match started.checked_duration_since(self.base) {
             Some(after) => {
