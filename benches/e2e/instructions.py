@@ -34,7 +34,7 @@ import subprocess
 from pathlib import Path
 
 from compare import default_pg_bin
-from servers import Servers, free_port
+from servers import PGBOUNCER_STOP, Servers, free_port
 from tracing import fill_sink, start_sink
 from workloads import BenchError, log, run_script
 
@@ -66,7 +66,7 @@ def measure(bench: Servers, opts: argparse.Namespace, sink: str, transactions: i
     port = bench.ports[name] = free_port()
     if opts.pgbouncer:
         command = bench.pgbouncer_command(opts.pgbouncer, port)
-        stop, as_postgres = signal.SIGINT, True
+        stop, as_postgres = PGBOUNCER_STOP, True
         shutil.chown(out.parent, "postgres")
     else:
         filled = None if opts.config is None else fill_sink(bench, name, opts.config, sink)

@@ -23,6 +23,8 @@ from pathlib import Path
 from workloads import BenchError, log
 
 PR_SET_PDEATHSIG = 1
+# SIGINT is PgBouncer's "safe shutdown": it waits for clients; they are gone by then.
+PGBOUNCER_STOP = signal.SIGINT
 
 
 def free_port() -> int:
@@ -253,8 +255,7 @@ class Servers:
     def start_pgbouncer(self, binary: Path) -> None:
         """PgBouncer in session mode in front of the cluster, on a free port."""
         port = self.ports["pgbouncer"] = free_port()
-        # SIGINT is PgBouncer's "safe shutdown": it waits for clients; they are gone by then.
-        managed = self.spawn("pgbouncer", self.pgbouncer_command(binary, port), signal.SIGINT,
+        managed = self.spawn("pgbouncer", self.pgbouncer_command(binary, port), PGBOUNCER_STOP,
                              as_postgres=True)
         self.wait_ready(managed, port)
 
