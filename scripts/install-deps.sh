@@ -3,6 +3,7 @@
 # PGSCOPE_TEST_PYTHON to a Python that has psycopg 3:
 #
 #   cmake                        (building native dependencies)
+#   openssl                      (the tests make their CA and certificates with it)
 #   PostgreSQL server + contrib  (initdb, pg_ctl, postgres, pgbench, pg_stat_statements)
 #   psql                         (the client the tests drive)
 #   pgbouncer                    (the benchmark's point of comparison)
@@ -77,6 +78,7 @@ pgscope_install_deps() {
     local missing=() bin
 
     command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
     command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
         || command -v google-chrome >/dev/null 2>&1 || missing+=(chromium)

@@ -10,10 +10,12 @@ pub struct RunArgs {
     /// TOML config file (default: $PGSCOPE_CONFIG, else none)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address clients connect to [default: 127.0.0.1:6432]
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Where clients connect: HOST:PORT or a socket directory, comma-separated for several
+    /// [default: 127.0.0.1:6432]
+    #[arg(long, value_name = "ADDRS")]
     pub listen: Option<String>,
-    /// PostgreSQL server, postgres://HOST:PORT or HOST:PORT [default: a throw-away local cluster]
+    /// PostgreSQL server, postgres://HOST:PORT[?sslmode=…] or HOST:PORT [default: a throw-away
+    /// local cluster]
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
     /// Address of the admin HTTP server [default: 127.0.0.1:9187]
@@ -25,6 +27,9 @@ pub struct RunArgs {
     /// Upstream connect timeout, e.g. 5s, 500ms [default: 5s]
     #[arg(long, value_name = "DURATION")]
     pub connect_timeout: Option<String>,
+    /// Limit on a client's startup, TLS and authentication included [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    pub startup_timeout: Option<String>,
     /// How long in-flight sessions may finish after SIGTERM [default: 30s]
     #[arg(long, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
@@ -45,13 +50,14 @@ pub struct RunArgs {
 impl RunArgs {
     /// Each key settable by a flag, with the flag's value. The flag is spelled `--` plus the key
     /// with `_` → `-`, which is also clap's spelling of the field.
-    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 10] {
+    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 11] {
         [
             ("listen", self.listen.as_ref()),
             ("upstream", self.upstream.as_ref()),
             ("admin", self.admin.as_ref()),
             ("max_message_size", self.max_message_size.as_ref()),
             ("connect_timeout", self.connect_timeout.as_ref()),
+            ("startup_timeout", self.startup_timeout.as_ref()),
             ("shutdown_grace", self.shutdown_grace.as_ref()),
             ("max_connections", self.max_connections.as_ref()),
             ("threads", self.threads.as_ref()),

@@ -40,6 +40,14 @@ pub enum ConfigError {
         /// What was expected instead.
         reason: String,
     },
+    /// A key another key's value depends on was set nowhere (e.g. `tls.key` with `tls.cert`).
+    #[error("missing {key}: {reason}")]
+    Missing {
+        /// The key that must be set.
+        key: String,
+        /// Why it is needed.
+        reason: String,
+    },
     /// The config file holds a key (or section) pgscope does not know.
     #[error("unknown key {key:?} in {origin}; valid keys are: {valid}")]
     UnknownKey {

@@ -44,11 +44,14 @@
 mod args;
 mod error;
 mod growth;
+mod listen;
 mod parse;
 mod raw;
 mod recorder;
+mod tls;
 mod tracing;
 mod upstream;
+mod upstream_tls;
 mod validate;
 
 #[cfg(test)]
@@ -61,17 +64,20 @@ use std::time::Duration;
 pub use args::RunArgs;
 pub use error::{ConfigError, Source};
 pub use growth::GrowthConfig;
+pub use listen::{ListenAddr, DEFAULT_LISTEN_PORT};
 pub use parse::{MAX_MESSAGE_SIZE, MIN_MESSAGE_SIZE};
 pub use raw::{RESERVED_ENV_PREFIXES, RESERVED_ENV_VARS};
 pub use recorder::{RecorderConfig, Secret};
+pub use tls::{TlsConfig, TlsMode};
 pub use tracing::{OtlpProtocol, TracingConfig};
 pub use upstream::{Upstream, DEFAULT_PG_PORT};
+pub use upstream_tls::{RootCert, SslMode, SslNegotiation, UpstreamTls};
 
 /// The validated configuration of `pgscope run`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Where clients connect.
-    pub listen: SocketAddr,
+    /// Where clients connect: TCP addresses and Unix sockets (at least one).
+    pub listen: Vec<ListenAddr>,
     /// The PostgreSQL server; `None` means "start an embedded throw-away cluster".
     pub upstream: Option<Upstream>,
     /// Where the admin HTTP server listens.
@@ -81,6 +87,9 @@ pub struct Config {
     pub max_message_size: u32,
     /// Upstream connect timeout (never zero).
     pub connect_timeout: Duration,
+    /// Limit on a client's whole startup, from accept to its first `ReadyForQuery` (TLS
+    /// handshake and authentication included); never zero.
+    pub startup_timeout: Duration,
     /// How long in-flight sessions may finish after SIGTERM.
     pub shutdown_grace: Duration,
     /// Cap on concurrent client connections (at least 1).
@@ -92,6 +101,8 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Bearer token the admin API requires (`Authorization: Bearer TOKEN`); `None`: open.
     pub admin_token: Option<Secret>,
+    /// The `[tls]` section (pgscope as a TLS server for clients).
+    pub tls: TlsConfig,
     /// The `[recorder]` section.
     pub recorder: RecorderConfig,
     /// The `[tracing]` section.
@@ -112,20 +123,25 @@ pub fn default_threads() -> usize {
 
 impl Default for Config {
     /// The configuration when nothing is set: loopback listeners, no upstream, 1 GiB messages,
-    /// 5 s connect timeout, 30 s shutdown grace, 10000 connections, `info`, and worker threads
+    /// 5 s connect timeout, 60 s startup timeout (PgBouncer's `client_login_timeout`), no TLS, 30 s shutdown grace, 10000 connections, `info`, and worker threads
     /// for half the CPUs, rounded up ([`default_threads`]).
     fn default() -> Config {
         Config {
-            listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6432)),
+            listen: vec![ListenAddr::Tcp(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::LOCALHOST,
+                DEFAULT_LISTEN_PORT,
+            )))],
             upstream: None,
             admin: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9187)),
             max_message_size: MAX_MESSAGE_SIZE,
             connect_timeout: Duration::from_secs(5),
+            startup_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 10_000,
             threads: default_threads(),
             log_level: LogLevel::Info,
             admin_token: None,
+            tls: TlsConfig::default(),
             recorder: RecorderConfig::default(),
             tracing: TracingConfig::default(),
             growth: GrowthConfig::default(),

@@ -18,11 +18,16 @@ pub(crate) const KEYS: &[&str] = &[
     "admin",
     "max_message_size",
     "connect_timeout",
+    "startup_timeout",
     "shutdown_grace",
     "max_connections",
     "threads",
     "log_level",
     "admin_token",
+    "tls.cert",
+    "tls.key",
+    "tls.mode",
+    "tls.client_ca",
     "recorder.enabled",
     "recorder.max_fingerprints",
     "recorder.max_query_text",
@@ -116,6 +121,11 @@ impl RawConfig {
         raw.read_env(&env)?;
         raw.read_flags(args);
         Ok(raw)
+    }
+
+    /// The winning value of `key`, if any, left in place.
+    pub(crate) fn peek(&self, key: &str) -> Option<&Sourced> {
+        self.values.get(key)
     }
 
     /// Removes and returns the winning value of `key`.

@@ -4,6 +4,8 @@
 
 use crate::error::ConfigError;
 use crate::growth;
+use crate::listen;
+use crate::tls::{self, TlsConfig};
 use crate::parse::{self, Reason};
 use crate::raw::{RawConfig, RawValue};
 use crate::tracing::{self, TracingConfig};
@@ -14,13 +16,15 @@ pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
     let defaults = Config::default();
     let raw = &mut raw;
     Ok(Config {
-        listen: get(raw, "listen", parse::socket_addr)?.unwrap_or(defaults.listen),
+        listen: get(raw, "listen", listen::listen)?.unwrap_or(defaults.listen),
         upstream: get(raw, "upstream", parse::upstream)?,
         admin: get(raw, "admin", parse::socket_addr)?.unwrap_or(defaults.admin),
         max_message_size: get(raw, "max_message_size", parse::message_size)?
             .unwrap_or(defaults.max_message_size),
         connect_timeout: get(raw, "connect_timeout", parse::nonzero_duration)?
             .unwrap_or(defaults.connect_timeout),
+        startup_timeout: get(raw, "startup_timeout", parse::nonzero_duration)?
+            .unwrap_or(defaults.startup_timeout),
         shutdown_grace: get(raw, "shutdown_grace", parse::duration)?
             .unwrap_or(defaults.shutdown_grace),
         max_connections: get(raw, "max_connections", parse::count)?
@@ -28,9 +32,41 @@ pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
         threads: get(raw, "threads", parse::count)?.unwrap_or(defaults.threads),
         log_level: get(raw, "log_level", parse::log_level)?.unwrap_or(defaults.log_level),
         admin_token: get(raw, "admin_token", parse::token)?.map(Secret::new),
+        tls: tls_section(raw)?,
         recorder: recorder(raw, defaults.recorder)?,
         tracing: tracing(raw, defaults.tracing)?,
         growth: growth_section(raw, defaults.growth)?,
+    })
+}
+
+/// The `[tls]` section; a cross-check failure names the key it is about and where that key's
+/// value came from (or that it was never set).
+fn tls_section(raw: &mut RawConfig) -> Result<TlsConfig, ConfigError> {
+    let origins: Vec<_> = ["tls.mode", "tls.cert", "tls.key", "tls.client_ca"]
+        .iter()
+        .map(|key| (*key, raw.peek(key).cloned()))
+        .collect();
+    let mode = get(raw, "tls.mode", tls::mode)?;
+    let cert = get(raw, "tls.cert", parse::path)?;
+    let key = get(raw, "tls.key", parse::path)?;
+    let client_ca = get(raw, "tls.client_ca", parse::path)?;
+    tls::check(mode, cert, key, client_ca).map_err(|(key, Reason(reason))| {
+        let sourced = origins
+            .iter()
+            .find(|(name, _)| *name == key)
+            .and_then(|(_, sourced)| sourced.clone());
+        match sourced {
+            Some(sourced) => ConfigError::InvalidValue {
+                key: key.to_owned(),
+                value: sourced.value.to_string(),
+                origin: sourced.origin,
+                reason,
+            },
+            None => ConfigError::Missing {
+                key: key.to_owned(),
+                reason,
+            },
+        }
     })
 }
 

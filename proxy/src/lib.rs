@@ -8,7 +8,8 @@
 //!   phase, prepared statements, portals and the FIFO of requests in flight, and emits
 //!   [`event`]s.
 //! - [`pump`] is the only code that touches sockets: it drives one session between a client and
-//!   its upstream connection.
+//!   its upstream connection; [`tls`] gives it TLS on either side (rustls), the way PostgreSQL
+//!   and libpq do it.
 //! - [`server`] wires the pump into a pingora `ServerApp`, with graceful drain on SIGTERM.
 //! - [`observer`] holds the event consumers that ship with the proxy; [`stats`] counts the
 //!   proxy's own work.
@@ -24,7 +25,9 @@ pub mod growth;
 pub mod observer;
 pub mod pump;
 pub mod recorder;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod spans;
 pub mod stats;
+pub mod tls;

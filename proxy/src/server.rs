@@ -9,7 +9,10 @@
 //! 2. when the last connection has ended, or `shutdown_grace` has passed, pingora is told to
 //!    terminate, and the process exits with status 0.
 //!
-//! SIGINT shuts down at once. The connection cap is a semaphore (the mini-redis pattern): a
+//! SIGINT shuts down at once. SIGHUP reloads the configuration ([`Reloader`]) and never
+//! terminates: without a handler its default action would end the process (and, in embedded
+//! mode, orphan the throw-away cluster).
+//! The connection cap is a semaphore (the mini-redis pattern): a
 //! client over the cap gets FATAL 53300 ("too many connections"), as PostgreSQL would answer.
 
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{watch, Semaphore};
 
 use crate::pump::Pump;
+use crate::reload::Reloader;
 use crate::stats::ProxyStats;
 
 /// Shared shutdown state: the drain flag and the connection slots.
@@ -115,35 +119,49 @@ impl ServerApp for ProxyApp {
     }
 }
 
-/// pingora's shutdown watch for pgscope: SIGTERM (or SIGQUIT) drains, SIGINT stops at once.
+/// pingora's shutdown watch for pgscope: SIGTERM (or SIGQUIT) drains, SIGINT stops at once,
+/// SIGHUP reloads.
 #[derive(Debug)]
 pub struct DrainOnSignal {
     drain: Arc<Drain>,
     grace: Duration,
+    reloader: Arc<Reloader>,
 }
 
 impl DrainOnSignal {
-    /// Drains `drain` for at most `grace` after SIGTERM.
-    pub fn new(drain: Arc<Drain>, grace: Duration) -> Self {
-        DrainOnSignal { drain, grace }
+    /// Drains `drain` for at most `grace` after SIGTERM; reloads with `reloader` on SIGHUP.
+    pub fn new(drain: Arc<Drain>, grace: Duration, reloader: Arc<Reloader>) -> Self {
+        DrainOnSignal {
+            drain,
+            grace,
+            reloader,
+        }
     }
 }
 
 #[async_trait]
 impl ShutdownSignalWatch for DrainOnSignal {
     async fn recv(&self) -> ShutdownSignal {
-        let (Ok(mut term), Ok(mut quit), Ok(mut interrupt)) = (
+        let (Ok(mut term), Ok(mut quit), Ok(mut interrupt), Ok(mut hangup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::quit()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) else {
             log::error!("cannot install signal handlers; SIGTERM will not drain");
             return std::future::pending().await;
         };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = quit.recv() => {}
-            _ = interrupt.recv() => return ShutdownSignal::FastShutdown,
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = quit.recv() => break,
+                _ = interrupt.recv() => return ShutdownSignal::FastShutdown,
+                _ = hangup.recv() => {
+                    let reloader = Arc::clone(&self.reloader);
+                    // Reading certificate files is blocking IO.
+                    let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+                }
+            }
         }
         log::info!(
             "shutting down: draining client connections for up to {:?}",

@@ -21,6 +21,15 @@ pub struct ProxyStats {
     pub upstream_connections_total: AtomicU64,
     /// Upstream connection attempts that failed.
     pub upstream_connections_failed: AtomicU64,
+    /// Upstream connection attempts that failed in TLS (negotiation, handshake, certificate).
+    pub upstream_tls_failures: AtomicU64,
+    /// Client TLS handshakes completed.
+    pub client_tls_handshakes: AtomicU64,
+    /// Client TLS handshakes that failed (or direct TLS without ALPN `postgresql`).
+    pub client_tls_failures: AtomicU64,
+    /// Clients closed because their startup (TLS and authentication included) took longer than
+    /// `startup_timeout`.
+    pub startup_timeouts: AtomicU64,
     /// Bytes forwarded from clients to upstream.
     pub bytes_client_to_server: AtomicU64,
     /// Bytes forwarded from upstream to clients.

@@ -19,11 +19,13 @@
 //! sets it to its venv).
 
 mod browser;
+mod certs;
 mod clients;
 mod cluster;
 mod proxy;
 
 pub use browser::{chromium, rendered_dom};
+pub use certs::{Issued, TestCa};
 pub use clients::{output_within, pg_bin, psql_at, psql_command, python, CLIENT_TIMEOUT};
 pub use cluster::Cluster;
 pub use pgscope::embedded::ClusterOptions;

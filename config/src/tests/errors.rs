@@ -15,6 +15,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("admin", "127.0.0.1", "expected HOST:PORT"),
     ("max_message_size", "64XB", "expected a byte size"),
     ("connect_timeout", "5x", "expected a duration like \"5s\""),
+    ("startup_timeout", "0s", "greater than zero"),
     ("shutdown_grace", "soon", "expected a duration"),
     (
         "max_connections",
@@ -24,6 +25,10 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("threads", "2.5", "expected a whole number of at least 1"),
     ("log_level", "verbose", "expected one of error, warn, info"),
     ("admin_token", "two words", "printable ASCII"),
+    ("tls.cert", "", "non-empty path"),
+    ("tls.key", "", "non-empty path"),
+    ("tls.mode", "on", "expected disable, allow or require"),
+    ("tls.client_ca", "", "non-empty path"),
     ("recorder.enabled", "maybe", "expected true or false"),
     ("recorder.max_fingerprints", "0", "at least 1"),
     ("recorder.max_query_text", "8", "at least 16"),

@@ -5,6 +5,7 @@ mod errors;
 mod growth;
 mod recorder;
 mod sources;
+mod tls;
 mod tracing;
 mod values;
 

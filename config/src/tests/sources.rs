@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{flags, load, toml_file, with_file};
 use crate::raw::{env_name, KEYS};
-use crate::{Config, LogLevel, RecorderConfig, RunArgs, Secret, Upstream};
+use crate::{Config, ListenAddr, LogLevel, RecorderConfig, RunArgs, Secret, Upstream};
 
 /// One text value per key, all different from the defaults.
 const SAMPLE: &[(&str, &str)] = &[
@@ -14,6 +14,7 @@ const SAMPLE: &[(&str, &str)] = &[
     ("admin", "[::1]:9999"),
     ("max_message_size", "64MB"),
     ("connect_timeout", "250ms"),
+    ("startup_timeout", "7s"),
     ("shutdown_grace", "1m"),
     ("max_connections", "42"),
     ("threads", "3"),
@@ -24,19 +25,18 @@ const SAMPLE: &[(&str, &str)] = &[
 /// The configuration [`SAMPLE`] describes.
 fn sample_config() -> Config {
     Config {
-        listen: SocketAddr::from(([127, 0, 0, 2], 7000)),
-        upstream: Some(Upstream {
-            host: "db.example".to_owned(),
-            port: 6543,
-        }),
+        listen: vec![ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 2], 7000)))],
+        upstream: Some(Upstream::tcp("db.example", 6543)),
         admin: SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 9999)),
         max_message_size: 64 << 20,
         connect_timeout: Duration::from_millis(250),
+        startup_timeout: Duration::from_secs(7),
         shutdown_grace: Duration::from_secs(60),
         max_connections: 42,
         threads: 3,
         log_level: LogLevel::Debug,
         admin_token: Some(Secret::new("s3cret-token")),
+        tls: crate::TlsConfig::default(),
         recorder: RecorderConfig::default(),
         tracing: crate::TracingConfig::default(),
         growth: crate::GrowthConfig::default(),
@@ -58,7 +58,7 @@ fn sample_covers_every_top_level_key() {
 fn nothing_set_gives_defaults() {
     let config = load(&RunArgs::default(), &[("PATH", "/usr/bin")]);
     assert_eq!(config, Config::default());
-    assert_eq!(config.listen.to_string(), "127.0.0.1:6432");
+    assert_eq!(config.listen[0].to_string(), "127.0.0.1:6432");
     assert_eq!(config.admin.to_string(), "127.0.0.1:9187");
     assert_eq!(config.upstream, None);
     assert_eq!(config.max_message_size, 1 << 30);

@@ -14,6 +14,7 @@ use pingora_core::services::listening::Service;
 
 use super::{AdminApp, LiveSource, Router};
 use crate::event::Observer;
+use crate::growth::catalog::Target;
 use crate::growth::{GrowthMonitor, GrowthState};
 use crate::observer::LogObserver;
 use crate::recorder::housekeeping::Housekeeper;
@@ -104,13 +105,13 @@ impl Recording {
 
     /// Adds the admin HTTP service (on `config.admin`, one thread), the housekeeping service
     /// and (when recording and `growth.enabled`) the growth monitor of the upstream
-    /// `host:port` to `server`.
+    /// `target` to `server`.
     pub fn add_services(
         &self,
         server: &mut Server,
         stats: Arc<ProxyStats>,
         config: &Config,
-        upstream: (&str, u16),
+        target: Target,
     ) -> Result<(), WiringError> {
         // Fail with a clear message now rather than inside pingora's listener.
         TcpListener::bind(config.admin).map_err(|cause| WiringError::Admin {
@@ -141,8 +142,7 @@ impl Recording {
             let monitor = GrowthMonitor::new(
                 Arc::clone(&self.recorder),
                 config.growth.clone(),
-                upstream.0.to_owned(),
-                upstream.1,
+                target,
                 Arc::clone(&self.growth),
             );
             server.add_service(background_service("pgscope growth", monitor));

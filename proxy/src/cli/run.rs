@@ -5,11 +5,12 @@
 //! pingora server until SIGTERM (graceful drain) or SIGINT.
 
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use pgscope_config::{Config, RunArgs};
+use pgscope_config::{Config, ListenAddr, RunArgs, SslMode, Upstream};
 use pgscope_protocol::Limits;
 use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::ServerConf;
@@ -18,15 +19,14 @@ use pingora_core::services::listening::Service;
 
 use crate::admin::Recording;
 use crate::embedded::{ClusterOptions, LocalCluster};
+use crate::growth::catalog::Target;
 use crate::pump::{Pump, PumpConfig};
+use crate::reload::Reloader;
 use crate::server::{Drain, DrainOnSignal, ProxyApp};
 use crate::session::SessionConfig;
 use crate::spans::{self, SpanExport};
 use crate::stats::ProxyStats;
-
-/// How long a client may take to send its startup packet (PostgreSQL's own
-/// `authentication_timeout` default).
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::tls::{ServerTls, UpstreamConnector};
 
 /// Runs `pgscope run` with these flags until shutdown.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
@@ -34,15 +34,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     init_logging(&config);
     let recording = Recording::start(&config)?;
     // Fail with a clear message now rather than inside pingora's listener.
-    TcpListener::bind(config.listen)
-        .with_context(|| format!("cannot listen on {} (listen)", config.listen))?;
+    for listen in &config.listen {
+        check_listen(listen)?;
+    }
+    let server_tls = ServerTls::load(&config.tls)
+        .context("cannot set up TLS for clients ([tls])")?
+        .map(Arc::new);
 
-    let (upstream, upstream_host, _cluster) = match &config.upstream {
-        Some(upstream) => (
-            upstream.to_string(),
-            (upstream.host.clone(), upstream.port),
-            None,
-        ),
+    let (upstream, _cluster) = match &config.upstream {
+        Some(upstream) => (upstream.clone(), None),
         None => {
             let cluster = LocalCluster::start(&ClusterOptions::default()).context(
                 "no upstream configured and no throw-away PostgreSQL cluster could be started \
@@ -54,30 +54,41 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 cluster.url(),
                 cluster.data_dir().display()
             );
-            (
-                format!("{}:{}", cluster.host(), cluster.port()),
-                (cluster.host().to_string(), cluster.port()),
-                Some(cluster),
-            )
+            let mut upstream = Upstream::tcp(cluster.host(), cluster.port());
+            // The throw-away cluster has no TLS: skip the SSLRequest round trip.
+            upstream.tls.mode = SslMode::Disable;
+            (upstream, Some(cluster))
         }
     };
-    eprintln!(
-        "pgscope: proxying {} -> {upstream}; connect with: psql postgres://postgres@{}/postgres",
-        config.listen, config.listen
+    let connector = Arc::new(
+        UpstreamConnector::new(&upstream, config.connect_timeout)
+            .context("cannot set up TLS to the upstream server (upstream)")?,
     );
+    let label = connector.label().to_owned();
+    match config.listen.iter().find_map(|l| match l {
+        ListenAddr::Tcp(addr) => Some(addr),
+        ListenAddr::Unix(_) => None,
+    }) {
+        Some(addr) => eprintln!(
+            "pgscope: proxying {} -> {label}; connect with: psql postgres://postgres@{addr}/postgres",
+            listen_list(&config)
+        ),
+        None => eprintln!("pgscope: proxying {} -> {label}", listen_list(&config)),
+    }
 
     let stats = Arc::new(ProxyStats::default());
-    let span_export = SpanExport::start(&config.tracing, &upstream, Arc::clone(&stats.spans))?;
+    let span_export = SpanExport::start(&config.tracing, &label, Arc::clone(&stats.spans))?;
     let pump = Pump::new(
         PumpConfig {
-            upstream,
-            connect_timeout: config.connect_timeout,
-            startup_timeout: STARTUP_TIMEOUT,
+            connector: Arc::clone(&connector),
+            tls: server_tls.clone(),
+            startup_timeout: config.startup_timeout,
             session: SessionConfig {
                 limits: Limits {
                     max_message_len: config.max_message_size,
                     ..Limits::default()
                 },
+                client_tls: config.tls.mode,
                 ..SessionConfig::default()
             },
         },
@@ -89,30 +100,91 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         "pgscope proxy".to_string(),
         ProxyApp::new(pump, Arc::clone(&drain)),
     );
-    // Unbuffered: the pump reads into its own buffer and writes whole chunks, then flushes, so
-    // pingora's per-connection 64 KiB read and 1,460-byte write buffers would only add a copy
-    // each way (and 65 KiB of memory per connection).
-    service.add_listener(
-        ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::unbuffered()),
-    );
+    for listen in &config.listen {
+        match listen {
+            // Unbuffered: the pump reads into its own buffer and writes whole chunks, then
+            // flushes, so pingora's per-connection 64 KiB read and 1,460-byte write buffers
+            // would only add a copy each way (and 65 KiB of memory per connection).
+            ListenAddr::Tcp(addr) => service.add_listener(
+                ListenerConfig::tcp(addr.to_string()).l4_buffer(L4BufferSettings::unbuffered()),
+            ),
+            // Anyone may connect, as with PostgreSQL's default unix_socket_permissions; the
+            // server's authentication still applies.
+            ListenAddr::Unix(path) => service.add_uds(
+                &path.display().to_string(),
+                Some(std::fs::Permissions::from_mode(0o777)),
+            ),
+        }
+    }
 
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
     server.bootstrap();
     server.add_service(service);
-    recording.add_services(
-        &mut server,
-        stats,
-        &config,
-        (&upstream_host.0, upstream_host.1),
-    )?;
+    let target = Target {
+        host: upstream.host.clone(),
+        port: upstream.port,
+        ssl_mode: upstream.tls.mode,
+        negotiation: upstream.tls.negotiation,
+        tls: connector.client_config(),
+    };
+    recording.add_services(&mut server, stats, &config, target)?;
+    let reloader = Arc::new(Reloader::new(args.clone(), config.clone(), server_tls));
     server.run(PingoraRunArgs {
-        shutdown_signal: Box::new(DrainOnSignal::new(drain, config.shutdown_grace)),
+        shutdown_signal: Box::new(DrainOnSignal::new(
+            drain,
+            config.shutdown_grace,
+            reloader,
+        )),
     });
     recording.finish();
     if let Some(span_export) = span_export {
         span_export.finish();
     }
+    for listen in &config.listen {
+        if let ListenAddr::Unix(path) = listen {
+            let _ = std::fs::remove_file(path);
+        }
+    }
     log::info!("pgscope stopped");
+    Ok(())
+}
+
+fn listen_list(config: &Config) -> String {
+    let names: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
+    names.join(", ")
+}
+
+/// Checks that `listen` can be listened on, so a mistake is reported with the key's name.
+fn check_listen(listen: &ListenAddr) -> anyhow::Result<()> {
+    match listen {
+        ListenAddr::Tcp(addr) => {
+            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} (listen)"))?;
+        }
+        ListenAddr::Unix(path) => {
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            anyhow::ensure!(
+                dir.is_dir(),
+                "cannot listen on {} (listen): the directory {} does not exist",
+                path.display(),
+                dir.display()
+            );
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                anyhow::bail!(
+                    "cannot listen on {} (listen): another server is listening there",
+                    path.display()
+                );
+            }
+            // A socket file left by a process that is gone: replace it, as PostgreSQL does.
+            if path.exists() {
+                std::fs::remove_file(path)
+                    .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+            }
+            std::os::unix::net::UnixListener::bind(path)
+                .with_context(|| format!("cannot listen on {} (listen)", path.display()))?;
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
     Ok(())
 }
 

@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use pgscope_config::GrowthConfig;
+use std::sync::Arc;
+
+use pgscope_config::{GrowthConfig, SslMode, SslNegotiation};
+use tokio_postgres::config::{SslMode as PgSslMode, SslNegotiation as PgSslNegotiation};
 use tokio_postgres::{Client, NoTls};
 
 /// Why a catalog operation failed.
@@ -79,13 +82,48 @@ pub fn plausible_name(name: &str) -> bool {
         })
 }
 
-/// The connection settings for `database` on `host:port`.
+/// How the monitor reaches the upstream server: pgscope's own upstream address and TLS settings,
+/// so the monitor connects (and verifies the server) exactly as the proxy does.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// A host name, IP address or Unix-socket directory.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The upstream `sslmode`.
+    pub ssl_mode: SslMode,
+    /// The upstream `sslnegotiation`.
+    pub negotiation: SslNegotiation,
+    /// The proxy's rustls client configuration (verifier, client certificate); `None` when TLS
+    /// never applies.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Target {
+    /// A plaintext TCP target (`sslmode=disable`).
+    pub fn plain(host: &str, port: u16) -> Target {
+        Target {
+            host: host.to_owned(),
+            port,
+            ssl_mode: SslMode::Disable,
+            negotiation: SslNegotiation::Postgres,
+            tls: None,
+        }
+    }
+}
+
+/// The connection settings for `database` on `target`. A `growth.dsn` that names a host (or
+/// an `sslmode`) keeps its own; otherwise the upstream's apply.
 pub fn connect_config(
     growth: &GrowthConfig,
-    host: &str,
-    port: u16,
+    target: &Target,
     database: &str,
 ) -> Result<tokio_postgres::Config, CatalogError> {
+    let dsn_names_host = growth.dsn.as_ref().is_some_and(|dsn| {
+        dsn.expose()
+            .parse::<tokio_postgres::Config>()
+            .is_ok_and(|config| !config.get_hosts().is_empty())
+    });
     let mut config = match &growth.dsn {
         Some(dsn) => dsn
             .expose()
@@ -100,11 +138,24 @@ pub fn connect_config(
             config
         }
     };
-    if config.get_hosts().is_empty() {
-        config.host(host);
+    if !dsn_names_host {
+        config.host(&target.host);
+        if target.tls.is_some() {
+            // tokio-postgres knows no `allow`; the closest is to try TLS first.
+            config.ssl_mode(match target.ssl_mode {
+                SslMode::Disable => PgSslMode::Disable,
+                SslMode::Allow | SslMode::Prefer => PgSslMode::Prefer,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => PgSslMode::Require,
+            });
+            if target.negotiation == SslNegotiation::Direct {
+                config.ssl_negotiation(PgSslNegotiation::Direct);
+            }
+        } else {
+            config.ssl_mode(PgSslMode::Disable);
+        }
     }
     if config.get_ports().is_empty() {
-        config.port(port);
+        config.port(target.port);
     }
     if config.get_user().is_none() {
         config.user(&growth.user);
@@ -139,20 +190,42 @@ impl Catalog {
     pub async fn connect(
         config: &tokio_postgres::Config,
         timeout: Duration,
+        tls: Option<&Arc<rustls::ClientConfig>>,
     ) -> Result<Catalog, CatalogError> {
         let what = format!(
             "database {:?}",
             config.get_dbname().unwrap_or_default().to_owned()
         );
-        let (client, connection) = tokio::time::timeout(timeout, config.connect(NoTls))
-            .await
-            .map_err(|_| CatalogError::Timeout(what))??;
-        let task = tokio::spawn(async move {
+        let task = match tls {
+            Some(tls) => {
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
+                let (client, connection) = tokio::time::timeout(timeout, config.connect(tls))
+                    .await
+                    .map_err(|_| CatalogError::Timeout(what))??;
+                (client, Catalog::drive(connection))
+            }
+            None => {
+                let (client, connection) = tokio::time::timeout(timeout, config.connect(NoTls))
+                    .await
+                    .map_err(|_| CatalogError::Timeout(what))??;
+                (client, Catalog::drive(connection))
+            }
+        };
+        let (client, task) = task;
+        Ok(Catalog { client, task })
+    }
+
+    /// Runs a connection's IO until it ends.
+    fn drive<S, T>(connection: tokio_postgres::Connection<S, T>) -> tokio::task::JoinHandle<()>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        tokio::spawn(async move {
             if let Err(error) = connection.await {
                 log::debug!("growth monitor connection ended: {error}");
             }
-        });
-        Ok(Catalog { client, task })
+        })
     }
 
     /// Whether the server closed the connection.
@@ -232,7 +305,7 @@ mod tests {
             dsn: Some(pgscope_config::Secret::new("postgres://mon:pw@/other")),
             ..GrowthConfig::default()
         };
-        let config = connect_config(&growth, "127.0.0.1", 5544, "app").unwrap();
+        let config = connect_config(&growth, &Target::plain("127.0.0.1", 5544), "app").unwrap();
         assert_eq!(config.get_user(), Some("mon"));
         assert_eq!(config.get_password(), Some(&b"pw"[..]));
         assert_eq!(config.get_dbname(), Some("app"));
@@ -247,7 +320,7 @@ mod tests {
             password: Some(pgscope_config::Secret::new("x")),
             ..GrowthConfig::default()
         };
-        let config = connect_config(&growth, "db", 5432, "app").unwrap();
+        let config = connect_config(&growth, &Target::plain("db", 5432), "app").unwrap();
         assert_eq!(config.get_user(), Some("watcher"));
         assert_eq!(config.get_password(), Some(&b"x"[..]));
         assert!(config

@@ -21,7 +21,7 @@ use pgscope_exporters::StatsSource;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 
-use super::catalog::{connect_config, Catalog};
+use super::catalog::{connect_config, Catalog, Target};
 use super::detector::{assess, Class, Settings, WindowSample};
 use super::flag::{flag_of, FlagInput};
 use super::plan::{explain_execute, placeholders, summarize};
@@ -88,8 +88,7 @@ struct Rounds {
 pub struct GrowthMonitor {
     recorder: Arc<Recorder>,
     config: GrowthConfig,
-    host: String,
-    port: u16,
+    target: Target,
     state: Arc<GrowthState>,
     rounds: tokio::sync::Mutex<Rounds>,
 }
@@ -101,12 +100,11 @@ fn now_ms() -> u64 {
 }
 
 impl GrowthMonitor {
-    /// A monitor of the upstream `host:port`, reading `recorder`, publishing to `state`.
+    /// A monitor of the upstream `target`, reading `recorder`, publishing to `state`.
     pub fn new(
         recorder: Arc<Recorder>,
         config: GrowthConfig,
-        host: String,
-        port: u16,
+        target: Target,
         state: Arc<GrowthState>,
     ) -> Self {
         let meta = recorder.meta();
@@ -118,8 +116,7 @@ impl GrowthMonitor {
         let capacity = (kept_ms / interval_ms + 2).clamp(8, 4096) as usize;
         GrowthMonitor {
             recorder,
-            host,
-            port,
+            target,
             state,
             rounds: tokio::sync::Mutex::new(Rounds {
                 links: BTreeMap::new(),
@@ -156,8 +153,11 @@ impl GrowthMonitor {
         if now < link.status.retry_at_ms {
             return false;
         }
-        let connected = match connect_config(&self.config, &self.host, self.port, database) {
-            Ok(config) => Catalog::connect(&config, self.config.query_timeout).await,
+        let connected = match connect_config(&self.config, &self.target, database) {
+            Ok(config) => {
+                Catalog::connect(&config, self.config.query_timeout, self.target.tls.as_ref())
+                    .await
+            }
             Err(error) => Err(error),
         };
         match connected {

@@ -6,18 +6,22 @@
 //! write where, which [`Event`]s happened, and whether the driver must connect, cancel or close.
 //! Tests drive it with hand-built messages and synthetic instants; no socket is involved.
 //!
-//! The session never changes a byte. Client chunks are returned unchanged in
-//! [`Output::to_server`] and server chunks in [`Output::to_client`]; the only bytes pgscope
-//! writes itself are the answers PostgreSQL's startup protocol requires of a proxy (`N` to
-//! `SSLRequest`/`GSSENCRequest`) and `ErrorResponse`s when something fails (bad client message,
-//! unreachable upstream, upstream gone mid-session), always at a message boundary.
+//! The session changes no byte but one. Client chunks are returned unchanged in
+//! [`Output::to_server`] and server chunks in [`Output::to_client`]; the bytes pgscope writes
+//! itself are the answers PostgreSQL's startup protocol requires of a proxy (`S` or `N` to
+//! `SSLRequest`, `N` to `GSSENCRequest`) and `ErrorResponse`s when something fails (bad client
+//! message, unreachable upstream, upstream gone mid-session), always at a message boundary. The
+//! one rewrite: while the upstream connection is TLS, `SCRAM-SHA-256-PLUS` is removed from the
+//! server's SASL mechanisms, since channel binding cannot span a proxy ([`auth`]).
 //!
 //! Inside, the work is split by phase:
-//! - [`startup`]: the untagged startup packets and the choice between connect, cancel and
+//! - [`startup`]: the untagged startup packets and the choice between TLS, connect, cancel and
 //!   refuse;
+//! - [`auth`]: the SCRAM filter of TLS upstream connections, until authentication ends;
 //! - [`tracker`]: after startup, the prepared statements, portals and the FIFO of requests in
 //!   flight, matched to their responses to produce `QueryStarted`/`QueryFinished` events.
 
+mod auth;
 mod startup;
 mod tracker;
 
@@ -30,10 +34,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use pgscope_config::TlsMode;
 use pgscope_protocol::encode;
 use pgscope_protocol::{Decoded, Decoder, Limits, ProtocolError};
 
 use crate::event::{ConnectionInfo, Event};
+use auth::AuthFilter;
 use tracker::Tracker;
 
 /// Settings of one session.
@@ -46,6 +52,9 @@ pub struct SessionConfig {
     pub max_in_flight: usize,
     /// Most prepared statement names remembered per connection.
     pub max_statements: usize,
+    /// Whether clients may (`Allow`) or must (`Require`) use TLS; `Disable`: `SSLRequest` is
+    /// answered `N`.
+    pub client_tls: TlsMode,
 }
 
 impl Default for SessionConfig {
@@ -54,6 +63,7 @@ impl Default for SessionConfig {
             limits: Limits::default(),
             max_in_flight: 65_536,
             max_statements: 10_000,
+            client_tls: TlsMode::Disable,
         }
     }
 }
@@ -61,6 +71,9 @@ impl Default for SessionConfig {
 /// What the driver must do besides writing bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// Write [`Output::to_client`] (the `S`), then run the TLS handshake on the client
+    /// connection, call [`Session::on_client_tls`] and go on reading startup packets over TLS.
+    StartTls,
     /// Open the upstream connection, then write [`Output::to_server`] to it.
     Connect,
     /// Open a new upstream connection, write this `CancelRequest` packet (unchanged), close it,
@@ -126,6 +139,10 @@ pub struct Session {
     server_framed: bool,
     /// The server sent a FATAL or PANIC error: its close is announced already.
     server_said_fatal: bool,
+    /// The client connection is TLS (terminated by pgscope).
+    client_tls: bool,
+    /// While the upstream is TLS and authentication is going on: the SCRAM filter.
+    auth: Option<Box<AuthFilter>>,
 }
 
 impl Session {
@@ -154,7 +171,46 @@ impl Session {
             observing: true,
             server_framed: true,
             server_said_fatal: false,
+            client_tls: false,
+            auth: None,
         }
+    }
+
+    /// The TLS handshake with the client succeeded: what follows is encrypted.
+    pub fn on_client_tls(&mut self) {
+        self.client_tls = true;
+    }
+
+    /// Whether the client connection is TLS.
+    pub fn client_tls(&self) -> bool {
+        self.client_tls
+    }
+
+    /// The upstream connection is open; `tls` says whether it is encrypted, in which case the
+    /// SCRAM filter ([`auth`]) watches authentication.
+    pub fn on_upstream_connected(&mut self, tls: bool) {
+        self.auth = (tls && !self.replication).then(Box::default);
+    }
+
+    /// Whether the server has said `ReadyForQuery` at least once (startup is over). Replication
+    /// connections are not followed, so they count as ready once forwarded.
+    pub fn is_ready(&self) -> bool {
+        self.replication || self.tracker.transaction_status().is_some()
+    }
+
+    /// The client's startup (authentication included) took longer than allowed: the client is
+    /// told as PostgreSQL tells it (FATAL 57014, "canceling authentication due to timeout").
+    pub fn on_startup_timeout(&mut self, out: &mut Output) {
+        if self.client_stream_at_boundary() {
+            out.to_client.push(encode::backend::error_response(
+                "FATAL",
+                "57014",
+                "pgscope: canceling authentication due to timeout",
+            ));
+        }
+        out.to_server.push(encode::frontend::terminate());
+        out.action = Some(Action::Close);
+        self.phase = Phase::Closed;
     }
 
     /// The current phase.
@@ -190,6 +246,31 @@ impl Session {
         if self.phase != Phase::Running {
             return;
         }
+        let Some(filter) = self.auth.as_mut() else {
+            return self.client_chunk(chunk, now, out);
+        };
+        let filtered = filter.on_client(chunk);
+        if let Some(refusal) = filtered.refuse {
+            log::warn!(
+                "refusing client (user {:?}, database {:?}): it asked for SCRAM channel binding, \
+                 which cannot pass through a proxy (hint: channel_binding=disable)",
+                self.connection.user,
+                self.connection.database
+            );
+            out.to_client.push(refusal);
+            out.action = Some(Action::Close);
+            self.phase = Phase::Closed;
+            return;
+        }
+        for piece in filtered.pass {
+            self.client_chunk(piece, now, out);
+            if self.phase != Phase::Running {
+                return;
+            }
+        }
+    }
+
+    fn client_chunk(&mut self, chunk: Bytes, now: Instant, out: &mut Output) {
         if self.replication {
             out.to_server.push(chunk);
             return;
@@ -218,6 +299,19 @@ impl Session {
         if self.phase == Phase::Closed {
             return;
         }
+        let Some(filter) = self.auth.as_mut() else {
+            return self.server_chunk(chunk, now, out);
+        };
+        let filtered = filter.on_server(&chunk);
+        if filtered.done {
+            self.auth = None;
+        }
+        for piece in filtered.pass {
+            self.server_chunk(piece, now, out);
+        }
+    }
+
+    fn server_chunk(&mut self, chunk: Bytes, now: Instant, out: &mut Output) {
         if self.server_framed && !self.replication {
             self.server.push(chunk.clone());
             loop {

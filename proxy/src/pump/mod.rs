@@ -1,9 +1,14 @@
 //! The socket driver of one client connection: the only code that reads or writes sockets.
 //!
-//! A [`Pump`] runs one [`Session`] between a client stream and one upstream TCP connection
+//! A [`Pump`] runs one [`Session`] between a client stream and one upstream connection (TCP,
+//! TLS or a Unix socket, opened by [`UpstreamConnector`])
 //! (pgscope does not pool: each client gets its own server connection, so every session-level
 //! feature — prepared statements, `SET`, `LISTEN`, temporary tables, advisory locks — behaves as
 //! it does direct, in front of or behind PgBouncer).
+//!
+//! The startup phase (`startup`: startup packets, TLS handshakes, cancel requests) runs under
+//! one deadline, `startup_timeout`, which keeps running through authentication until the
+//! server's first `ReadyForQuery`. Opening the upstream connection is `connect`'s.
 //!
 //! After startup the two directions run as two futures on the connection's task. Each reads a
 //! chunk, lets the session look at it (under an uncontended mutex, never held across an await),
@@ -21,12 +26,17 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::event::Observer;
 use crate::session::{Action, Output, Session, SessionConfig};
 use crate::stats::{GaugeGuard, ProxyStats};
+use crate::tls::{ServerTls, UpstreamConnector};
+
+mod connect;
+mod startup;
+
+use startup::Startup;
 
 /// Bytes asked of the kernel per read.
 const READ_SIZE: usize = 16 * 1024;
@@ -38,11 +48,12 @@ const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// Settings shared by all pumps.
 #[derive(Debug, Clone)]
 pub struct PumpConfig {
-    /// The upstream server, `host:port`.
-    pub upstream: String,
-    /// Limit on opening the upstream connection.
-    pub connect_timeout: Duration,
-    /// Limit on a client's startup phase before its upstream connection is opened.
+    /// Opens upstream connections (address, TLS policy, connect timeout).
+    pub connector: Arc<UpstreamConnector>,
+    /// pgscope's TLS server settings for clients; `None`: `SSLRequest` is answered `N`.
+    pub tls: Option<Arc<ServerTls>>,
+    /// Limit on a client's whole startup: from accept to the server's first `ReadyForQuery`,
+    /// TLS handshake and authentication included.
     pub startup_timeout: Duration,
     /// Settings of each session.
     pub session: SessionConfig,
@@ -53,6 +64,7 @@ pub struct Pump {
     config: PumpConfig,
     observer: Arc<dyn Observer>,
     stats: Arc<ProxyStats>,
+    failures: connect::BurstLog,
 }
 
 impl std::fmt::Debug for Pump {
@@ -73,6 +85,8 @@ enum End {
     ServerClosed,
     /// Shutting down and the session is idle.
     Drained,
+    /// Authentication did not finish within `startup_timeout`.
+    StartupTimeout,
 }
 
 impl Pump {
@@ -82,6 +96,7 @@ impl Pump {
             config,
             observer,
             stats,
+            failures: connect::BurstLog::default(),
         }
     }
 
@@ -93,7 +108,7 @@ impl Pump {
     /// Serves one client connection until it ends. `draining` turns true when the server shuts
     /// down: the connection is then closed as soon as it is idle (no request in flight, no open
     /// transaction). IO errors end the connection; they are logged, not returned.
-    pub async fn serve<C>(&self, mut client: C, draining: watch::Receiver<bool>)
+    pub async fn serve<C>(&self, client: C, draining: watch::Receiver<bool>)
     where
         C: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -101,59 +116,35 @@ impl Pump {
             &self.stats.client_connections,
             Some(&self.stats.client_connections_total),
         );
+        let deadline = tokio::time::Instant::now() + self.config.startup_timeout;
         let mut session = Session::new(self.config.session.clone());
         let mut out = Output::default();
         let mut buf = BytesMut::with_capacity(1024);
-        // Startup: until the client's StartupMessage (or cancel, or refusal).
-        loop {
-            let read = tokio::time::timeout(self.config.startup_timeout, client.read_buf(&mut buf));
-            match read.await {
-                Ok(Ok(0)) | Ok(Err(_)) => return,
-                Ok(Ok(_)) => {}
-                Err(_) => {
-                    log::debug!("client sent no startup packet in time");
-                    return;
-                }
-            }
-            out.clear();
-            session.on_client_startup(&mut buf, &mut out);
-            if write_all(&mut client, &out.to_client).await.is_err() {
+        let startup = self.startup(client, &mut session, &mut buf, &mut out);
+        let client = match tokio::time::timeout_at(deadline, startup).await {
+            Ok(Startup::Connect(client)) => client,
+            Ok(Startup::Done) => return,
+            Err(_) => {
+                // As PostgreSQL does for a startup packet that never completes: close silently.
+                ProxyStats::add(&self.stats.startup_timeouts, 1);
+                log::debug!(
+                    "client did not complete its startup within {:?}",
+                    self.config.startup_timeout
+                );
                 return;
             }
-            match out.action.take() {
-                None => continue,
-                Some(Action::Connect) => break,
-                Some(Action::Cancel(packet)) => {
-                    self.forward_cancel(packet).await;
-                    let _ = client.shutdown().await;
-                    return;
-                }
-                Some(Action::Close) => {
-                    ProxyStats::add(&self.stats.protocol_errors, 1);
-                    let _ = client.shutdown().await;
-                    return;
-                }
-            }
-        }
-        let upstream = match self.connect().await {
-            Ok(upstream) => upstream,
-            Err(reason) => {
-                log::warn!("upstream {} unreachable: {reason}", self.config.upstream);
-                out.clear();
-                session.on_connect_failed(&self.config.upstream, &reason, &mut out);
+        };
+        let mut client = client;
+        let connected = match self.open_upstream(&mut session, &mut out).await {
+            Ok(connected) => connected,
+            Err(out) => {
                 let _ = write_all(&mut client, &out.to_client).await;
                 let _ = client.shutdown().await;
                 return;
             }
         };
         let _upstream_open = GaugeGuard::enter(&self.stats.upstream_connections, None);
-        let (mut server_read, mut server_write) = upstream.into_split();
-        if write_all(&mut server_write, &out.to_server).await.is_err() {
-            out.clear();
-            session.on_connect_failed(&self.config.upstream, "connection lost", &mut out);
-            let _ = write_all(&mut client, &out.to_client).await;
-            return;
-        }
+        let (mut server_read, mut server_write) = tokio::io::split(connected.stream);
         out.clear();
         let leftover = buf.split().freeze();
 
@@ -177,8 +168,10 @@ impl Pump {
                 &mut client_write,
                 &session,
                 &client_writing,
+                connected.prefetched,
             )));
             relay.push(Box::pin(drained(&session, &client_writing, draining)));
+            relay.push(Box::pin(startup_deadline(&session, &client_writing, deadline)));
             // Never `None`: the set is not empty.
             relay.next().await.unwrap_or(End::ClientClosed)
         };
@@ -194,11 +187,16 @@ impl Pump {
                 out
             }
             End::ServerClosed => {
-                session.on_server_closed(&self.config.upstream, now, &mut out);
+                session.on_server_closed(self.config.connector.label(), now, &mut out);
                 out
             }
             End::Drained => {
                 session.on_shutdown(&mut out);
+                out
+            }
+            End::StartupTimeout => {
+                ProxyStats::add(&self.stats.startup_timeouts, 1);
+                session.on_startup_timeout(&mut out);
                 out
             }
         };
@@ -260,6 +258,7 @@ impl Pump {
         client: &mut W,
         session: &Mutex<Session>,
         client_writing: &AtomicBool,
+        prefetched: Bytes,
     ) -> End
     where
         R: AsyncRead + Unpin,
@@ -267,13 +266,19 @@ impl Pump {
     {
         let mut out = Output::default();
         let mut buf = BytesMut::with_capacity(READ_SIZE);
+        let mut prefetched = Some(prefetched).filter(|chunk| !chunk.is_empty());
         loop {
-            buf.reserve(READ_SIZE);
-            match server.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => return End::ServerClosed,
-                Ok(n) => ProxyStats::add(&self.stats.bytes_server_to_client, n as u64),
-            }
-            let chunk = buf.split().freeze();
+            let chunk = match prefetched.take() {
+                Some(chunk) => chunk,
+                None => {
+                    buf.reserve(READ_SIZE);
+                    match server.read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => return End::ServerClosed,
+                        Ok(n) => ProxyStats::add(&self.stats.bytes_server_to_client, n as u64),
+                    }
+                    buf.split().freeze()
+                }
+            };
             lock(session).on_server_data(chunk, Instant::now(), &mut out);
             client_writing.store(true, Ordering::Release);
             if write_all(client, &out.to_client).await.is_err() {
@@ -291,43 +296,6 @@ impl Pump {
         }
         out.clear();
     }
-
-    async fn connect(&self) -> Result<TcpStream, String> {
-        let connect = TcpStream::connect(&self.config.upstream);
-        let result = match tokio::time::timeout(self.config.connect_timeout, connect).await {
-            Ok(Ok(stream)) => {
-                // Small messages must not wait for Nagle's algorithm.
-                stream
-                    .set_nodelay(true)
-                    .map(|()| stream)
-                    .map_err(|e| e.to_string())
-            }
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("timed out after {:?}", self.config.connect_timeout)),
-        };
-        ProxyStats::add(&self.stats.upstream_connections_total, 1);
-        if result.is_err() {
-            ProxyStats::add(&self.stats.upstream_connections_failed, 1);
-        }
-        result
-    }
-
-    /// Sends a `CancelRequest` packet, unchanged, on a fresh upstream connection.
-    async fn forward_cancel(&self, packet: Bytes) {
-        let cancel = async {
-            let mut stream = self.connect().await?;
-            stream.write_all(&packet).await.map_err(|e| e.to_string())?;
-            // The server closes the connection once it has read the request.
-            let mut sink = [0u8; 64];
-            let _ = stream.read(&mut sink).await;
-            Ok::<(), String>(())
-        };
-        match tokio::time::timeout(CANCEL_TIMEOUT, cancel).await {
-            Ok(Ok(())) => ProxyStats::add(&self.stats.cancels_forwarded, 1),
-            Ok(Err(e)) => log::warn!("could not forward cancel request: {e}"),
-            Err(_) => log::warn!("forwarding a cancel request timed out"),
-        }
-    }
 }
 
 /// Resolves once shutdown has begun, the session is idle and no write to the client is half
@@ -344,6 +312,28 @@ async fn drained(
     loop {
         if !client_writing.load(Ordering::Acquire) && lock(session).is_idle() {
             return End::Drained;
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+/// Resolves at the startup deadline if the server has not yet said `ReadyForQuery` (and no
+/// write to the client is half done); never resolves once it has.
+async fn startup_deadline(
+    session: &Mutex<Session>,
+    client_writing: &AtomicBool,
+    deadline: tokio::time::Instant,
+) -> End {
+    if lock(session).is_ready() {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep_until(deadline).await;
+    loop {
+        if lock(session).is_ready() {
+            return std::future::pending().await;
+        }
+        if !client_writing.load(Ordering::Acquire) {
+            return End::StartupTimeout;
         }
         tokio::time::sleep(DRAIN_POLL).await;
     }
