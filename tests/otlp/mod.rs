@@ -4,10 +4,13 @@
 //!
 //! Both receivers are deliberately tiny — a hand-written HTTP/1.1 loop and an `h2` server
 //! speaking the gRPC framing — so the test depends on the OTLP wire format, not on another
-//! OpenTelemetry implementation agreeing with the one under test.
+//! OpenTelemetry implementation agreeing with the one under test. Either can serve `https://`
+//! (rustls), optionally requiring a client certificate.
 
+pub mod checks;
 pub mod proxy;
 pub mod receiver;
+pub mod tls;
 
 pub use proxy::TracedProxy;
 pub use receiver::{ReceivedSpan, Receiver};

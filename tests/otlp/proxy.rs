@@ -3,11 +3,11 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
-use std::process::ExitStatus;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use pgscope_exporters::otel::OTEL_VARIABLES;
-use pgscope_tests::{free_port, Cluster, Proxy, ProxyEnv};
+use pgscope_tests::{free_port, output_within, pgscope_bin, Cluster, Proxy, ProxyEnv};
 use tempfile::TempDir;
 
 /// A running `pgscope run` with tracing settings; killed when dropped.
@@ -48,6 +48,44 @@ impl TracedProxy {
             admin,
             _dir: dir,
         }
+    }
+
+    /// Runs `pgscope run` as [`TracedProxy::start`] would, expecting it to refuse to start;
+    /// returns its exit status and everything it printed. Panics if it is still running
+    /// after 30 seconds.
+    pub fn start_failure(
+        cluster: &Cluster,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> (ExitStatus, String) {
+        let dir = tempfile::Builder::new()
+            .prefix("pgscope-otel-")
+            .tempdir()
+            .expect("temporary directory");
+        let config_path = dir.path().join("pgscope.toml");
+        std::fs::write(&config_path, config).expect("write the config file");
+        let mut command = Command::new(pgscope_bin());
+        command
+            .arg("run")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("--admin")
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("--upstream")
+            .arg(format!("postgres://127.0.0.1:{}", cluster.port()))
+            .arg("--config")
+            .arg(&config_path)
+            .stdin(Stdio::null());
+        for name in OTEL_VARIABLES {
+            command.env_remove(name);
+        }
+        let output = output_within(command.envs(env.iter().copied()), Duration::from_secs(30));
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status, printed)
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/postgres` through pgscope.

@@ -12,8 +12,10 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::tls::ServerTls;
 
 /// Which OTLP transport a receiver speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,9 @@ pub struct Receiver {
     transport: Transport,
     spans: Store,
     requests: Arc<Mutex<u64>>,
+    /// TLS handshakes that failed (https receivers only).
+    refused: Arc<Mutex<u64>>,
+    tls: bool,
     /// `None` only while being dropped.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -107,6 +112,19 @@ impl Drop for Receiver {
 impl Receiver {
     /// Starts a receiver of `transport` on its own runtime and a free port.
     pub fn start(transport: Transport) -> Receiver {
+        Receiver::serve(transport, None)
+    }
+
+    /// Same, serving `https://` as `tls` says.
+    pub fn start_tls(transport: Transport, tls: &ServerTls) -> Receiver {
+        let alpn: &[u8] = match transport {
+            Transport::Http => b"http/1.1",
+            Transport::Grpc => b"h2",
+        };
+        Receiver::serve(transport, Some(tls.acceptor(alpn)))
+    }
+
+    fn serve(transport: Transport, tls: Option<tokio_rustls::TlsAcceptor>) -> Receiver {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -120,15 +138,28 @@ impl Receiver {
         let port = listener.local_addr().expect("receiver address").port();
         let spans = Store::default();
         let requests = Arc::new(Mutex::new(0));
-        let (store, count) = (Arc::clone(&spans), Arc::clone(&requests));
+        let refused = Arc::new(Mutex::new(0));
+        let is_tls = tls.is_some();
+        let (store, count, refusals) = (
+            Arc::clone(&spans),
+            Arc::clone(&requests),
+            Arc::clone(&refused),
+        );
         runtime.spawn(async move {
             let listener = TcpListener::from_std(listener).expect("register the listener");
             while let Ok((stream, _)) = listener.accept().await {
                 let (store, count) = (Arc::clone(&store), Arc::clone(&count));
+                let (tls, refusals) = (tls.clone(), Arc::clone(&refusals));
                 tokio::spawn(async move {
-                    let served = match transport {
-                        Transport::Http => serve_http(stream, &store, &count).await,
-                        Transport::Grpc => serve_grpc(stream, &store, &count).await,
+                    let served = match tls {
+                        None => serve(transport, stream, &store, &count).await,
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => serve(transport, stream, &store, &count).await,
+                            Err(err) => {
+                                *refusals.lock().unwrap() += 1;
+                                Err(format!("TLS handshake failed: {err}").into())
+                            }
+                        },
                     };
                     if let Err(err) = served {
                         eprintln!("otlp receiver: connection ended: {err}");
@@ -141,13 +172,21 @@ impl Receiver {
             transport,
             spans,
             requests,
+            refused,
+            tls: is_tls,
             runtime: Some(runtime),
         }
     }
 
-    /// The base endpoint URL (`http://127.0.0.1:PORT`).
+    /// The base endpoint URL (`http://127.0.0.1:PORT`, or `https://` when serving TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// TLS handshakes that failed so far.
+    pub fn refused_handshakes(&self) -> u64 {
+        *self.refused.lock().unwrap()
     }
 
     /// The transport it speaks.
@@ -221,9 +260,25 @@ fn store(request: ExportTraceServiceRequest, spans: &Store, count: &Mutex<u64>) 
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Serves one connection, plain or TLS.
+async fn serve<S>(
+    transport: Transport,
+    stream: S,
+    spans: &Store,
+    count: &Arc<Mutex<u64>>,
+) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match transport {
+        Transport::Http => serve_http(stream, spans, count).await,
+        Transport::Grpc => serve_grpc(stream, spans, count).await,
+    }
+}
+
 /// HTTP/1.1 with keep-alive: `POST /v1/traces` bodies of `Content-Length` bytes.
-async fn serve_http(
-    mut stream: TcpStream,
+async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     spans: &Store,
     count: &Arc<Mutex<u64>>,
 ) -> Result<(), BoxError> {
@@ -275,8 +330,8 @@ async fn serve_http(
 /// gRPC over HTTP/2: each request body is length-prefixed messages; the reply is one empty
 /// `ExportTraceServiceResponse` and `grpc-status: 0`. Each request is answered on its own
 /// task while the connection keeps being polled by `accept`.
-async fn serve_grpc(
-    stream: TcpStream,
+async fn serve_grpc<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     spans: &Store,
     count: &Arc<Mutex<u64>>,
 ) -> Result<(), BoxError> {

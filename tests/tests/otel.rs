@@ -8,7 +8,10 @@
 //!   whose database span becomes the parent of pgscope's span;
 //! - a collector that refuses connections: pgbench runs clean and `/metrics` counts the
 //!   dropped spans;
-//! - spans still queued at SIGTERM are exported before the process exits.
+//! - spans still queued at SIGTERM are exported before the process exits;
+//! - `https://` collectors over both transports, with the CA and client certificate of the
+//!   `OTEL_EXPORTER_OTLP_*CERTIFICATE`/`*KEY` variables (`…_TRACES_…` winning); an untrusted
+//!   collector certificate gets no span; a bad TLS file stops pgscope at start.
 
 #[path = "../otlp/mod.rs"]
 mod otlp;
@@ -20,74 +23,16 @@ use std::time::Duration;
 use futures_util::{future, SinkExt};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use otlp::checks::{
+    a_select_span_arrives, check_common, config_for, connect, spans_named, ARRIVAL, QUICK, SERVICE,
+};
 use otlp::receiver::Transport;
+use otlp::tls::ServerTls;
+use otlp::tls::{https_ca, text};
 use otlp::{ReceivedSpan, Receiver, TracedProxy};
-use pgscope_tests::{output_within, python, Cluster, CLIENT_TIMEOUT};
+use pgscope_tests::{output_within, python, Cluster, TestCa, CLIENT_TIMEOUT};
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
-
-/// `service.name` of pgscope's spans in these tests.
-const SERVICE: &str = "pgscope-test";
-/// How long spans may take to arrive.
-const ARRIVAL: Duration = Duration::from_secs(20);
-/// Export every 100 ms, so spans arrive quickly.
-const QUICK: (&str, &str) = ("OTEL_BSP_SCHEDULE_DELAY", "100");
-
-/// A `[tracing]` section that turns tracing on and sends to `receiver` by the file's keys.
-fn config_for(receiver: &Receiver) -> String {
-    format!(
-        "[tracing]\nenabled = true\nendpoint = {:?}\nprotocol = {:?}\nservice_name = {SERVICE:?}\n",
-        receiver.endpoint(),
-        receiver.transport().protocol()
-    )
-}
-
-/// Connects through `proxy` with `application_name=otel-test`.
-async fn connect(proxy: &TracedProxy) -> Client {
-    let url = format!("{}?application_name=otel-test", proxy.url());
-    let (client, connection) = tokio_postgres::connect(&url, NoTls)
-        .await
-        .unwrap_or_else(|err| panic!("connect {url}: {err:?}\nproxy log:\n{}", proxy.log()));
-    tokio::spawn(connection);
-    client
-}
-
-/// pgscope's spans named `name`, at least `n` of them.
-fn spans_named(receiver: &Receiver, name: &str, n: usize) -> Vec<ReceivedSpan> {
-    receiver.wait_for(n, ARRIVAL, |s| s.service == SERVICE && s.span.name == name)
-}
-
-/// Asserts the attributes every pgscope span has, and returns the rest.
-fn check_common(span: &ReceivedSpan, cluster: &Cluster) -> HashMap<String, String> {
-    assert_eq!(span.span.kind, SpanKind::Client as i32, "{span:?}");
-    assert!(span.span.end_time_unix_nano >= span.span.start_time_unix_nano);
-    assert!(span.parent_span_id().is_empty(), "a root span: {span:?}");
-    let mut attrs = span.attributes();
-    let common = [
-        ("db.system.name", "postgresql".to_owned()),
-        ("db.namespace", "postgres".to_owned()),
-        ("server.address", "127.0.0.1".to_owned()),
-        ("server.port", cluster.port().to_string()),
-        ("db.user", "postgres".to_owned()),
-        ("application_name", "otel-test".to_owned()),
-    ];
-    for (key, value) in common {
-        assert_eq!(
-            attrs.remove(key).as_deref(),
-            Some(value.as_str()),
-            "{key} of {span:?}"
-        );
-    }
-    let fingerprint = attrs
-        .remove("pgscope.fingerprint")
-        .expect("pgscope.fingerprint");
-    assert!(
-        fingerprint.len() == 16 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()),
-        "{fingerprint}"
-    );
-    attrs
-}
 
 /// The statement the pipelined batch runs.
 const LOOKUP: &str = "SELECT name FROM items WHERE id = $1";
@@ -431,5 +376,112 @@ async fn queued_spans_are_exported_at_graceful_shutdown() {
         proxy.log().contains("3 exported, 0 dropped"),
         "{}",
         proxy.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_https_collector_over_http_protobuf_with_a_client_certificate() {
+    let cluster = Cluster::start();
+    let (ca, tls, client) = https_ca();
+    let receiver = Receiver::start_tls(Transport::Http, &tls);
+    let ca_pem = ca.cert();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", text(&ca_pem)),
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", text(&client.cert)),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", text(&client.key)),
+    ];
+    let proxy = a_select_span_arrives(&cluster, &receiver, &env).await;
+    assert!(proxy
+        .log()
+        .contains(&format!("trusting {}", ca.cert().display())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_https_grpc_collector_with_the_traces_variables_winning() {
+    let cluster = Cluster::start();
+    let (ca, tls, client) = https_ca();
+    let receiver = Receiver::start_tls(Transport::Grpc, &tls);
+    let ca_pem = ca.cert();
+    // The generic variables name files that do not exist: read, they would stop pgscope.
+    let env = [
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            "/nonexistent/c.pem",
+        ),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/nonexistent/c.key"),
+        ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", text(&ca_pem)),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            text(&client.cert),
+        ),
+        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", text(&client.key)),
+    ];
+    a_select_span_arrives(&cluster, &receiver, &env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_collector_with_an_untrusted_certificate_gets_no_span() {
+    let cluster = Cluster::start();
+    let trusted = TestCa::new("trusted CA");
+    let other = TestCa::new("other CA");
+    let receiver = Receiver::start_tls(
+        Transport::Grpc,
+        &ServerTls::new(other.server("collector", &["127.0.0.1"])),
+    );
+    let trusted_pem = trusted.cert();
+    let env = [
+        QUICK,
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", text(&trusted_pem)),
+    ];
+    let proxy = TracedProxy::start(&cluster, &config_for(&receiver), &env);
+    let client = connect(&proxy).await;
+    client.query_one("SELECT 1 AS one", &[]).await.unwrap();
+    let failed = "pgscope_spans_dropped_total{reason=\"export_failed\"}";
+    let deadline = std::time::Instant::now() + ARRIVAL;
+    while proxy.metric(failed) < Some(1.0) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(proxy.metric(failed), Some(1.0), "{}", proxy.log());
+    assert!(receiver.spans().is_empty());
+    assert!(receiver.refused_handshakes() >= 1, "{}", proxy.log());
+}
+
+#[test]
+fn a_bad_tls_file_stops_pgscope_at_start_naming_it() {
+    let cluster = Cluster::start();
+    let config = "[tracing]\nenabled = true\nendpoint = \"https://127.0.0.1:1\"\n";
+    let (status, printed) = TracedProxy::start_failure(
+        &cluster,
+        config,
+        &[(
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "/nonexistent/pgscope-ca.pem",
+        )],
+    );
+    assert!(!status.success(), "{printed}");
+    assert!(
+        printed.contains("OTEL_EXPORTER_OTLP_CERTIFICATE")
+            && printed.contains("/nonexistent/pgscope-ca.pem"),
+        "{printed}"
+    );
+    // A client key that is not the certificate's.
+    let ca = TestCa::new("pgscope otlp test CA");
+    let (one, two) = (ca.client("one", "one"), ca.client("two", "two"));
+    let ca_pem = ca.cert();
+    let (status, printed) = TracedProxy::start_failure(
+        &cluster,
+        config,
+        &[
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", text(&ca_pem)),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", text(&one.cert)),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", text(&two.key)),
+        ],
+    );
+    assert!(!status.success(), "{printed}");
+    assert!(
+        printed.contains(text(&two.key)) && printed.contains("does not go with"),
+        "{printed}"
     );
 }

@@ -7,9 +7,15 @@
 //!   [`TraceOptions`] (its `[tracing]` section) and an environment passed in as pairs, so
 //!   tests drive them without touching the process. A `tracing.*` option that is set wins
 //!   over its `OTEL_*` counterpart, which wins over the OpenTelemetry default. The variables
-//!   read are listed in [`OTEL_VARIABLES`]; a malformed one is an error naming it. Headers,
-//!   compression and TLS files (`OTEL_EXPORTER_OTLP_HEADERS`, …) are left to the
-//!   `opentelemetry-otlp` crate, which reads them itself.
+//!   read are listed in [`OTEL_VARIABLES`]; a malformed one is an error naming it. Headers
+//!   and compression (`OTEL_EXPORTER_OTLP_HEADERS`, …) are left to the `opentelemetry-otlp`
+//!   crate, which reads them itself.
+//! * **TLS** ([`TlsFiles`], `tls.rs`): an `https://` endpoint is reached over rustls (ring
+//!   provider) on both transports, trusting the CA bundle of `OTEL_EXPORTER_OTLP_CERTIFICATE`
+//!   or else the system trust store, and presenting `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`
+//!   and `…_CLIENT_KEY` for mutual TLS (each `…_TRACES_…` variant wins). The files are read
+//!   and checked when the pipeline starts: an unreadable, non-PEM or mismatched file stops
+//!   it with an error naming the variable and the path.
 //! * **Pipeline** ([`Tracing`]): a [`SpanEmitter`] — the SDK's configured sampler and id
 //!   generator, making the SDK's `SpanData` without its tracer (`emit.rs` says why) — then
 //!   a bounded queue, then the SDK's batch processor — whose worker is its own OS thread —
@@ -32,9 +38,12 @@ mod emit;
 mod pipeline;
 mod queue;
 mod settings;
+mod tls;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 pub use counters::SpanCounters;
 pub use emit::{FinishedSpan, SampledSpan, SpanEmitter};
@@ -43,6 +52,9 @@ pub use settings::{
     Protocol, SamplerSpec, TraceOptions, TraceSettings, DEFAULT_GRPC_ENDPOINT,
     DEFAULT_HTTP_ENDPOINT, DEFAULT_SERVICE_NAME, OTEL_VARIABLES,
 };
+pub use tls::{TlsFile, TlsFiles, TlsMaterial};
+
+use std::path::PathBuf;
 
 /// Why span export could not be set up or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +75,50 @@ pub enum OtelError {
     /// The OTLP exporter rejected its configuration.
     #[error("cannot set up the OTLP span exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    /// A client certificate is named without its key, or a key without its certificate.
+    #[error("{set} is set but {missing} is not: a client certificate needs its private key and a key its certificate")]
+    TlsIncomplete {
+        /// The variable that is set.
+        set: &'static str,
+        /// The variable that should be set too.
+        missing: &'static str,
+    },
+    /// A TLS file cannot be read.
+    #[error("cannot read {} (named by {variable}): {error}", path.display())]
+    TlsRead {
+        /// The variable naming it.
+        variable: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why (in the message, so not also a source).
+        error: std::io::Error,
+    },
+    /// A TLS file does not hold what it should.
+    #[error("{} (named by {variable}) cannot be used: {problem}", path.display())]
+    TlsFile {
+        /// The variable naming it.
+        variable: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The client key does not go with the client certificate (or cannot sign).
+    #[error("the client key {} does not go with the client certificate {}: {problem}", key.display(), certificate.display())]
+    TlsIdentity {
+        /// The certificate file.
+        certificate: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// rustls's reason.
+        problem: String,
+    },
+    /// No CA file is named and the system trust store holds no certificate.
+    #[error("no trusted certificate found in the system store for the https:// endpoint (set OTEL_EXPORTER_OTLP_CERTIFICATE to a CA bundle): {0}")]
+    NoSystemRoots(String),
+    /// rustls refused the TLS configuration.
+    #[error("cannot set up TLS for span export: {0}")]
+    TlsSetup(String),
     /// Flushing or shutting down the pipeline failed or timed out.
     #[error("span export did not finish: {0}")]
     Flush(#[source] opentelemetry_sdk::error::OTelSdkError),

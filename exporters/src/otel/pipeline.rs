@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_http::hyper::HyperClient;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SpanExporter, SpanProcessor as _,
 };
@@ -13,6 +14,7 @@ use opentelemetry_sdk::Resource;
 
 use super::emit::SpanEmitter;
 use super::queue::{BoundedProcessor, CountingExporter};
+use super::tls::{self, TlsMaterial};
 use super::{OtelError, Protocol, SamplerSpec, SpanCounters, TraceSettings};
 
 /// The instrumentation scope of pgscope's spans.
@@ -30,10 +32,28 @@ pub struct Tracing {
 impl Tracing {
     /// Builds the OTLP exporter `settings` describe and starts the pipeline. Nothing is
     /// connected yet: a collector that is down shows up later as failed exports, never here.
+    /// For an `https://` endpoint the TLS files are read and checked first; a bad one is an
+    /// error naming its variable and path.
     pub fn start(
         settings: &TraceSettings,
         counters: Arc<SpanCounters>,
     ) -> Result<Tracing, OtelError> {
+        let tls = if tls::is_https(&settings.endpoint) {
+            Some(settings.tls.load()?)
+        } else {
+            if !settings.tls.is_empty() {
+                log::warn!(
+                    "tracing: the OTEL_EXPORTER_OTLP_*CERTIFICATE/KEY files are ignored: \
+                     the endpoint {} is not https://",
+                    settings.endpoint
+                );
+            }
+            None
+        };
+        let http_client = match (&tls, settings.protocol) {
+            (Some(tls), Protocol::HttpProtobuf) => Some(https_client(tls, settings)?),
+            _ => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("pgscope-otlp")
@@ -44,17 +64,27 @@ impl Tracing {
             let _entered = runtime.enter();
             let builder = opentelemetry_otlp::SpanExporter::builder();
             match settings.protocol {
-                Protocol::HttpProtobuf => builder
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_endpoint(settings.endpoint.as_str())
-                    .with_timeout(settings.export_timeout)
-                    .build(),
-                Protocol::Grpc => builder
-                    .with_tonic()
-                    .with_endpoint(settings.endpoint.as_str())
-                    .with_timeout(settings.export_timeout)
-                    .build(),
+                Protocol::HttpProtobuf => {
+                    let builder = builder
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_endpoint(settings.endpoint.as_str())
+                        .with_timeout(settings.export_timeout);
+                    match http_client {
+                        Some(client) => builder.with_http_client(client).build(),
+                        None => builder.build(),
+                    }
+                }
+                Protocol::Grpc => {
+                    let builder = builder
+                        .with_tonic()
+                        .with_endpoint(settings.endpoint.as_str())
+                        .with_timeout(settings.export_timeout);
+                    match &tls {
+                        Some(tls) => builder.with_tls_config(tls.tonic_config()).build(),
+                        None => builder.build(),
+                    }
+                }
             }
         };
         let exporter = match built {
@@ -131,6 +161,20 @@ impl Tracing {
     pub fn shutdown(&self, timeout: Duration) -> Result<(), OtelError> {
         self.emitter.shutdown(timeout).map_err(OtelError::Flush)
     }
+}
+
+/// The OTLP/HTTP client for an `https://` endpoint: hyper over rustls, HTTP/1.1, with the
+/// export timeout as the request deadline (as the crate's default client has).
+fn https_client(
+    tls: &TlsMaterial,
+    settings: &TraceSettings,
+) -> Result<impl opentelemetry_http::HttpClient + 'static, OtelError> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.client_config()?)
+        .https_only()
+        .enable_http1()
+        .build();
+    Ok(HyperClient::new(connector, settings.export_timeout, None))
 }
 
 /// The SDK sampler for `spec`.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use super::tls::{self, TlsFiles};
 use super::OtelError;
 
 /// The OTLP transport.
@@ -96,6 +97,8 @@ pub struct TraceSettings {
     pub batch_delay: Duration,
     /// Limit on one export request.
     pub export_timeout: Duration,
+    /// The PEM files for an `https://` endpoint.
+    pub tls: TlsFiles,
 }
 
 /// The service name when none is configured.
@@ -117,7 +120,7 @@ const URL: &str = "an http:// or https:// URL";
 
 /// The `OTEL_*` variables of an environment; empty values count as unset, as the
 /// specification says.
-struct OtelEnv(BTreeMap<String, String>);
+pub(super) struct OtelEnv(BTreeMap<String, String>);
 
 impl OtelEnv {
     fn new(env: impl IntoIterator<Item = (String, String)>) -> Self {
@@ -133,7 +136,7 @@ impl OtelEnv {
     }
 
     /// The first of `names` that is set.
-    fn first(&self, names: &[&'static str]) -> Option<(&'static str, &str)> {
+    pub(super) fn first(&self, names: &[&'static str]) -> Option<(&'static str, &str)> {
         names.iter().find_map(|name| self.get(name))
     }
 
@@ -169,6 +172,12 @@ pub const OTEL_VARIABLES: &[&str] = &[
     "OTEL_BSP_MAX_QUEUE_SIZE",
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
     "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
 ];
 
 impl TraceSettings {
@@ -242,6 +251,7 @@ impl TraceSettings {
         let batch_delay = env
             .parse(&["OTEL_BSP_SCHEDULE_DELAY"], MILLIS, parse_millis)?
             .unwrap_or(Duration::from_secs(5));
+        let tls = TlsFiles::resolve(&env)?;
         Ok(TraceSettings {
             protocol,
             endpoint,
@@ -255,12 +265,14 @@ impl TraceSettings {
             batch_size,
             batch_delay,
             export_timeout,
+            tls,
         })
     }
 }
 
 impl fmt::Display for TraceSettings {
-    /// One line for the log: `OTLP http/protobuf to URL as SERVICE, sampler S, queue N`.
+    /// One line for the log: `OTLP http/protobuf to URL as SERVICE, sampler S, queue N`,
+    /// then for an `https://` endpoint the CA file trusted and the client certificate.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -270,7 +282,17 @@ impl fmt::Display for TraceSettings {
             self.service_name,
             self.sampler,
             self.queue_size
-        )
+        )?;
+        if tls::is_https(&self.endpoint) {
+            match &self.tls.certificate {
+                Some(ca) => write!(f, ", trusting {}", ca.path.display())?,
+                None => f.write_str(", trusting the system store")?,
+            }
+            if let Some(cert) = &self.tls.client_certificate {
+                write!(f, ", client certificate {}", cert.path.display())?;
+            }
+        }
+        Ok(())
     }
 }
 
