@@ -23,6 +23,7 @@ mod certs;
 mod clients;
 mod cluster;
 mod proxy;
+mod tls;
 
 pub use browser::{chromium, rendered_dom};
 pub use certs::{Issued, TestCa};
@@ -30,3 +31,4 @@ pub use clients::{output_within, pg_bin, psql_at, psql_command, python, CLIENT_T
 pub use cluster::Cluster;
 pub use pgscope::embedded::ClusterOptions;
 pub use proxy::{free_port, pgscope_bin, Proxy, ProxyEnv};
+pub use tls::{TlsCluster, APP_PASSWORD};

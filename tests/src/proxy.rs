@@ -88,6 +88,8 @@ impl Proxy {
 
     /// Starts `pgscope run --listen 127.0.0.1:PORT --upstream UPSTREAM [--admin
     /// 127.0.0.1:PORT2] EXTRA_ARGS…` and waits until the listen port accepts TCP connections.
+    /// A `--listen` in `EXTRA_ARGS` replaces the first one; it must hold a TCP address, whose
+    /// port is then the proxy's [`Proxy::port`].
     /// `--admin` is added on a free port unless `extra_args` has one, so that parallel proxies
     /// never collide on the default admin port. Panics with the proxy's log if it exits or is
     /// not listening within 20 s.
@@ -129,14 +131,24 @@ impl Proxy {
         let log_too = log
             .try_clone()
             .unwrap_or_else(|err| panic!("cannot duplicate a file handle: {err}"));
-        let port = free_port();
         let mut command = Command::new(bin);
-        command
-            .arg("run")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--upstream")
-            .arg(upstream);
+        command.arg("run").arg("--upstream").arg(upstream);
+        // `--listen` in `extra_args` replaces the free port; its first TCP entry is the port.
+        let given = extra_args
+            .iter()
+            .position(|arg| *arg == "--listen")
+            .and_then(|at| extra_args.get(at + 1));
+        let port = match given {
+            Some(list) => list
+                .split(',')
+                .find_map(|entry| entry.trim().rsplit_once(':')?.1.parse::<u16>().ok())
+                .unwrap_or_else(|| panic!("--listen {list} has no TCP address to wait on")),
+            None => {
+                let port = free_port();
+                command.arg("--listen").arg(format!("127.0.0.1:{port}"));
+                port
+            }
+        };
         if !extra_args.iter().any(|arg| arg.starts_with("--admin")) {
             command
                 .arg("--admin")

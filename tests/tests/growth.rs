@@ -311,7 +311,7 @@ async fn queries_are_classified_by_how_their_latency_relates_to_table_growth() {
 /// resolves to nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_sizes_agree_with_pg_stat_all_tables() {
-    use pgscope::growth::catalog::{connect_config, Catalog};
+    use pgscope::growth::catalog::{connect_config, Catalog, Target};
 
     let cluster = Cluster::start();
     cluster.psql(
@@ -327,12 +327,11 @@ async fn catalog_sizes_agree_with_pg_stat_all_tables() {
     );
     let config = connect_config(
         &pgscope_config::GrowthConfig::default(),
-        "127.0.0.1",
-        cluster.port(),
+        &Target::plain("127.0.0.1", cluster.port()),
         "postgres",
     )
     .unwrap();
-    let catalog = Catalog::connect(&config, Duration::from_secs(10))
+    let catalog = Catalog::connect(&config, Duration::from_secs(10), None)
         .await
         .unwrap();
     let names: Vec<String> = ["two", "public.bare", "seen", "missing"]
