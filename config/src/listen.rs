@@ -36,12 +36,17 @@ impl fmt::Display for ListenAddr {
 
 /// `listen`: the list of entries.
 pub(crate) fn listen(value: &RawValue) -> Result<Vec<ListenAddr>, Reason> {
-    const LIST: &str = "expected HOST:PORT or a socket directory, or a comma-separated list of them";
+    const LIST: &str =
+        "expected HOST:PORT or a socket directory, or a comma-separated list of them";
     let entries: Vec<String> = match value {
         RawValue::Text(text) => text.split(',').map(|e| e.trim().to_owned()).collect(),
         RawValue::Toml(toml::Value::Array(items)) => items
             .iter()
-            .map(|item| item.as_str().map(str::to_owned).ok_or_else(|| Reason::from(LIST)))
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| Reason::from(LIST))
+            })
             .collect::<Result<_, _>>()?,
         RawValue::Toml(_) => return Err(Reason::from(LIST)),
     };

@@ -69,8 +69,7 @@ const FORMS: &str =
     "expected postgres://HOST:PORT[?PARAMS], postgresql://HOST:PORT, HOST:PORT or a socket directory";
 
 /// The URL parameters pgscope takes, for error messages.
-const PARAMS: &str =
-    "host, port, sslmode, sslrootcert, sslcert, sslkey, sslsni and sslnegotiation";
+const PARAMS: &str = "host, port, sslmode, sslrootcert, sslcert, sslkey, sslsni and sslnegotiation";
 
 impl Upstream {
     /// Parses any accepted form; the error says what was wrong.

@@ -5,9 +5,9 @@
 use crate::error::ConfigError;
 use crate::growth;
 use crate::listen;
-use crate::tls::{self, TlsConfig};
 use crate::parse::{self, Reason};
 use crate::raw::{RawConfig, RawValue};
+use crate::tls::{self, TlsConfig};
 use crate::tracing::{self, TracingConfig};
 use crate::{Config, GrowthConfig, RecorderConfig, Secret};
 

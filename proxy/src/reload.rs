@@ -93,11 +93,26 @@ fn restart_keys(running: &Config, fresh: &Config) -> Vec<&'static str> {
     check("listen", running.listen != fresh.listen);
     check("upstream", running.upstream != fresh.upstream);
     check("admin", running.admin != fresh.admin);
-    check("max_message_size", running.max_message_size != fresh.max_message_size);
-    check("connect_timeout", running.connect_timeout != fresh.connect_timeout);
-    check("startup_timeout", running.startup_timeout != fresh.startup_timeout);
-    check("shutdown_grace", running.shutdown_grace != fresh.shutdown_grace);
-    check("max_connections", running.max_connections != fresh.max_connections);
+    check(
+        "max_message_size",
+        running.max_message_size != fresh.max_message_size,
+    );
+    check(
+        "connect_timeout",
+        running.connect_timeout != fresh.connect_timeout,
+    );
+    check(
+        "startup_timeout",
+        running.startup_timeout != fresh.startup_timeout,
+    );
+    check(
+        "shutdown_grace",
+        running.shutdown_grace != fresh.shutdown_grace,
+    );
+    check(
+        "max_connections",
+        running.max_connections != fresh.max_connections,
+    );
     check("threads", running.threads != fresh.threads);
     check("log_level", running.log_level != fresh.log_level);
     check("admin_token", running.admin_token != fresh.admin_token);

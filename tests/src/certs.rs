@@ -37,7 +37,17 @@ impl TestCa {
             name: name.to_owned(),
         };
         let key = ca.path("ca.key");
-        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"], &key);
+        openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+            ],
+            &key,
+        );
         openssl_args(&[
             "req",
             "-x509",
@@ -102,7 +112,17 @@ impl TestCa {
         let cert = self.path(&format!("{file}.crt"));
         std::fs::write(&ext, extensions)
             .unwrap_or_else(|err| panic!("cannot write {}: {err}", ext.display()));
-        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"], &key);
+        openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+            ],
+            &key,
+        );
         openssl_args(&[
             "req",
             "-new",

@@ -36,7 +36,14 @@ fn upstream_takes_libpq_ssl_parameters_with_libpq_defaults() {
             negotiation: SslNegotiation::Direct,
         }
     );
-    for mode in ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] {
+    for mode in [
+        "disable",
+        "allow",
+        "prefer",
+        "require",
+        "verify-ca",
+        "verify-full",
+    ] {
         let parsed = upstream(&format!("postgres://db?sslmode={mode}")).tls.mode;
         assert_eq!(parsed.as_str(), mode);
     }
@@ -47,7 +54,10 @@ fn sslrootcert_system_defaults_to_verify_full_and_rejects_weaker_modes() {
     let tls = upstream("postgres://db?sslrootcert=system").tls;
     assert_eq!(tls.mode, SslMode::VerifyFull);
     assert_eq!(tls.root_cert, Some(RootCert::System));
-    let message = env_error("upstream", "postgres://db?sslrootcert=system&sslmode=require");
+    let message = env_error(
+        "upstream",
+        "postgres://db?sslrootcert=system&sslmode=require",
+    );
     assert!(
         message.contains("weak sslmode \"require\" may not be used with sslrootcert=system"),
         "{message}"
@@ -58,12 +68,27 @@ fn sslrootcert_system_defaults_to_verify_full_and_rejects_weaker_modes() {
 fn upstream_rejects_inconsistent_or_unknown_ssl_parameters() {
     let cases = [
         ("postgres://db?sslmode=on", "invalid sslmode \"on\""),
-        ("postgres://db?sslnegotiation=direct", "weak sslmode \"prefer\" may not be used with sslnegotiation=direct"),
-        ("postgres://db?sslnegotiation=fast", "invalid sslnegotiation"),
+        (
+            "postgres://db?sslnegotiation=direct",
+            "weak sslmode \"prefer\" may not be used with sslnegotiation=direct",
+        ),
+        (
+            "postgres://db?sslnegotiation=fast",
+            "invalid sslnegotiation",
+        ),
         ("postgres://db?sslsni=yes", "invalid sslsni"),
-        ("postgres://db?sslcert=/c.pem", "sslcert and sslkey must be given together"),
-        ("postgres://db?sslpassword=x", "unsupported parameter \"sslpassword\""),
-        ("postgres://db?user=bob", "parameter \"user\" is not allowed"),
+        (
+            "postgres://db?sslcert=/c.pem",
+            "sslcert and sslkey must be given together",
+        ),
+        (
+            "postgres://db?sslpassword=x",
+            "unsupported parameter \"sslpassword\"",
+        ),
+        (
+            "postgres://db?user=bob",
+            "parameter \"user\" is not allowed",
+        ),
     ];
     for (text, reason) in cases {
         let message = env_error("upstream", text);
@@ -90,9 +115,15 @@ fn upstream_takes_socket_directories_in_libpq_forms() {
         assert_eq!(parsed.to_string(), "/var/run/postgresql/.s.PGSQL.5432");
     }
     let parsed = upstream("postgres:///?host=/tmp&port=6000");
-    assert_eq!(parsed.socket_path(), Some(PathBuf::from("/tmp/.s.PGSQL.6000")));
+    assert_eq!(
+        parsed.socket_path(),
+        Some(PathBuf::from("/tmp/.s.PGSQL.6000"))
+    );
     assert_eq!(upstream("postgres://db").socket_path(), None);
-    assert_eq!(upstream("postgres://x/?host=db2&port=7").to_string(), "db2:7");
+    assert_eq!(
+        upstream("postgres://x/?host=db2&port=7").to_string(),
+        "db2:7"
+    );
 }
 
 #[test]
@@ -100,7 +131,10 @@ fn listen_takes_several_tcp_addresses_and_socket_directories() {
     let name = crate::raw::env_name("listen");
     let config = load(
         &RunArgs::default(),
-        &[(name.as_str(), "127.0.0.1:7100, /run/pgscope ,/tmp/x/.s.PGSQL.9")],
+        &[(
+            name.as_str(),
+            "127.0.0.1:7100, /run/pgscope ,/tmp/x/.s.PGSQL.9",
+        )],
     );
     assert_eq!(
         config.listen,
@@ -113,7 +147,9 @@ fn listen_takes_several_tcp_addresses_and_socket_directories() {
     let only_socket = load(&RunArgs::default(), &[(name.as_str(), "/run/pgscope")]);
     assert_eq!(
         only_socket.listen,
-        vec![ListenAddr::Unix(PathBuf::from("/run/pgscope/.s.PGSQL.6432"))]
+        vec![ListenAddr::Unix(PathBuf::from(
+            "/run/pgscope/.s.PGSQL.6432"
+        ))]
     );
     let file = toml_file("listen = [\"127.0.0.1:7200\", \"/run/p\"]\n");
     let args = RunArgs {
@@ -132,7 +168,10 @@ fn tls_section_defaults_to_allow_with_files_and_disable_without() {
     assert_eq!(load(&RunArgs::default(), &[]).tls.mode, TlsMode::Disable);
     let config = load(
         &RunArgs::default(),
-        &[("PGSCOPE_TLS_CERT", "/s.crt"), ("PGSCOPE_TLS_KEY", "/s.key")],
+        &[
+            ("PGSCOPE_TLS_CERT", "/s.crt"),
+            ("PGSCOPE_TLS_KEY", "/s.key"),
+        ],
     );
     assert_eq!(config.tls.mode, TlsMode::Allow);
     assert_eq!(config.tls.cert, Some(PathBuf::from("/s.crt")));
@@ -160,5 +199,8 @@ fn tls_section_errors_name_the_key_that_is_missing_or_wrong() {
     );
     assert!(message.contains("PGSCOPE_TLS_MODE"), "{message}");
     let (_, message) = load_err(&RunArgs::default(), &[("PGSCOPE_TLS_MODE", "on")]);
-    assert!(message.contains("expected disable, allow or require"), "{message}");
+    assert!(
+        message.contains("expected disable, allow or require"),
+        "{message}"
+    );
 }

@@ -130,11 +130,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     recording.add_services(&mut server, stats, &config, target)?;
     let reloader = Arc::new(Reloader::new(args.clone(), config.clone(), server_tls));
     server.run(PingoraRunArgs {
-        shutdown_signal: Box::new(DrainOnSignal::new(
-            drain,
-            config.shutdown_grace,
-            reloader,
-        )),
+        shutdown_signal: Box::new(DrainOnSignal::new(drain, config.shutdown_grace, reloader)),
     });
     recording.finish();
     if let Some(span_export) = span_export {
@@ -176,8 +172,9 @@ fn check_listen(listen: &ListenAddr) -> anyhow::Result<()> {
             }
             // A socket file left by a process that is gone: replace it, as PostgreSQL does.
             if path.exists() {
-                std::fs::remove_file(path)
-                    .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+                std::fs::remove_file(path).with_context(|| {
+                    format!("cannot remove the stale socket {}", path.display())
+                })?;
             }
             std::os::unix::net::UnixListener::bind(path)
                 .with_context(|| format!("cannot listen on {} (listen)", path.display()))?;

@@ -155,8 +155,7 @@ impl GrowthMonitor {
         }
         let connected = match connect_config(&self.config, &self.target, database) {
             Ok(config) => {
-                Catalog::connect(&config, self.config.query_timeout, self.target.tls.as_ref())
-                    .await
+                Catalog::connect(&config, self.config.query_timeout, self.target.tls.as_ref()).await
             }
             Err(error) => Err(error),
         };

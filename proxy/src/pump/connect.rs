@@ -74,7 +74,10 @@ impl Pump {
                 Ok(_) => first.first() == Some(&pgscope_protocol::tag::backend::ERROR_RESPONSE),
             };
             if refused {
-                log::debug!("{} refused a plaintext startup; retrying with TLS", connector.label());
+                log::debug!(
+                    "{} refused a plaintext startup; retrying with TLS",
+                    connector.label()
+                );
                 ProxyStats::add(&self.stats.upstream_connections_total, 1);
                 stream = match connector.connect_tls().await {
                     Ok(stream) => stream,

@@ -171,7 +171,11 @@ impl Pump {
                 connected.prefetched,
             )));
             relay.push(Box::pin(drained(&session, &client_writing, draining)));
-            relay.push(Box::pin(startup_deadline(&session, &client_writing, deadline)));
+            relay.push(Box::pin(startup_deadline(
+                &session,
+                &client_writing,
+                deadline,
+            )));
             // Never `None`: the set is not empty.
             relay.next().await.unwrap_or(End::ClientClosed)
         };

@@ -55,7 +55,10 @@ impl ServerTls {
     pub fn reload(&self, config: &TlsConfig) -> Result<(), TlsError> {
         let fresh = build(config)?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
-        *self.settings.write().unwrap_or_else(PoisonError::into_inner) = config.clone();
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = config.clone();
         Ok(())
     }
 

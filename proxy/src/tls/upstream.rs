@@ -121,7 +121,9 @@ impl UpstreamConnector {
 
     /// Whether `sslmode=allow`: plaintext first, TLS when the server refuses it.
     pub fn retries_with_tls(&self) -> bool {
-        self.tls.as_ref().is_some_and(|tls| tls.mode == SslMode::Allow)
+        self.tls
+            .as_ref()
+            .is_some_and(|tls| tls.mode == SslMode::Allow)
     }
 
     /// Opens a connection under the configured policy, within `connect_timeout`.
@@ -165,7 +167,11 @@ impl UpstreamConnector {
         match self.negotiate(tcp, tls, required).await {
             Err(error) if error.tls && tls.mode == SslMode::Prefer && !force_tls => {
                 // libpq's `prefer`: a failed handshake is retried without TLS.
-                log::debug!("TLS to {} failed ({}); retrying in plaintext", self.label, error.reason);
+                log::debug!(
+                    "TLS to {} failed ({}); retrying in plaintext",
+                    self.label,
+                    error.reason
+                );
                 Ok(ServerStream::Tcp(self.tcp().await?))
             }
             other => other,
@@ -294,7 +300,10 @@ fn client_config(upstream: &Upstream) -> Result<ClientConfig, TlsError> {
     };
     let mut config = match identity {
         Some((cert, key)) => builder
-            .with_client_auth_cert(certificates("sslcert", &cert)?, private_key("sslkey", &key)?)
+            .with_client_auth_cert(
+                certificates("sslcert", &cert)?,
+                private_key("sslkey", &key)?,
+            )
             .map_err(|source| TlsError::Rustls {
                 context: "sslcert and sslkey",
                 source,
