@@ -39,7 +39,25 @@ fn build_pgscope() -> PathBuf {
         .parent()
         .expect("the tests crate lives inside the workspace");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // Cargo sets these for the test process; passed on, they would look like a changed build
+    // environment to build scripts that track them (ring's tracks CARGO_MANIFEST_DIR), so every
+    // alternation between `cargo test` and this build would recompile the TLS stack.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || matches!(
+                &*name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(&*name);
+        }
+    }
+    let output = command
         .current_dir(workspace)
         .args(["build", "-p", "pgscope", "--bin", "pgscope"])
         .arg("--message-format=json-render-diagnostics")

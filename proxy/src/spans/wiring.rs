@@ -13,10 +13,17 @@ use super::{ServerAddress, SpanObserver};
 use crate::event::Observer;
 use crate::recorder::Fanout;
 
-/// Why span export could not be set up.
+/// Why span export could not be set up. The message already holds the cause's, so the cause
+/// is not also reported as a `source` (which would print it twice).
 #[derive(Debug, thiserror::Error)]
 #[error("tracing: {0}")]
-pub struct SpanExportError(#[from] pub OtelError);
+pub struct SpanExportError(pub OtelError);
+
+impl From<OtelError> for SpanExportError {
+    fn from(error: OtelError) -> Self {
+        SpanExportError(error)
+    }
+}
 
 /// The running span pipeline and the observer feeding it.
 #[derive(Debug)]
