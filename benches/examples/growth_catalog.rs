@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use pgscope::embedded::{ClusterOptions, LocalCluster};
-use pgscope::growth::catalog::{connect_config, Catalog};
+use pgscope::growth::catalog::{connect_config, Catalog, Target};
 use pgscope_config::GrowthConfig;
 
 /// CPU seconds used so far by process `pid` (Linux).
@@ -35,8 +35,7 @@ async fn main() {
     let cluster = LocalCluster::start(&ClusterOptions::default()).expect("a throw-away cluster");
     let config = connect_config(
         &GrowthConfig::default(),
-        cluster.host(),
-        cluster.port(),
+        &Target::plain(cluster.host(), cluster.port()),
         "postgres",
     )
     .expect("config");
@@ -62,7 +61,7 @@ async fn main() {
             .await
             .expect("create tables");
     }
-    let catalog = Catalog::connect(&config, Duration::from_secs(5))
+    let catalog = Catalog::connect(&config, Duration::from_secs(5), None)
         .await
         .expect("monitor");
     let pid: i32 = {
