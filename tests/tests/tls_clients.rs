@@ -303,3 +303,58 @@ fn socket_exists(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
     std::fs::metadata(path).is_ok_and(|meta| meta.file_type().is_socket())
 }
+
+#[test]
+fn with_a_client_ca_only_clients_with_its_certificates_get_in() {
+    let cluster = scram_cluster();
+    let (ca, identity) = proxy_identity();
+    let client = ca.client("client", "app");
+    let cert = identity.cert.display().to_string();
+    let key = identity.key.display().to_string();
+    let client_ca = ca.cert().display().to_string();
+    let proxy = Proxy::start_with_env(
+        &format!("postgres://127.0.0.1:{}/?sslmode=disable", cluster.port()),
+        &[],
+        &ProxyEnv {
+            remove: &[],
+            set: &[
+                ("PGSCOPE_TLS_CERT", &cert),
+                ("PGSCOPE_TLS_KEY", &key),
+                ("PGSCOPE_TLS_MODE", "require"),
+                ("PGSCOPE_TLS_CLIENT_CA", &client_ca),
+            ],
+        },
+    );
+    let (ok, _, err) = psql(
+        proxy.port(),
+        "app",
+        APP_PASSWORD,
+        &verify_full(&ca, ""),
+        "SELECT 1",
+    );
+    assert!(!ok, "a client without a certificate got in");
+    assert!(err.contains("certificate"), "{err}");
+    let with_cert = verify_full(
+        &ca,
+        &format!(
+            "&sslcert={}&sslkey={}",
+            client.cert.display(),
+            client.key.display()
+        ),
+    );
+    let (ok, out, err) = psql(proxy.port(), "app", APP_PASSWORD, &with_cert, "SELECT 1");
+    assert!(ok, "{err}\nproxy log:\n{}", proxy.log());
+    assert_eq!(out, "1");
+    // A certificate from another CA is refused too.
+    let stranger = TestCa::new("stranger CA").client("client", "app");
+    let foreign = verify_full(
+        &ca,
+        &format!(
+            "&sslcert={}&sslkey={}",
+            stranger.cert.display(),
+            stranger.key.display()
+        ),
+    );
+    let (ok, _, _) = psql(proxy.port(), "app", APP_PASSWORD, &foreign, "SELECT 1");
+    assert!(!ok, "a certificate from another CA got in");
+}
