@@ -35,6 +35,12 @@ How the figures are derived (per workload, per proxy):
   each side's average latency is used (the least disturbed run); for the multi-client workloads
   the medians (there latency is mostly queueing: clients / TPS).
 
+With `--tls` every hop is TLS (certificates made at run time by certs.py, see servers.py):
+pgbench connects with `sslmode=require` (PGSSLMODE) straight to a cluster with `ssl = on`, to
+pgscope (its `[tls]` from PGSCOPE_TLS_CERT/KEY; `sslmode=require` upstream) and to PgBouncer
+(`client_tls_sslmode` and `server_tls_sslmode = require`). The JSON then records, per target,
+the protocol and cipher the client negotiated and those of the backend's connection.
+
 Everything started here (PostgreSQL, pgscope, PgBouncer, pgbench) is stopped and the temp dir
 removed on normal exit, on error, on Ctrl-C and on SIGTERM/SIGHUP; the long-running servers also
 get a parent-death signal, so even a SIGKILL of this script does not leave them running.
@@ -158,6 +164,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pgscope-threads", type=int,
                         help="pgscope --threads [default: pgscope's own: half the CPUs, rounded up]")
     parser.add_argument("--pg-bin", default=default_pg_bin(), help="PostgreSQL bin directory")
+    parser.add_argument("--tls", action="store_true",
+                        help="TLS on every hop: clients sslmode=require, pgscope [tls] and "
+                             "sslmode=require upstream, PgBouncer client/server_tls_sslmode=require, "
+                             "PostgreSQL ssl=on")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp dir (logs, data) for inspection")
     opts = parser.parse_args(argv)
@@ -173,6 +183,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def raise_interrupted(signum: int, _frame) -> None:
     """Signal handler turning SIGTERM/SIGHUP into an exception, so `finally` cleans up."""
     raise Interrupted(signal.Signals(signum).name)
+
+
+def tls_sessions(bench: Servers) -> dict:
+    """Per target, what one psql connection negotiated (`\\conninfo`'s SSL line) and what the
+    backend serving it sees (pg_stat_ssl: the proxy's upstream hop, for the proxies)."""
+    sessions = {}
+    for target in TARGETS:
+        out = bench.psql(["\\conninfo", "SELECT concat_ws(' ', version, cipher, bits) "
+                          "FROM pg_stat_ssl WHERE pid = pg_backend_pid()"],
+                         port=bench.ports[target]).splitlines()
+        client = next((line for line in out if "SSL connection" in line), "no TLS")
+        sessions[target] = {"client": client.strip(), "backend": out[-1].strip() or "no TLS"}
+    return sessions
 
 
 def run_rounds(bench: Servers, opts: argparse.Namespace, runs: list[Run]) -> None:
@@ -201,12 +224,17 @@ def main(argv: list[str]) -> int:
     bench = Servers(opts)
     runs: list[Run] = []
     aborted = None
+    sessions = None
     try:
         bench.start_postgres()
         bench.start_pgscope(pgscope_bin)
         bench.start_pgbouncer(pgbouncer_bin)
         log("ports: " + ", ".join(f"{k} {v}" for k, v in bench.ports.items())
             + f"; temp dir {bench.tmp}")
+        if opts.tls:
+            sessions = tls_sessions(bench)
+            for target, seen in sessions.items():
+                log(f"TLS {target}: client {seen['client']}; backend {seen['backend']}")
         measure.warm_up(bench, WORKLOADS[0], list(TARGETS), opts.duration)
         try:
             run_rounds(bench, opts, runs)
@@ -237,6 +265,9 @@ def main(argv: list[str]) -> int:
             "duration_s": opts.duration,
             "scale": opts.scale,
             "pgscope_threads": opts.pgscope_threads,
+            "tls": opts.tls,
+            "client_env": {"PGSSLMODE": "require"} if opts.tls else {},
+            "tls_sessions": sessions,
             "loadavg_at_start": load_at_start,
             "aborted": aborted,
             "machine": machine_info(),

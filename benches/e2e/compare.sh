@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end comparison: pgbench direct vs through pgscope vs through PgBouncer.
 #
-#   bash benches/e2e/compare.sh [--rounds N] [--duration S] [--json FILE] [--help]
+#   bash benches/e2e/compare.sh [--rounds N] [--duration S] [--json FILE] [--tls] [--help]
+#
+# --tls: TLS on every hop (openssl-made throw-away EC P-256 CA and certificate in the temp dir):
+# pgbench with sslmode=require to PostgreSQL (ssl = on), to pgscope ([tls] via PGSCOPE_TLS_CERT/
+# KEY, sslmode=require upstream) and to PgBouncer (client_tls_sslmode/server_tls_sslmode=require).
 #
 # Starts one throw-away PostgreSQL 15 cluster (initdb in a temp dir as the `postgres` OS user,
 # fsync=off, shared_buffers=256MB, max_connections=200, `pgbench -i -s 10`), pgscope (release

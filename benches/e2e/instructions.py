@@ -19,7 +19,8 @@ exporter's threads, the admin server). With `--config`, the file is passed to pg
 `endpoint = "{sink}"` in it to export spans to the OTLP/HTTP sink of tracing.py, which this
 script starts. `--keep-out DIR` keeps the callgrind files there for `callgrind_annotate`.
 With `--pgbouncer` instead of `--pgscope`, the same count is taken of PgBouncer (session
-mode, as compare.py runs it), the yardstick of the proxy issue's CPU target.
+mode, as compare.py runs it), the yardstick of the proxy issue's CPU target. `--tls` puts TLS
+on both hops of either proxy as `compare.sh --tls` does.
 Needs root and valgrind.
 """
 
@@ -73,7 +74,7 @@ def measure(bench: Servers, opts: argparse.Namespace, sink: str, transactions: i
         command = bench.pgscope_command(opts.pgscope, port, config=filled)
         stop, as_postgres = signal.SIGTERM, False
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command]
-    managed = bench.spawn(name, cmd, stop, as_postgres=as_postgres)
+    managed = bench.spawn(name, cmd, stop, as_postgres=as_postgres, env=bench.pgscope_env())
     bench.wait_ready(managed, port, timeout=120.0)
     pgbench = [str(bench.bin / "pgbench"), "-n", "-t", str(transactions), *opts.pgbench,
                "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"]
@@ -100,6 +101,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pg-bin", default=default_pg_bin())
     parser.add_argument("--keep-out", type=Path)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--tls", action="store_true", help="TLS on both hops, as compare.sh --tls")
     opts = parser.parse_args(argv)
     opts.pgscope_threads = None
     opts.pgbench = shlex.split(opts.pgbench_args)

@@ -3,6 +3,10 @@
 Every server runs in its own session (so a terminal Ctrl-C reaches only the driver, which then
 stops them in order) with a parent-death signal (so they stop even if the driver is killed).
 PostgreSQL and PgBouncer run as the `postgres` OS user, in a temp dir that user owns.
+With `opts.tls` (compare.sh --tls) every hop is TLS: the cluster runs with `ssl = on`, pgscope
+gets `PGSCOPE_TLS_CERT`/`PGSCOPE_TLS_KEY` (mode allow) and `sslmode=require` upstream, PgBouncer
+`client_tls_sslmode = require` and `server_tls_sslmode = require`; the certificates come from
+certs.py, and every libpq client started afterwards uses TLS (PGSSLMODE=require).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from certs import Certs, make_certs
 from workloads import BenchError, log
 
 PR_SET_PDEATHSIG = 1
@@ -90,6 +95,12 @@ class Servers:
         self.managed: list[Managed] = []
         self.ports: dict[str, int] = {}
         self.bin = Path(opts.pg_bin)
+        # Made by start_postgres when TLS is on (builds.py and instructions.py have no --tls).
+        self.certs: Certs | None = None
+        self.tls = bool(getattr(opts, "tls", False))
+        if self.tls:
+            # Every libpq client started from here (pg_isready, psql, pgbench) inherits it.
+            os.environ["PGSSLMODE"] = "require"
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -106,8 +117,10 @@ class Servers:
             **kw,
         )
 
-    def spawn(self, name: str, cmd: list[str], stop_signal: int, as_postgres: bool) -> Managed:
-        """Starts a server logging to `<tmp>/<name>.log` and registers it for cleanup."""
+    def spawn(self, name: str, cmd: list[str], stop_signal: int, as_postgres: bool,
+              env: dict[str, str] | None = None) -> Managed:
+        """Starts a server logging to `<tmp>/<name>.log` (with `env` added to the environment)
+        and registers it for cleanup."""
         log = self.tmp / f"{name}.log"
         with open(log, "wb") as out:
             kw: dict = {}
@@ -124,6 +137,7 @@ class Servers:
                 # the servers in order, rather than every server at once.
                 start_new_session=True,
                 preexec_fn=_pdeathsig(stop_signal),
+                env={**os.environ, **(env or {})},
                 **kw,
             )
         managed = Managed(name, proc, stop_signal, log)
@@ -185,6 +199,10 @@ class Servers:
             "jit": "off",
             "logging_collector": "off",
         }
+        if self.tls:
+            self.certs = make_certs(self.tmp / "tls", self.postgres_user)
+            settings.update(ssl="on", ssl_cert_file=f"'{self.certs.cert}'",
+                            ssl_key_file=f"'{self.certs.key}'")
         with open(data / "postgresql.conf", "a") as conf:
             conf.write("\n# pgscope e2e benchmark\n")
             for key, value in settings.items():
@@ -209,8 +227,10 @@ class Servers:
                         config: Path | None = None) -> list:
         """`pgscope run` in front of the cluster on `port` (admin API on `admin`, else a free
         port), with `--config` and the `--pgscope-threads` option when given."""
-        cmd = [binary, "run", "--listen", f"127.0.0.1:{port}",
-               "--upstream", f"postgres://127.0.0.1:{self.ports['direct']}",
+        upstream = f"postgres://127.0.0.1:{self.ports['direct']}"
+        if self.tls:
+            upstream += "?sslmode=require"
+        cmd = [binary, "run", "--listen", f"127.0.0.1:{port}", "--upstream", upstream,
                "--admin", f"127.0.0.1:{admin or free_port()}", "--shutdown-grace", "2s"]
         if config is not None:
             cmd += ["--config", config]
@@ -218,11 +238,18 @@ class Servers:
             cmd += ["--threads", str(self.opts.pgscope_threads)]
         return cmd
 
+    def pgscope_env(self) -> dict[str, str]:
+        """pgscope's TLS server settings when TLS is on (mode allow: the TLS clients' choice)."""
+        if self.certs is None:
+            return {}
+        return {"PGSCOPE_TLS_CERT": str(self.certs.cert), "PGSCOPE_TLS_KEY": str(self.certs.key),
+                "PGSCOPE_TLS_MODE": "allow"}
+
     def start_pgscope(self, binary: Path) -> None:
         """pgscope in front of the cluster, on a free port, admin API on another."""
         port = self.ports["pgscope"] = free_port()
         managed = self.spawn("pgscope", self.pgscope_command(binary, port), signal.SIGTERM,
-                             as_postgres=False)
+                             as_postgres=False, env=self.pgscope_env())
         self.wait_ready(managed, port)
 
     def pgbouncer_command(self, binary: Path, port: int) -> list:
@@ -247,6 +274,11 @@ class Servers:
             "log_disconnections = 0\n"
             "log_stats = 0\n"
             "verbose = 0\n"
+            + ("" if self.certs is None else
+               "client_tls_sslmode = require\n"
+               f"client_tls_key_file = {self.certs.key}\n"
+               f"client_tls_cert_file = {self.certs.cert}\n"
+               "server_tls_sslmode = require\n")
         )
         for path in (ini, self.tmp / "userlist.txt"):
             os.chown(path, self.postgres_user.pw_uid, self.postgres_user.pw_gid)
