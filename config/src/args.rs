@@ -36,6 +36,9 @@ pub struct RunArgs {
     /// Cap on concurrent client connections [default: 10000]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<String>,
+    /// Cap on connections still in startup; when full the oldest is evicted [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub max_startup_connections: Option<String>,
     /// Worker threads [default: half the CPUs, rounded up]
     #[arg(long, value_name = "N")]
     pub threads: Option<String>,
@@ -50,7 +53,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// Each key settable by a flag, with the flag's value. The flag is spelled `--` plus the key
     /// with `_` → `-`, which is also clap's spelling of the field.
-    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 11] {
+    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 12] {
         [
             ("listen", self.listen.as_ref()),
             ("upstream", self.upstream.as_ref()),
@@ -60,6 +63,10 @@ impl RunArgs {
             ("startup_timeout", self.startup_timeout.as_ref()),
             ("shutdown_grace", self.shutdown_grace.as_ref()),
             ("max_connections", self.max_connections.as_ref()),
+            (
+                "max_startup_connections",
+                self.max_startup_connections.as_ref(),
+            ),
             ("threads", self.threads.as_ref()),
             ("log_level", self.log_level.as_ref()),
             ("admin_token", self.admin_token.as_ref()),

@@ -92,8 +92,12 @@ pub struct Config {
     pub startup_timeout: Duration,
     /// How long in-flight sessions may finish after SIGTERM.
     pub shutdown_grace: Duration,
-    /// Cap on concurrent client connections (at least 1).
+    /// Cap on concurrent client sessions (at least 1); taken when the startup packet is
+    /// complete.
     pub max_connections: usize,
+    /// Cap on connections still in their startup (at least 1); when full, a new connection
+    /// evicts the oldest one still in startup.
+    pub max_startup_connections: usize,
     /// Worker threads (at least 1). Each runs its own scheduler; a connection stays on the
     /// thread that accepted it.
     pub threads: usize,
@@ -138,6 +142,7 @@ impl Default for Config {
             startup_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 10_000,
+            max_startup_connections: 1_000,
             threads: default_threads(),
             log_level: LogLevel::Info,
             admin_token: None,

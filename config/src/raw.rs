@@ -21,6 +21,7 @@ pub(crate) const KEYS: &[&str] = &[
     "startup_timeout",
     "shutdown_grace",
     "max_connections",
+    "max_startup_connections",
     "threads",
     "log_level",
     "admin_token",

@@ -29,6 +29,8 @@ pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
             .unwrap_or(defaults.shutdown_grace),
         max_connections: get(raw, "max_connections", parse::count)?
             .unwrap_or(defaults.max_connections),
+        max_startup_connections: get(raw, "max_startup_connections", parse::count)?
+            .unwrap_or(defaults.max_startup_connections),
         threads: get(raw, "threads", parse::count)?.unwrap_or(defaults.threads),
         log_level: get(raw, "log_level", parse::log_level)?.unwrap_or(defaults.log_level),
         admin_token: get(raw, "admin_token", parse::token)?.map(Secret::new),

@@ -18,6 +18,7 @@
 //! - [`cli`] holds the subcommands of the `pgscope` binary.
 
 pub mod admin;
+pub mod admission;
 pub mod cli;
 pub mod embedded;
 pub mod event;

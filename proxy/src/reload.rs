@@ -113,6 +113,10 @@ fn restart_keys(running: &Config, fresh: &Config) -> Vec<&'static str> {
         "max_connections",
         running.max_connections != fresh.max_connections,
     );
+    check(
+        "max_startup_connections",
+        running.max_startup_connections != fresh.max_startup_connections,
+    );
     check("threads", running.threads != fresh.threads);
     check("log_level", running.log_level != fresh.log_level);
     check("admin_token", running.admin_token != fresh.admin_token);

@@ -12,8 +12,10 @@
 //! SIGINT shuts down at once. SIGHUP reloads the configuration ([`Reloader`]) and never
 //! terminates: without a handler its default action would end the process (and, in embedded
 //! mode, orphan the throw-away cluster).
-//! The connection cap is a semaphore (the mini-redis pattern): a
-//! client over the cap gets FATAL 53300 ("too many connections"), as PostgreSQL would answer.
+//!
+//! Who gets a connection is [`Admission`]'s business: session slots (a semaphore, the
+//! mini-redis pattern), a separate cap on connections still in startup, and the open-file
+//! budget, checked here at accept.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,29 +27,31 @@ use pingora_core::protocols::Stream;
 use pingora_core::server::{ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
+use crate::admission::Admission;
 use crate::pump::Pump;
 use crate::reload::Reloader;
 use crate::stats::ProxyStats;
 
-/// Shared shutdown state: the drain flag and the connection slots.
+/// Shared shutdown state: the drain flag and the connection caps.
 #[derive(Debug)]
 pub struct Drain {
     draining: watch::Sender<bool>,
-    slots: Arc<Semaphore>,
+    admission: Arc<Admission>,
     max_connections: u32,
 }
 
 impl Drain {
-    /// Room for `max_connections` concurrent client connections.
-    pub fn new(max_connections: usize) -> Arc<Self> {
+    /// Drains the sessions admitted by `admission`, of which there are at most
+    /// `max_connections`.
+    pub fn new(admission: Arc<Admission>, max_connections: usize) -> Arc<Self> {
         let max_connections = u32::try_from(max_connections)
             .unwrap_or(u32::MAX)
-            .min(Semaphore::MAX_PERMITS as u32);
+            .min(tokio::sync::Semaphore::MAX_PERMITS as u32);
         Arc::new(Drain {
             draining: watch::Sender::new(false),
-            slots: Arc::new(Semaphore::new(max_connections as usize)),
+            admission,
             max_connections,
         })
     }
@@ -62,10 +66,14 @@ impl Drain {
         *self.draining.borrow()
     }
 
-    /// Resolves when no client connection is open.
+    /// Resolves when no client session is open.
     pub async fn all_closed(&self) {
-        // Holding every slot at once means no connection holds one.
-        let _all = self.slots.acquire_many(self.max_connections).await;
+        // Holding every slot at once means no session holds one.
+        let _all = self
+            .admission
+            .slots()
+            .acquire_many(self.max_connections)
+            .await;
     }
 }
 
@@ -103,11 +111,12 @@ impl ServerApp for ProxyApp {
                 .await;
             return None;
         }
-        let Ok(_slot) = Arc::clone(&self.drain.slots).try_acquire_owned() else {
+        let Some(open) = self.drain.admission.open() else {
+            log::warn!("refusing a client: the open-file limit is reached");
             self.refuse(
                 stream,
                 "53300",
-                "pgscope: sorry, too many clients already (max_connections reached)",
+                "pgscope: sorry, too many clients already (open-file limit reached)",
             )
             .await;
             return None;
@@ -115,6 +124,7 @@ impl ServerApp for ProxyApp {
         self.pump
             .serve(stream, self.drain.draining.subscribe())
             .await;
+        drop(open);
         None
     }
 }

@@ -15,6 +15,12 @@ pub struct ProxyStats {
     pub client_connections_total: AtomicU64,
     /// Client connections refused (connection cap reached, shutting down).
     pub client_connections_refused: AtomicU64,
+    /// Client connections still in their startup now (TLS, startup packet, authentication).
+    pub client_connections_starting: AtomicU64,
+    /// Connections in startup evicted by newer ones when `max_startup_connections` was full.
+    pub startup_evictions: AtomicU64,
+    /// Clients refused because the open-file budget was spent.
+    pub fd_limit_refusals: AtomicU64,
     /// Upstream connections open now.
     pub upstream_connections: AtomicU64,
     /// Upstream connections opened since start (including cancel connections).

@@ -22,6 +22,7 @@ mod browser;
 mod certs;
 mod clients;
 mod cluster;
+mod metrics;
 mod proxy;
 mod tls;
 
@@ -29,6 +30,7 @@ pub use browser::{chromium, rendered_dom};
 pub use certs::{Issued, TestCa};
 pub use clients::{output_within, pg_bin, psql_at, psql_command, python, CLIENT_TIMEOUT};
 pub use cluster::Cluster;
+pub use metrics::metric;
 pub use pgscope::embedded::ClusterOptions;
 pub use proxy::{free_port, pgscope_bin, Proxy, ProxyEnv};
 pub use tls::{TlsCluster, APP_PASSWORD};

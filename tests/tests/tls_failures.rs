@@ -56,12 +56,8 @@ fn start_tls(upstream: &str, extra: &[&str], cert: &Path, key: &Path) -> (Proxy,
 /// answer, or hang up, a moment before pgscope counts what happened).
 fn assert_metric(admin: &AdminClient, name: &str, want: f64) {
     wait_until(|| {
-        let text = String::from_utf8(admin.get("/metrics").expect("GET /metrics")).unwrap();
-        let value = text
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|value| value.trim().parse::<f64>().ok());
-        (value != Some(want)).then(|| format!("{name} is {value:?}, not {want}:\n{text}"))
+        let value = pgscope_tests::metric(admin, name);
+        (value != Some(want)).then(|| format!("{name} is {value:?}, not {want}"))
     });
 }
 

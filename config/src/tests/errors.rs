@@ -22,6 +22,11 @@ const INVALID: &[(&str, &str, &str)] = &[
         "many",
         "expected a whole number of at least 1",
     ),
+    (
+        "max_startup_connections",
+        "0",
+        "expected a whole number of at least 1",
+    ),
     ("threads", "2.5", "expected a whole number of at least 1"),
     ("log_level", "verbose", "expected one of error, warn, info"),
     ("admin_token", "two words", "printable ASCII"),

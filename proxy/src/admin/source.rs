@@ -71,6 +71,27 @@ impl StatsSource for LiveSource {
                 get(&s.client_connections_refused),
             ),
             metric(
+                "pgscope_client_connections_starting",
+                "Client connections still in startup (TLS, startup packet, authentication).",
+                Gauge,
+                vec![],
+                get(&s.client_connections_starting),
+            ),
+            metric(
+                "pgscope_startup_evictions_total",
+                "Connections in startup evicted by newer ones (max_startup_connections full).",
+                Counter,
+                vec![],
+                get(&s.startup_evictions),
+            ),
+            metric(
+                "pgscope_fd_limit_refusals_total",
+                "Clients refused because the open-file limit was reached.",
+                Counter,
+                vec![],
+                get(&s.fd_limit_refusals),
+            ),
+            metric(
                 "pgscope_upstream_connections",
                 "Upstream connections open now.",
                 Gauge,

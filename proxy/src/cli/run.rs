@@ -18,6 +18,7 @@ use pingora_core::server::{RunArgs as PingoraRunArgs, Server};
 use pingora_core::services::listening::Service;
 
 use crate::admin::Recording;
+use crate::admission::{self, Admission};
 use crate::embedded::{ClusterOptions, LocalCluster};
 use crate::growth::catalog::Target;
 use crate::pump::{Pump, PumpConfig};
@@ -77,10 +78,31 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
 
     let stats = Arc::new(ProxyStats::default());
+    let fd_limit = admission::raise_fd_limit();
+    let fd_cap = admission::fd_cap(fd_limit);
+    let wanted = config
+        .max_connections
+        .saturating_add(config.max_startup_connections);
+    if wanted > fd_cap {
+        log::warn!(
+            "the open-file limit ({}) allows about {fd_cap} client connections (two descriptors \
+             each, {} kept in reserve), fewer than max_connections + max_startup_connections = \
+             {wanted}: clients past it get FATAL 53300; raise the limit (ulimit -n, LimitNOFILE=)",
+            fd_limit.unwrap_or_default(),
+            admission::FD_RESERVE
+        );
+    }
+    let admission = Admission::new(
+        config.max_connections,
+        config.max_startup_connections,
+        fd_cap,
+        Arc::clone(&stats),
+    );
     let span_export = SpanExport::start(&config.tracing, &label, Arc::clone(&stats.spans))?;
     let pump = Pump::new(
         PumpConfig {
             connector: Arc::clone(&connector),
+            admission: Arc::clone(&admission),
             tls: server_tls.clone(),
             startup_timeout: config.startup_timeout,
             session: SessionConfig {
@@ -95,7 +117,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         spans::chain(recording.observer(), span_export.as_ref()),
         Arc::clone(&stats),
     );
-    let drain = Drain::new(config.max_connections);
+    let drain = Drain::new(admission, config.max_connections);
     let mut service = Service::new(
         "pgscope proxy".to_string(),
         ProxyApp::new(pump, Arc::clone(&drain)),

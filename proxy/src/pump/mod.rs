@@ -28,6 +28,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
+use crate::admission::{Admission, StartupTicket};
 use crate::event::Observer;
 use crate::session::{Action, Output, Session, SessionConfig};
 use crate::stats::{GaugeGuard, ProxyStats};
@@ -50,6 +51,8 @@ const DRAIN_POLL: Duration = Duration::from_millis(20);
 pub struct PumpConfig {
     /// Opens upstream connections (address, TLS policy, connect timeout).
     pub connector: Arc<UpstreamConnector>,
+    /// Session slots and the cap on connections in startup.
+    pub admission: Arc<Admission>,
     /// pgscope's TLS server settings for clients; `None`: `SSLRequest` is answered `N`.
     pub tls: Option<Arc<ServerTls>>,
     /// Limit on a client's whole startup: from accept to the server's first `ReadyForQuery`,
@@ -87,6 +90,8 @@ enum End {
     Drained,
     /// Authentication did not finish within `startup_timeout`.
     StartupTimeout,
+    /// Still in startup, and evicted by a newer connection (`max_startup_connections`).
+    Evicted,
 }
 
 impl Pump {
@@ -120,11 +125,21 @@ impl Pump {
         let mut session = Session::new(self.config.session.clone());
         let mut out = Output::default();
         let mut buf = BytesMut::with_capacity(1024);
+        let ticket = self.config.admission.start();
         let startup = self.startup(client, &mut session, &mut buf, &mut out);
-        let client = match tokio::time::timeout_at(deadline, startup).await {
-            Ok(Startup::Connect(client)) => client,
-            Ok(Startup::Done) => return,
-            Err(_) => {
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout_at(deadline, startup) => Some(outcome),
+            () = ticket.evicted() => None,
+        };
+        let client = match outcome {
+            Some(Ok(Startup::Connect(client))) => client,
+            Some(Ok(Startup::Done)) => return,
+            // Closed silently, as a timed-out startup is: the client never became a session.
+            None => {
+                log::debug!("evicted a connection still sending its startup packet");
+                return;
+            }
+            Some(Err(_)) => {
                 // As PostgreSQL does for a startup packet that never completes: close silently.
                 ProxyStats::add(&self.stats.startup_timeouts, 1);
                 log::debug!(
@@ -135,6 +150,17 @@ impl Pump {
             }
         };
         let mut client = client;
+        let Some(_slot) = self.config.admission.slot() else {
+            ProxyStats::add(&self.stats.client_connections_refused, 1);
+            let error = pgscope_protocol::encode::backend::error_response(
+                "FATAL",
+                "53300",
+                "pgscope: sorry, too many clients already (max_connections reached)",
+            );
+            let _ = write_all(&mut client, &[error]).await;
+            let _ = client.shutdown().await;
+            return;
+        };
         let connected = match self.open_upstream(&mut session, &mut out).await {
             Ok(connected) => connected,
             Err(out) => {
@@ -163,18 +189,21 @@ impl Pump {
                 &session,
                 leftover,
             )));
+            let eviction = ticket.eviction();
             relay.push(Box::pin(self.server_to_client(
                 &mut server_read,
                 &mut client_write,
                 &session,
                 &client_writing,
                 connected.prefetched,
+                Some(ticket),
             )));
             relay.push(Box::pin(drained(&session, &client_writing, draining)));
             relay.push(Box::pin(startup_deadline(
                 &session,
                 &client_writing,
                 deadline,
+                eviction,
             )));
             // Never `None`: the set is not empty.
             relay.next().await.unwrap_or(End::ClientClosed)
@@ -201,6 +230,10 @@ impl Pump {
             End::StartupTimeout => {
                 ProxyStats::add(&self.stats.startup_timeouts, 1);
                 session.on_startup_timeout(&mut out);
+                out
+            }
+            End::Evicted => {
+                session.on_startup_evicted(&mut out);
                 out
             }
         };
@@ -263,6 +296,7 @@ impl Pump {
         session: &Mutex<Session>,
         client_writing: &AtomicBool,
         prefetched: Bytes,
+        mut ticket: Option<StartupTicket>,
     ) -> End
     where
         R: AsyncRead + Unpin,
@@ -283,7 +317,14 @@ impl Pump {
                     buf.split().freeze()
                 }
             };
-            lock(session).on_server_data(chunk, Instant::now(), &mut out);
+            {
+                let mut session = lock(session);
+                session.on_server_data(chunk, Instant::now(), &mut out);
+                // The first ReadyForQuery ends the startup: its place goes to others.
+                if ticket.is_some() && session.is_ready() {
+                    ticket = None;
+                }
+            }
             client_writing.store(true, Ordering::Release);
             if write_all(client, &out.to_client).await.is_err() {
                 return End::ClientClosed;
@@ -321,23 +362,28 @@ async fn drained(
     }
 }
 
-/// Resolves at the startup deadline if the server has not yet said `ReadyForQuery` (and no
-/// write to the client is half done); never resolves once it has.
+/// Resolves at the startup deadline, or when a newer connection evicts this one, if the server
+/// has not yet said `ReadyForQuery` (and no write to the client is half done); never resolves
+/// once it has.
 async fn startup_deadline(
     session: &Mutex<Session>,
     client_writing: &AtomicBool,
     deadline: tokio::time::Instant,
+    eviction: Arc<tokio::sync::Notify>,
 ) -> End {
     if lock(session).is_ready() {
         return std::future::pending().await;
     }
-    tokio::time::sleep_until(deadline).await;
+    let end = tokio::select! {
+        () = tokio::time::sleep_until(deadline) => End::StartupTimeout,
+        () = eviction.notified() => End::Evicted,
+    };
     loop {
         if lock(session).is_ready() {
             return std::future::pending().await;
         }
         if !client_writing.load(Ordering::Acquire) {
-            return End::StartupTimeout;
+            return end;
         }
         tokio::time::sleep(DRAIN_POLL).await;
     }

@@ -9,6 +9,21 @@ use pgscope_protocol::encode;
 use super::{Action, Output, Phase, Session};
 
 impl Session {
+    /// The connection was still authenticating when a newer one took its place among those in
+    /// startup (`max_startup_connections`): FATAL 53300, and a `Terminate` for the server.
+    pub fn on_startup_evicted(&mut self, out: &mut Output) {
+        if self.client_stream_at_boundary() {
+            out.to_client.push(encode::backend::error_response(
+                "FATAL",
+                "53300",
+                "pgscope: too many connections still starting up; this was the oldest",
+            ));
+        }
+        out.to_server.push(encode::frontend::terminate());
+        out.action = Some(Action::Close);
+        self.phase = Phase::Closed;
+    }
+
     /// The client closed its connection (or its socket failed). Requests in flight are resolved
     /// as skipped. If any were in flight, the returned action cancels them upstream so the
     /// backend does not keep running a query nobody will read.

@@ -239,6 +239,19 @@ fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     })
 }
 
+/// The provider with P-256 offered first: PostgreSQL's `ssl_ecdh_curve` defaults to
+/// `prime256v1`, so a key share for X25519 (rustls's first choice) is refused with a
+/// HelloRetryRequest, a wasted round trip and key generation on every upstream connection
+/// (`benches/README.md`, "TLS on both sides"). Servers configured otherwise still get their
+/// group after a retry.
+fn postgres_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    let mut provider = (*provider()).clone();
+    provider
+        .kx_groups
+        .sort_by_key(|group| group.name() != rustls::NamedGroup::secp256r1);
+    Arc::new(provider)
+}
+
 /// libpq's files under `~/.postgresql`, used when the URL names none and they exist.
 fn default_file(name: &str) -> Option<PathBuf> {
     let path = PathBuf::from(std::env::var_os("HOME")?)
@@ -249,7 +262,7 @@ fn default_file(name: &str) -> Option<PathBuf> {
 
 fn client_config(upstream: &Upstream) -> Result<ClientConfig, TlsError> {
     let settings = &upstream.tls;
-    let provider = provider();
+    let provider = postgres_provider();
     let root = match &settings.root_cert {
         Some(RootCert::System) => Some(Arc::new(system_roots()?)),
         Some(RootCert::File(path)) => Some(Arc::new(root_store("sslrootcert", path)?)),
@@ -313,4 +326,18 @@ fn client_config(upstream: &Upstream) -> Result<ClientConfig, TlsError> {
     config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
     config.enable_sni = settings.sni;
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p256_is_offered_first_as_postgresql_defaults_to_it_and_the_others_remain() {
+        let provider = postgres_provider();
+        let names: Vec<_> = provider.kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(names.first(), Some(&rustls::NamedGroup::secp256r1));
+        assert!(names.contains(&rustls::NamedGroup::X25519), "{names:?}");
+        assert_eq!(names.len(), super::provider().kx_groups.len());
+    }
 }
