@@ -12,7 +12,7 @@ use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 
-use super::{AdminApp, LiveSource, Router};
+use super::{AdminServer, LiveSource, Router};
 use crate::event::Observer;
 use crate::growth::catalog::Target;
 use crate::growth::{GrowthMonitor, GrowthState};
@@ -128,7 +128,7 @@ impl Recording {
         };
         let router = Router::new(source, metrics, config.admin_token.clone())
             .map_err(WiringError::Metrics)?;
-        let mut admin = Service::new("pgscope admin".to_owned(), AdminApp::new(router));
+        let mut admin = Service::new("pgscope admin".to_owned(), AdminServer::new(router));
         admin.add_tcp(&config.admin.to_string());
         admin.threads = Some(1);
         server.add_service(admin);
