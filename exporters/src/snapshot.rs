@@ -22,9 +22,13 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 /// Why a snapshot could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    /// Not JSON of the snapshot's shape, or an I/O error while reading or writing it.
+    /// Not JSON of the snapshot's shape (truncated, corrupt, another document).
     #[error("not a valid pgscope snapshot: {0}")]
     Format(serde_json::Error),
+    /// The reader or writer failed (`No space left on device`, `Read-only file system` …): the
+    /// OS error, not a problem with the snapshot.
+    #[error("{0}")]
+    Io(std::io::Error),
     /// Written by an incompatible version of pgscope.
     #[error("snapshot format version {found} is not supported (this pgscope reads version {SNAPSHOT_VERSION})")]
     Version {
@@ -116,13 +120,24 @@ impl Serialize for Snapshot {
 
 /// Writes `source` as a snapshot, streaming its entries one at a time.
 pub fn write_snapshot(source: &dyn StatsSource, writer: impl Write) -> Result<(), SnapshotError> {
-    serde_json::to_writer(writer, &Streamed(source)).map_err(SnapshotError::Format)?;
+    serde_json::to_writer(writer, &Streamed(source)).map_err(SnapshotError::from_json)?;
     Ok(())
+}
+
+impl SnapshotError {
+    /// Sorts a serde_json error into an I/O failure (with its OS error) or a format problem.
+    fn from_json(error: serde_json::Error) -> SnapshotError {
+        if error.is_io() {
+            SnapshotError::Io(error.into())
+        } else {
+            SnapshotError::Format(error)
+        }
+    }
 }
 
 /// Reads a snapshot written by [`write_snapshot`].
 pub fn read_snapshot(reader: impl Read) -> Result<Snapshot, SnapshotError> {
-    let snapshot: Snapshot = serde_json::from_reader(reader).map_err(SnapshotError::Format)?;
+    let snapshot: Snapshot = serde_json::from_reader(reader).map_err(SnapshotError::from_json)?;
     if snapshot.version != SNAPSHOT_VERSION {
         return Err(SnapshotError::Version {
             found: snapshot.version,

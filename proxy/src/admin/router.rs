@@ -201,15 +201,24 @@ impl Router {
             .filter(|d| !d.ok)
             .map(|d| json!({"database": d.database, "error": d.error, "failures": d.failures}))
             .collect();
+        let snapshots = self.source.snapshots.report();
+        let recorder_status = if snapshots.status == "degraded" {
+            "degraded"
+        } else {
+            "ok"
+        };
         Reply::json(
             200,
             &json!({
                 "status": "ok",
                 "recorder": {
                     "enabled": meta.enabled,
+                    "status": recorder_status,
+                    "error": snapshots.error,
                     "entries": meta.entries,
                     "max_entries": meta.max_entries,
                     "evictions": meta.evictions,
+                    "snapshots": snapshots,
                 },
                 "growth": {
                     "enabled": growth.enabled,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use pgscope_exporters::{EntryRef, HealthKind, HealthMetric, SourceMeta, StatsSource};
 
 use crate::growth::GrowthState;
+use crate::recorder::persist::SnapshotHealth;
 use crate::recorder::Recorder;
 use crate::stats::ProxyStats;
 
@@ -17,6 +18,8 @@ pub struct LiveSource {
     pub stats: Arc<ProxyStats>,
     /// The growth monitor's latest report.
     pub growth: Arc<GrowthState>,
+    /// Snapshot failures (state directory).
+    pub snapshots: Arc<SnapshotHealth>,
 }
 
 fn metric(
@@ -188,6 +191,14 @@ impl StatsSource for LiveSource {
                 Counter,
                 vec![("reason", "export_failed")],
                 s.spans.dropped_export_failed(),
+            ),
+            metric(
+                "pgscope_snapshot_failures_total",
+                "Recorder snapshots that could not be saved to (or read at start from) \
+                 recorder.state_dir.",
+                Counter,
+                vec![],
+                self.snapshots.failures(),
             ),
             metric(
                 "pgscope_spans_queued",

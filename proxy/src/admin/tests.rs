@@ -22,6 +22,7 @@ fn router(token: Option<&str>) -> (Router, Arc<Recorder>) {
         recorder: Arc::clone(&recorder),
         stats: Arc::new(ProxyStats::default()),
         growth: Arc::new(crate::growth::GrowthState::default()),
+        snapshots: crate::recorder::persist::SnapshotHealth::off(),
     });
     let router = Router::new(source, MetricsOptions::default(), token.map(Secret::new)).unwrap();
     (router, recorder)

@@ -18,7 +18,7 @@ use crate::growth::catalog::Target;
 use crate::growth::{GrowthMonitor, GrowthState};
 use crate::observer::LogObserver;
 use crate::recorder::housekeeping::Housekeeper;
-use crate::recorder::persist::{PersistError, StateDir};
+use crate::recorder::persist::{PersistError, SnapshotHealth, StateDir};
 use crate::recorder::{Fanout, Recorder, RecorderSettings};
 use crate::stats::ProxyStats;
 
@@ -55,7 +55,7 @@ pub struct Recording {
 
 impl Recording {
     /// Creates the recorder from `config.recorder` and restores the state directory's
-    /// snapshot, if any (a snapshot that cannot be read is logged and replaced later).
+    /// snapshot, if any (one that cannot be read is moved aside, logged and reported).
     pub fn start(config: &Config) -> Result<Recording, WiringError> {
         let settings = RecorderSettings::from_config(&config.recorder);
         let analyzer = Arc::new(Analyzer::new(ANALYSIS_CACHE));
@@ -64,17 +64,13 @@ impl Recording {
             Some(dir) => Some(StateDir::open(dir).map_err(WiringError::State)?),
             None => None,
         };
-        if let Some(state) = &state {
-            match state.load() {
-                Ok(Some(snapshot)) => {
-                    let loaded = recorder.restore(snapshot);
-                    log::info!(
-                        "restored {loaded} recorder entries from {}",
-                        state.snapshot_path().display()
-                    );
-                }
-                Ok(None) => {}
-                Err(error) => log::warn!("ignoring the saved snapshot: {error}"),
+        if let Some(snapshot) = state.as_ref().and_then(StateDir::restore) {
+            let loaded = recorder.restore(snapshot);
+            if let Some(state) = &state {
+                log::info!(
+                    "restored {loaded} recorder entries from {}",
+                    state.snapshot_path().display()
+                );
             }
         }
         let growth_on = config.recorder.enabled && config.growth.enabled;
@@ -122,6 +118,10 @@ impl Recording {
             recorder: Arc::clone(&self.recorder),
             stats,
             growth: Arc::clone(&self.growth),
+            snapshots: self
+                .state
+                .as_ref()
+                .map_or_else(SnapshotHealth::off, |s| Arc::clone(s.health())),
         });
         let metrics = MetricsOptions {
             top_k: config.recorder.top_k,

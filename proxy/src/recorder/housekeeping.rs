@@ -36,9 +36,9 @@ impl Housekeeper {
     pub fn run_once(&self) {
         self.recorder.prune();
         if let Some(state) = &self.state {
-            match state.save(self.recorder.as_ref()) {
-                Ok(()) => log::debug!("saved snapshot to {}", state.snapshot_path().display()),
-                Err(error) => log::warn!("cannot save the recorder's snapshot: {error}"),
+            // A failure is logged, counted and reported by the state directory itself.
+            if state.save(self.recorder.as_ref()).is_ok() {
+                log::debug!("saved snapshot to {}", state.snapshot_path().display());
             }
         }
     }
