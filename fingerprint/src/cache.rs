@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::hash::{fp64, Fp64Build};
-use crate::{build_analysis, normalize, Analysis, Fingerprint};
+use crate::{build_analysis, normalize, Analysis, ConformingStrings, Fingerprint};
 
 /// Number of shards per cache.
 pub(crate) const SHARDS: usize = 16;
@@ -183,20 +183,32 @@ impl Analyzer {
     }
 
     /// The analysis of `sql`: from the exact-text cache, else by normalizing it and looking up
-    /// its fingerprint, else by a full analysis (cached for the next time).
+    /// its fingerprint, else by a full analysis (cached for the next time). Strings are read
+    /// as with `standard_conforming_strings = on`; see [`Analyzer::analyze_with`].
     pub fn analyze(&self, sql: &str) -> Arc<Analysis> {
-        let text_hash = (sql.len() <= self.max_text).then(|| fp64(sql.as_bytes()));
+        self.analyze_with(sql, ConformingStrings::On)
+    }
+
+    /// [`Analyzer::analyze`] for a connection whose `standard_conforming_strings` is
+    /// `strings`. The exact-text cache holds analyses read under `On`; a text is read
+    /// differently under another setting only if it holds a backslash, so such a text skips
+    /// that cache under `Off` or `Unknown` (it still finds its fingerprint's analysis).
+    pub fn analyze_with(&self, sql: &str, strings: ConformingStrings) -> Arc<Analysis> {
+        let cacheable = sql.len() <= self.max_text
+            && (strings == ConformingStrings::On
+                || memchr::memchr(b'\\', sql.as_bytes()).is_none());
+        let text_hash = cacheable.then(|| fp64(sql.as_bytes()));
         if let Some(hash) = text_hash {
             if let Some(hit) = self.texts.get(hash, sql) {
                 return hit;
             }
         }
-        let normalized = normalize::normalize(sql);
+        let normalized = normalize::normalize(sql, strings);
         let fingerprint = Fingerprint(normalized.fingerprint);
         let analysis = match self.shapes.get(fingerprint.0, &fingerprint) {
             Some(hit) => hit,
             None => {
-                let fresh = Arc::new(build_analysis(sql, fingerprint, normalized.text));
+                let fresh = Arc::new(build_analysis(sql, strings, fingerprint, normalized.text));
                 self.shapes.insert(fingerprint.0, fingerprint, fresh)
             }
         };

@@ -6,7 +6,7 @@
 //! never affects the fingerprint (comments are dropped by normalization); this module reads it
 //! per query.
 
-use crate::lexer::{Kind, Lexer};
+use crate::lexer::{ConformingStrings, Kind, Lexer};
 
 /// The sqlcommenter key/value pairs in `sql`'s block comments, URL-decoded, in the order they
 /// appear. A comment that is not entirely a sqlcommenter list contributes nothing. Returns an
@@ -23,11 +23,17 @@ use crate::lexer::{Kind, Lexer};
 /// );
 /// ```
 pub fn sqlcommenter(sql: &str) -> Vec<(String, String)> {
+    sqlcommenter_with(sql, ConformingStrings::On)
+}
+
+/// [`sqlcommenter`] for a connection whose `standard_conforming_strings` is `strings`, so that a
+/// `/* … */` inside a string literal is never read as a comment.
+pub fn sqlcommenter_with(sql: &str, strings: ConformingStrings) -> Vec<(String, String)> {
     if !sql.contains("/*") {
         return Vec::new();
     }
     let mut pairs = Vec::new();
-    for token in Lexer::new(sql).filter(|t| t.kind == Kind::BlockComment) {
+    for token in Lexer::with(sql, strings).filter(|t| t.kind == Kind::BlockComment) {
         let body = token
             .text
             .strip_prefix("/*")

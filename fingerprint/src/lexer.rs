@@ -5,7 +5,12 @@
 //! tags, `$n` parameters, numbers in every radix, quoted identifiers and the rule that a
 //! multi-character operator may not end in `+` or `-` unless it contains one of `~!@#%^&|`?`.
 //! Unterminated strings, quoted identifiers and comments run to the end of the input: a
-//! best-effort token, never an error.
+//! best-effort token, never an error. How backslashes in `'…'` are read follows the
+//! connection's `standard_conforming_strings` ([`ConformingStrings`], `strings.rs`).
+
+mod strings;
+
+pub use strings::ConformingStrings;
 
 /// What a token is. Comments and whitespace are reported so that callers who care (the
 /// sqlcommenter parser, the statement splitter) can see them; the normalizer skips them.
@@ -82,6 +87,20 @@ impl Token<'_> {
 pub(crate) struct Lexer<'a> {
     src: &'a str,
     pos: usize,
+    policy: Policy,
+}
+
+/// How plain `'…'` strings are read (see `strings.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// Backslashes are ordinary characters (`standard_conforming_strings = on`, settled).
+    Standard,
+    /// Backslashes escape (`standard_conforming_strings = off`).
+    Escape,
+    /// `on`, until the first string whose meaning depends on the setting settles it.
+    Guarded,
+    /// Setting unknown: every string whose meaning depends on it swallows the rest.
+    Strict,
 }
 
 /// Byte classes, as lookup tables (one load instead of a chain of comparisons).
@@ -152,9 +171,19 @@ pub(crate) fn is_space(b: u8) -> bool {
 }
 
 impl<'a> Lexer<'a> {
-    /// A lexer positioned at the start of `src`.
+    /// A lexer positioned at the start of `src`, reading strings as with
+    /// `standard_conforming_strings = on` (fail-safe, see [`ConformingStrings::On`]).
     pub(crate) fn new(src: &'a str) -> Self {
-        Lexer { src, pos: 0 }
+        Self::with(src, ConformingStrings::On)
+    }
+
+    /// A lexer positioned at the start of `src`, reading strings under `strings`.
+    pub(crate) fn with(src: &'a str, strings: ConformingStrings) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            policy: strings.policy(),
+        }
     }
 
     /// The byte at `i`, or 0 past the end.
@@ -198,8 +227,9 @@ impl<'a> Lexer<'a> {
     }
 
     /// End of a quoted run that starts after the opening quote at `i`: `quote` doubled is an
-    /// escape, and so is a backslash when `backslash` is set. Unterminated runs end at the input end.
-    fn scan_quoted(&self, mut i: usize, quote: u8, backslash: bool) -> usize {
+    /// escape, and so is a backslash when `backslash` is set. Unterminated runs end at the input
+    /// end; the flag says whether the run was closed.
+    fn scan_quoted(&self, mut i: usize, quote: u8, backslash: bool) -> (usize, bool) {
         while i < self.len() {
             let b = self.at(i);
             if backslash && b == b'\\' {
@@ -208,17 +238,18 @@ impl<'a> Lexer<'a> {
                 if self.at(i + 1) == quote {
                     i += 2;
                 } else {
-                    return i + 1;
+                    return (i + 1, true);
                 }
             } else {
                 i += 1;
             }
         }
-        self.len()
+        (self.len(), false)
     }
 
-    /// End of a block comment starting at `i` (which points at `/*`), honouring nesting.
-    fn scan_block_comment(&self, mut i: usize) -> usize {
+    /// End of a block comment starting at `i` (which points at `/*`), honouring nesting, and
+    /// whether it was closed.
+    fn scan_block_comment(&self, mut i: usize) -> (usize, bool) {
         let mut depth = 0usize;
         while i < self.len() {
             if self.at(i) == b'/' && self.at(i + 1) == b'*' {
@@ -228,13 +259,13 @@ impl<'a> Lexer<'a> {
                 depth -= 1;
                 i += 2;
                 if depth == 0 {
-                    return i;
+                    return (i, true);
                 }
             } else {
                 i += 1;
             }
         }
-        self.len()
+        (self.len(), false)
     }
 
     /// If a dollar-quote opening tag starts at `i`, the index just past it.
@@ -246,12 +277,12 @@ impl<'a> Lexer<'a> {
         (self.at(j) == b'$').then_some(j + 1)
     }
 
-    /// End of a dollar-quoted string whose tag is `src[start..body]`.
-    fn scan_dollar_body(&self, start: usize, body: usize) -> usize {
+    /// End of a dollar-quoted string whose tag is `src[start..body]`, and whether it was closed.
+    fn scan_dollar_body(&self, start: usize, body: usize) -> (usize, bool) {
         let tag = self.src.get(start..body).unwrap_or("$$");
         match self.src.get(body..).and_then(|rest| rest.find(tag)) {
-            Some(offset) => body + offset + tag.len(),
-            None => self.len(),
+            Some(offset) => (body + offset + tag.len(), true),
+            None => (self.len(), false),
         }
     }
 
@@ -311,34 +342,51 @@ impl<'a> Lexer<'a> {
         j
     }
 
-    /// Kind and end of the token starting at the current position (which is before the end).
-    fn scan_token(&self) -> (Kind, usize) {
+    /// Kind and end of the token starting at the current position (which is before the end),
+    /// and whether it is closed (false for an unterminated or swallowed quote or comment).
+    fn scan_token(&mut self) -> (Kind, usize, bool) {
         let i = self.pos;
         let b = self.at(i);
         let next = self.at(i + 1);
-        match b {
-            _ if is_space(b) => (Kind::Whitespace, self.scan_while(i, is_space)),
-            b'-' if next == b'-' => (Kind::LineComment, self.scan_while(i, |b| b != b'\n')),
+        let (kind, (end, closed)) = match b {
+            _ if is_space(b) => (Kind::Whitespace, (self.scan_while(i, is_space), true)),
+            b'-' if next == b'-' => (
+                Kind::LineComment,
+                (self.scan_while(i, |b| b != b'\n'), true),
+            ),
             b'/' if next == b'*' => (Kind::BlockComment, self.scan_block_comment(i)),
-            b'\'' => (Kind::String, self.scan_quoted(i + 1, b'\'', false)),
+            b'\'' => (Kind::String, self.scan_plain_string(i, i + 1, false)),
             b'"' => (Kind::QuotedIdent, self.scan_quoted(i + 1, b'"', false)),
             b'e' | b'E' if next == b'\'' => (Kind::String, self.scan_quoted(i + 2, b'\'', true)),
-            b'b' | b'B' | b'x' | b'X' | b'n' | b'N' if next == b'\'' => {
+            b'n' | b'N' if next == b'\'' => (Kind::String, self.scan_plain_string(i, i + 2, false)),
+            b'b' | b'B' | b'x' | b'X' if next == b'\'' => {
                 (Kind::String, self.scan_quoted(i + 2, b'\'', false))
             }
             b'u' | b'U' if next == b'&' && self.at(i + 2) == b'\'' => {
-                (Kind::String, self.scan_quoted(i + 3, b'\'', false))
+                (Kind::String, self.scan_plain_string(i, i + 3, true))
             }
             b'u' | b'U' if next == b'&' && self.at(i + 2) == b'"' => {
                 (Kind::QuotedIdent, self.scan_quoted(i + 3, b'"', false))
             }
-            b'$' if next.is_ascii_digit() => {
-                (Kind::Param, self.scan_while(i + 1, |b| b.is_ascii_digit()))
-            }
+            b'$' if next.is_ascii_digit() => (
+                Kind::Param,
+                (self.scan_while(i + 1, |b| b.is_ascii_digit()), true),
+            ),
             b'$' => match self.dollar_tag_end(i) {
                 Some(body) => (Kind::String, self.scan_dollar_body(i, body)),
-                None => (Kind::Other, i + 1),
+                None => (Kind::Other, (i + 1, true)),
             },
+            _ => {
+                let (kind, end) = self.scan_simple(i, b, next);
+                (kind, (end, true))
+            }
+        };
+        (kind, end, closed)
+    }
+
+    /// Kind and end of a token that cannot be left open.
+    fn scan_simple(&self, i: usize, b: u8, next: u8) -> (Kind, usize) {
+        match b {
             b'0'..=b'9' => (Kind::Number, self.scan_number(i)),
             b'.' if next.is_ascii_digit() => (Kind::Number, self.scan_number(i)),
             b'.' => (Kind::Dot, i + 1),
@@ -366,7 +414,7 @@ impl<'a> Iterator for Lexer<'a> {
             return None;
         }
         let start = self.pos;
-        let (kind, end) = self.scan_token();
+        let (kind, end, _) = self.scan_token();
         // Every scanner stops on an ASCII byte or at the end, so `end` is a char boundary; the
         // loop below only guards against a scanner bug ever producing a non-boundary.
         let mut end = end.clamp(start + 1, self.len());
@@ -380,113 +428,4 @@ impl<'a> Iterator for Lexer<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kinds(sql: &str) -> Vec<(Kind, &str)> {
-        Lexer::new(sql)
-            .filter(|t| !t.kind.is_trivia())
-            .map(|t| (t.kind, t.text))
-            .collect()
-    }
-
-    #[test]
-    fn strings_of_every_prefix_are_single_tokens() {
-        let sql = r"'a''b' E'it\'s' B'101' X'ff' N'n' U&'d\0061' $$x$$ $tag$ $$ $tag$";
-        let got: Vec<Kind> = kinds(sql).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(got, vec![Kind::String; 8]);
-    }
-
-    #[test]
-    fn nested_block_comments_end_at_the_outer_close() {
-        let got = kinds("a /* x /* y */ z */ b");
-        assert_eq!(got, vec![(Kind::Word, "a"), (Kind::Word, "b")]);
-    }
-
-    #[test]
-    fn operator_does_not_end_in_minus_without_special_char() {
-        assert_eq!(
-            kinds("a=-1"),
-            vec![
-                (Kind::Word, "a"),
-                (Kind::Operator, "="),
-                (Kind::Operator, "-"),
-                (Kind::Number, "1")
-            ]
-        );
-        assert_eq!(kinds("a@-1")[1], (Kind::Operator, "@-"));
-    }
-
-    #[test]
-    fn operator_stops_before_comment() {
-        assert_eq!(kinds("a+/*c*/b").len(), 3);
-        assert_eq!(kinds("a=--c\nb").len(), 3);
-    }
-
-    #[test]
-    fn numbers_in_every_form() {
-        for n in [
-            "42",
-            "3.14",
-            ".5",
-            "1e10",
-            "1.5E-3",
-            "0x1F",
-            "0o17",
-            "0b101",
-            "1_000_000",
-        ] {
-            assert_eq!(kinds(n), vec![(Kind::Number, n)], "{n}");
-        }
-    }
-
-    #[test]
-    fn parameters_and_identifiers_with_dollars() {
-        assert_eq!(
-            kinds("$1 a$b $12"),
-            vec![
-                (Kind::Param, "$1"),
-                (Kind::Word, "a$b"),
-                (Kind::Param, "$12")
-            ]
-        );
-    }
-
-    #[test]
-    fn unterminated_constructs_run_to_the_end() {
-        assert_eq!(
-            kinds("select 'abc"),
-            vec![(Kind::Word, "select"), (Kind::String, "'abc")]
-        );
-        assert_eq!(kinds("select /* abc").len(), 1);
-        assert_eq!(kinds("select $q$ abc").len(), 2);
-        assert_eq!(kinds("select \"abc").len(), 2);
-    }
-
-    #[test]
-    fn multibyte_text_never_splits_a_character() {
-        let sql = "select 'é' , ñame, \u{1F600}";
-        let joined: String = Lexer::new(sql).map(|t| t.text).collect();
-        assert_eq!(joined, sql);
-    }
-
-    #[test]
-    fn casts_and_slices() {
-        assert_eq!(
-            kinds("a::int[1:2]")
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect::<Vec<_>>(),
-            vec![
-                Kind::Word,
-                Kind::DoubleColon,
-                Kind::Word,
-                Kind::LBracket,
-                Kind::Number,
-                Kind::Colon,
-                Kind::Number,
-                Kind::RBracket
-            ]
-        );
-    }
-}
+mod tests;

@@ -55,6 +55,17 @@
 //! Anything else — a column, a table, an operator, a function, a `LIMIT` present or absent, an
 //! alias, redundant parentheses — keeps statements apart.
 //!
+//! # Backslashes: `standard_conforming_strings`
+//!
+//! Where a `'…'` literal ends depends on the connection: with `standard_conforming_strings =
+//! off` a backslash escapes (`'it\'s'` is one literal), with `on` (the default) it does not;
+//! `E'…'` always escapes, dollar quotes never do. The `_with` functions take the connection's
+//! setting ([`ConformingStrings`], from the server's `ParameterStatus`); the others assume `on`.
+//! A wrong reading would copy a literal's text into the output, so readings fail safe
+//! (`lexer/strings.rs`): at the first literal whose end depends on the setting, `On` keeps its
+//! reading only if the rest of the text then closes every quote and the `off` reading would
+//! not, `Unknown` never does; otherwise that literal and everything after it are one constant.
+//!
 //! # Where pgscope differs from pg_stat_statements, deliberately
 //!
 //! pg_stat_statements hashes the post-analysis tree, so it sees through names and syntax that
@@ -112,9 +123,10 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use cache::{Analyzer, DEFAULT_MAX_CACHED_TEXT};
-pub use commenter::sqlcommenter;
+pub use commenter::{sqlcommenter, sqlcommenter_with};
+pub use lexer::ConformingStrings;
 pub use operation::{ObjectKind, Operation};
-pub use split::split_statements;
+pub use split::{split_statements, split_statements_with};
 
 /// Stable 64-bit fingerprint of a query shape. `Display` prints 16 lowercase hex digits (what
 /// `pgscope fingerprint` prints and the admin API shows); `FromStr` reads them back.
@@ -174,7 +186,22 @@ pub struct Analysis {
 /// assert_eq!(text, "select abalance from pgbench_accounts where aid = $1");
 /// ```
 pub fn fingerprint(sql: &str) -> (Fingerprint, String) {
-    let normalized = normalize::normalize(sql);
+    fingerprint_with(sql, ConformingStrings::On)
+}
+
+/// [`fingerprint`] for a connection whose `standard_conforming_strings` is `strings`.
+///
+/// ```
+/// use pgscope_fingerprint::{fingerprint_with, ConformingStrings};
+/// let sql = r"SELECT 'it\'s SECRET' FROM t";
+/// let (_, off) = fingerprint_with(sql, ConformingStrings::Off);
+/// assert_eq!(off, "select $1 from t");
+/// // Read with `on`, the text does not close its last quote: nothing of it is copied.
+/// let (_, on) = fingerprint_with(sql, ConformingStrings::On);
+/// assert_eq!(on, "select $1");
+/// ```
+pub fn fingerprint_with(sql: &str, strings: ConformingStrings) -> (Fingerprint, String) {
+    let normalized = normalize::normalize(sql, strings);
     (Fingerprint(normalized.fingerprint), normalized.text)
 }
 
@@ -189,12 +216,39 @@ pub fn fingerprint(sql: &str) -> (Fingerprint, String) {
 /// assert!(!a.normalized.contains("a@b.c"));
 /// ```
 pub fn analyze(sql: &str) -> Analysis {
-    let normalized = normalize::normalize(sql);
-    build_analysis(sql, Fingerprint(normalized.fingerprint), normalized.text)
+    analyze_with(sql, ConformingStrings::On)
+}
+
+/// [`analyze`] for a connection whose `standard_conforming_strings` is `strings`.
+pub fn analyze_with(sql: &str, strings: ConformingStrings) -> Analysis {
+    let normalized = normalize::normalize(sql, strings);
+    build_analysis(
+        sql,
+        strings,
+        Fingerprint(normalized.fingerprint),
+        normalized.text,
+    )
 }
 
 /// The slow part of [`analyze`], given the fast path's result.
-pub(crate) fn build_analysis(sql: &str, fingerprint: Fingerprint, normalized: String) -> Analysis {
+///
+/// sqlparser and the token heuristic read strings as with `standard_conforming_strings = on`,
+/// so a text with a backslash is first rewritten with every string that holds one (as
+/// `strings` reads it, a swallowed rest included) replaced by `''`: their reading can then not
+/// put literal text where a table name is looked for.
+pub(crate) fn build_analysis(
+    sql: &str,
+    strings: ConformingStrings,
+    fingerprint: Fingerprint,
+    normalized: String,
+) -> Analysis {
+    let rewritten;
+    let sql = if memchr::memchr(b'\\', sql.as_bytes()).is_some() {
+        rewritten = without_backslash_strings(sql, strings);
+        rewritten.as_str()
+    } else {
+        sql
+    };
     let mut operation = None;
     let mut tables: Vec<String> = Vec::new();
     let mut summary = String::new();
@@ -226,6 +280,19 @@ pub(crate) fn build_analysis(sql: &str, fingerprint: Fingerprint, normalized: St
         tables,
         summary,
     }
+}
+
+/// `sql` with each string token that holds a backslash replaced by `''`.
+fn without_backslash_strings(sql: &str, strings: ConformingStrings) -> String {
+    let mut out = String::with_capacity(sql.len());
+    for token in lexer::Lexer::with(sql, strings) {
+        if token.kind == lexer::Kind::String && token.text.contains('\\') {
+            out.push_str(" '' ");
+        } else {
+            out.push_str(token.text);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

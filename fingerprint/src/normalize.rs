@@ -3,7 +3,7 @@
 
 use crate::emit::{Class, Out};
 use crate::keywords;
-use crate::lexer::{Kind, Lexer, Token};
+use crate::lexer::{ConformingStrings, Kind, Lexer, Token};
 use crate::lists::skip_constant;
 
 /// How deep `VALUES` row collapsing may nest (`VALUES ((VALUES …))`); deeper lists are
@@ -19,10 +19,11 @@ pub(crate) struct Normalized {
     pub(crate) fingerprint: u64,
 }
 
-/// Normalizes `sql` (see the crate documentation for the rules).
-pub(crate) fn normalize(sql: &str) -> Normalized {
+/// Normalizes `sql`, reading its strings under `strings` (see the crate documentation for the
+/// rules).
+pub(crate) fn normalize(sql: &str, strings: ConformingStrings) -> Normalized {
     let mut n = Normalizer {
-        lex: Lexer::new(sql),
+        lex: Lexer::with(sql, strings),
         out: Out::with_capacity(sql.len().min(4096)),
         depth: 0,
         by_depth: None,
@@ -352,7 +353,11 @@ impl<'a> Normalizer<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use crate::lexer::ConformingStrings;
+
+    fn normalize(sql: &str) -> super::Normalized {
+        super::normalize(sql, ConformingStrings::On)
+    }
 
     fn norm(sql: &str) -> String {
         normalize(sql).text

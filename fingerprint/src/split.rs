@@ -1,6 +1,6 @@
 //! Splitting a simple-Query string into statements, as the server does.
 
-use crate::lexer::{is_space, Kind, Lexer};
+use crate::lexer::{is_space, ConformingStrings, Kind, Lexer};
 
 /// Splits a simple-Query string into its statements the way the PostgreSQL server does: on
 /// top-level `;` outside quotes, dollar quotes, comments and `BEGIN ATOMIC … END` bodies.
@@ -13,11 +13,25 @@ use crate::lexer::{is_space, Kind, Lexer};
 /// let parts = pgscope_fingerprint::split_statements("BEGIN; ;SELECT ';' /* ; */ ; -- done\n");
 /// assert_eq!(parts, vec!["BEGIN", "SELECT ';' /* ; */"]);
 /// ```
+///
+/// Strings are read as with `standard_conforming_strings = on`; see [`split_statements_with`].
 pub fn split_statements(sql: &str) -> Vec<&str> {
+    split_statements_with(sql, ConformingStrings::On)
+}
+
+/// [`split_statements`] for a connection whose `standard_conforming_strings` is `strings`: with
+/// `Off`, `'it\'s; here'` is one string, not a string, a `;` and the start of another.
+///
+/// ```
+/// use pgscope_fingerprint::{split_statements_with, ConformingStrings};
+/// let sql = r"SELECT 'a\'; SELECT 2'; SELECT 3";
+/// assert_eq!(split_statements_with(sql, ConformingStrings::Off).len(), 2);
+/// ```
+pub fn split_statements_with(sql: &str, strings: ConformingStrings) -> Vec<&str> {
     if let Some(statements) = split_plain(sql) {
         return statements;
     }
-    split_lexed(sql)
+    split_lexed(sql, strings)
 }
 
 /// The same split without the lexer, for text where every `;` is a separator: no quote, no
@@ -58,7 +72,7 @@ fn split_plain(sql: &str) -> Option<Vec<&str>> {
 }
 
 /// The general split, token by token.
-fn split_lexed(sql: &str) -> Vec<&str> {
+fn split_lexed(sql: &str, strings: ConformingStrings) -> Vec<&str> {
     let mut statements = Vec::new();
     let mut start: Option<usize> = None;
     let mut end = 0;
@@ -66,7 +80,7 @@ fn split_lexed(sql: &str) -> Vec<&str> {
     let mut atomic_depth = 0u32;
     let mut case_depth = 0u32;
     let mut previous_was_begin = false;
-    for token in Lexer::new(sql) {
+    for token in Lexer::with(sql, strings) {
         if token.kind == Kind::Whitespace {
             continue;
         }
@@ -110,7 +124,12 @@ fn split_lexed(sql: &str) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{split_lexed, split_plain, split_statements};
+    use super::{split_plain, split_statements};
+    use crate::lexer::ConformingStrings;
+
+    fn split_lexed(sql: &str) -> Vec<&str> {
+        super::split_lexed(sql, ConformingStrings::On)
+    }
 
     #[test]
     fn the_byte_scan_agrees_with_the_lexer_whenever_it_answers() {

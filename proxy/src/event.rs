@@ -12,7 +12,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use pgscope_fingerprint::Analysis;
+use pgscope_fingerprint::{Analysis, ConformingStrings};
 
 /// Who is connected: the startup parameters that label every query of a connection.
 ///
@@ -34,23 +34,66 @@ pub struct ConnectionInfo {
 /// The text of one SQL statement as the client sent it, with literals.
 ///
 /// The raw text stays in memory; what is stored and exported is the normalized text of its
-/// [`Analysis`].
+/// [`Analysis`], read under the connection's `standard_conforming_strings` of when the server
+/// parsed it ([`Statement::strings`]).
 #[derive(Debug)]
 pub struct Statement {
     /// The SQL text (one statement of a simple query, or the text of a `Parse`).
     pub text: Box<str>,
+    /// How the server reads backslashes in its string literals: the connection's
+    /// `standard_conforming_strings` when the statement was sent (`Unknown` while a change may
+    /// have been in flight).
+    pub strings: ConformingStrings,
+    /// Running it may change `standard_conforming_strings` (see [`may_change_strings`]).
+    pub(crate) changes_strings: bool,
     /// The fingerprint analysis, computed at most once by whichever consumer needs it first.
     pub analysis: OnceLock<Arc<Analysis>>,
 }
 
 impl Statement {
-    /// A statement with no analysis yet.
+    /// A statement with no analysis yet, from a connection with `standard_conforming_strings`
+    /// on (PostgreSQL's default).
     pub fn new(text: impl Into<Box<str>>) -> Arc<Self> {
+        Self::with_strings(text, ConformingStrings::On)
+    }
+
+    /// A statement with no analysis yet, whose literals the server reads under `strings`.
+    pub fn with_strings(text: impl Into<Box<str>>, strings: ConformingStrings) -> Arc<Self> {
+        let text = text.into();
         Arc::new(Statement {
-            text: text.into(),
+            changes_strings: may_change_strings(&text),
+            text,
+            strings,
             analysis: OnceLock::new(),
         })
     }
+}
+
+/// Whether running `sql` may change `standard_conforming_strings`: it names the setting (`SET`,
+/// `RESET`, `set_config`, a `DO` body), or it starts with a word that can undo a change
+/// (`RESET ALL`, `DISCARD`, `COMMIT`/`ROLLBACK`/`ABORT`/`END` after a `SET LOCAL` or inside a
+/// transaction, `PREPARE TRANSACTION`). Conservative: a false positive only makes the statements
+/// pipelined behind it be read fail-safe ([`ConformingStrings::Unknown`]).
+pub(crate) fn may_change_strings(sql: &str) -> bool {
+    const NAME: &[u8] = b"conforming_strings";
+    const UNDOING: [&str; 7] = [
+        "reset", "discard", "commit", "rollback", "abort", "end", "prepare",
+    ];
+    let bytes = sql.as_bytes();
+    // The `_` of the name is its 11th byte: look only around underscores.
+    let names_it = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'_'
+            && i >= 10
+            && bytes
+                .get(i - 10..i - 10 + NAME.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(NAME))
+    });
+    let first = sql
+        .trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '(')
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    names_it || UNDOING.iter().any(|w| first.eq_ignore_ascii_case(w))
 }
 
 /// How a query was sent.

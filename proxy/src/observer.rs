@@ -24,12 +24,13 @@ impl LogObserver {
     }
 }
 
-/// The statement's analysis, computed by `analyzer` on first use.
+/// The statement's analysis, computed by `analyzer` on first use, reading its literals under
+/// the statement's `standard_conforming_strings`.
 pub fn analysis_of(analyzer: &Analyzer, statement: &Statement) -> Arc<Analysis> {
     Arc::clone(
         statement
             .analysis
-            .get_or_init(|| analyzer.analyze(&statement.text)),
+            .get_or_init(|| analyzer.analyze_with(&statement.text, statement.strings)),
     )
 }
 

@@ -90,7 +90,7 @@ impl SpanObserver {
         if query.outcome == Outcome::Skipped {
             return;
         }
-        let parent = parent::context_of(&query.statement.text);
+        let parent = parent::context_of(&query.statement.text, query.statement.strings);
         let Some(span) = self
             .emitter
             .sample(&parent, attributes::FALLBACK_NAME, SpanKind::Client)

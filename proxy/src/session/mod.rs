@@ -31,6 +31,8 @@ mod tests;
 #[cfg(test)]
 mod tests_extended;
 #[cfg(test)]
+mod tests_strings;
+#[cfg(test)]
 mod tests_tls;
 
 use std::sync::Arc;
@@ -38,6 +40,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use pgscope_config::TlsMode;
+use pgscope_fingerprint::ConformingStrings;
 use pgscope_protocol::encode;
 use pgscope_protocol::{Decoded, Decoder, Limits, ProtocolError};
 
@@ -384,6 +387,12 @@ impl Session {
                     }
                     BackendMessage::BackendKeyData { pid, key } => {
                         self.backend_key = Some((*pid, Bytes::copy_from_slice(key)));
+                    }
+                    BackendMessage::ParameterStatus { name, value }
+                        if *name == b"standard_conforming_strings" =>
+                    {
+                        self.tracker
+                            .set_conforming_strings(ConformingStrings::from_parameter(value));
                     }
                     BackendMessage::ParameterStatus { name, value }
                         if *name == b"application_name" =>

@@ -4,6 +4,7 @@
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use pgscope_fingerprint::ConformingStrings;
 
 /// The two sqlcommenter values the TraceContext propagator reads.
 struct Carrier {
@@ -33,9 +34,10 @@ impl Extractor for Carrier {
 }
 
 /// The context to start `sql`'s span in: a remote parent when `sql` carries a valid
-/// `traceparent` in a sqlcommenter comment, else an empty context (a root span). Never reads
-/// the thread's current context.
-pub(crate) fn context_of(sql: &str) -> Context {
+/// `traceparent` in a sqlcommenter comment (a comment as the server reads it under `strings`,
+/// never text inside a literal), else an empty context (a root span). Never reads the thread's
+/// current context.
+pub(crate) fn context_of(sql: &str, strings: ConformingStrings) -> Context {
     if !sql.contains("traceparent") {
         return Context::new();
     }
@@ -43,7 +45,7 @@ pub(crate) fn context_of(sql: &str) -> Context {
         traceparent: None,
         tracestate: None,
     };
-    for (key, value) in pgscope_fingerprint::sqlcommenter(sql) {
+    for (key, value) in pgscope_fingerprint::sqlcommenter_with(sql, strings) {
         match key.as_str() {
             "traceparent" => carrier.traceparent = Some(value),
             "tracestate" => carrier.tracestate = Some(value),

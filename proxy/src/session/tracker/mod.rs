@@ -20,12 +20,21 @@
 //! previous query on the connection completed if that was later (a statement of a multi-statement
 //! query, or an `Execute` queued in a pipeline, cannot start before its predecessor finished),
 //! and ends when its completion message arrives.
+//!
+//! Each statement carries the `standard_conforming_strings` the server will parse it under: the
+//! value of the server's latest `ParameterStatus`, or `Unknown` (read fail-safe) while a request
+//! that may change it is still in flight — a statement pipelined behind `SET
+//! standard_conforming_strings = off`, `RESET`, `DISCARD` or a `COMMIT`/`ROLLBACK` that ends a
+//! `SET LOCAL` is parsed after that change, whose `ParameterStatus` has not arrived yet. The
+//! statements of one simple `Query` all take the value from before it: the server parses the
+//! whole string before running any of it.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use pgscope_fingerprint::ConformingStrings;
 use pgscope_protocol::backend::{command_tag, BackendMessage};
 use pgscope_protocol::frontend::FrontendMessage;
 use pgscope_protocol::tag::{backend as bt, frontend as ft};
@@ -120,6 +129,10 @@ pub(super) struct Tracker {
     overflowed: bool,
     /// The status byte of the last `ReadyForQuery` (`I`, `T` or `E`).
     transaction_status: Option<u8>,
+    /// `standard_conforming_strings` as the server last reported it.
+    strings: ConformingStrings,
+    /// A request that may change `strings` was sent and its `ReadyForQuery` has not come yet.
+    strings_unsettled: bool,
 }
 
 impl Tracker {
@@ -135,6 +148,22 @@ impl Tracker {
             max_statements,
             overflowed: false,
             transaction_status: None,
+            strings: ConformingStrings::On,
+            strings_unsettled: false,
+        }
+    }
+
+    /// The server reported `standard_conforming_strings` (at startup or after a change).
+    pub(super) fn set_conforming_strings(&mut self, strings: ConformingStrings) {
+        self.strings = strings;
+    }
+
+    /// How the server will read the literals of a statement sent now.
+    fn strings_now(&self) -> ConformingStrings {
+        if self.strings_unsettled {
+            ConformingStrings::Unknown
+        } else {
+            self.strings
         }
     }
 
@@ -179,15 +208,17 @@ impl Tracker {
         let kind = match *message {
             FrontendMessage::Query { sql } => {
                 let text = pgscope_protocol::text::lossy(sql);
-                let mut statements = pgscope_fingerprint::split_statements(&text)
+                let strings = self.strings_now();
+                let mut statements = pgscope_fingerprint::split_statements_with(&text, strings)
                     .into_iter()
-                    .map(|s| Statement::new(s.trim()));
+                    .map(|s| Statement::with_strings(s.trim(), strings));
                 let current = statements.next();
                 let rest = statements.collect();
                 Kind::Simple { current, rest }
             }
             FrontendMessage::Parse { name, sql, .. } => {
-                let statement = Statement::new(pgscope_protocol::text::lossy(sql));
+                let statement =
+                    Statement::with_strings(pgscope_protocol::text::lossy(sql), self.strings_now());
                 let previous = self.define_statement(name, &statement);
                 Kind::Parse {
                     statement,
@@ -252,7 +283,13 @@ impl Tracker {
                 let sqlstate = fields.sqlstate().unwrap_or(*b"XX000");
                 self.fail(sqlstate, conn, now, events);
             }
-            BackendMessage::ReadyForQuery { status } => self.ready(status, conn, now, events),
+            BackendMessage::ReadyForQuery { status } => {
+                self.ready(status, conn, now, events);
+                if self.pending.is_empty() {
+                    // Any change is reported (`ParameterStatus`) before this.
+                    self.strings_unsettled = false;
+                }
+            }
             _ => {}
         }
     }
@@ -329,6 +366,14 @@ impl Tracker {
             self.clear();
             return;
         }
+        let changes_strings = match &pending.kind {
+            Kind::Simple { current, rest } => {
+                current.iter().chain(rest.iter()).any(|s| s.changes_strings)
+            }
+            Kind::Execute(Some(s)) => s.changes_strings,
+            _ => false,
+        };
+        self.strings_unsettled |= changes_strings;
         let started = match &pending.kind {
             Kind::Simple {
                 current: Some(s), ..
