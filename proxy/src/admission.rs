@@ -29,7 +29,9 @@ pub const FD_RESERVE: u64 = 64;
 #[derive(Debug)]
 pub struct Admission {
     slots: Arc<Semaphore>,
-    max_startup: usize,
+    /// The session cap in force (changed by reloads).
+    max_connections: AtomicUsize,
+    max_startup: AtomicUsize,
     /// Connections in startup, oldest first, each with the signal that evicts it.
     starting: Mutex<BTreeMap<u64, Arc<Notify>>>,
     next_id: AtomicU64,
@@ -68,7 +70,8 @@ impl Admission {
     ) -> Arc<Self> {
         Arc::new(Admission {
             slots: Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS))),
-            max_startup: max_startup.max(1),
+            max_connections: AtomicUsize::new(max_connections.min(Semaphore::MAX_PERMITS)),
+            max_startup: AtomicUsize::new(max_startup.max(1)),
             starting: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(0),
             fd_cap: fd_cap.max(1),
@@ -94,7 +97,8 @@ impl Admission {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let evicted = Arc::new(Notify::new());
         let mut starting = self.starting.lock().unwrap_or_else(PoisonError::into_inner);
-        while starting.len() >= self.max_startup {
+        let max_startup = self.max_startup.load(Ordering::Relaxed);
+        while starting.len() >= max_startup {
             let Some((_, oldest)) = starting.pop_first() else {
                 break;
             };
@@ -121,6 +125,36 @@ impl Admission {
     /// The semaphore of session slots (for waiting until every session has ended).
     pub fn slots(&self) -> &Arc<Semaphore> {
         &self.slots
+    }
+
+    /// The session cap in force.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections.load(Ordering::Relaxed)
+    }
+
+    /// Changes both caps (a reload). A lower session cap closes no session: the slots given
+    /// back by ending sessions are retired until the new cap holds. Must run inside a tokio
+    /// runtime when lowering.
+    pub fn set_limits(&self, max_connections: usize, max_startup: usize) {
+        self.max_startup
+            .store(max_startup.max(1), Ordering::Relaxed);
+        let new = max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let old = self.max_connections.swap(new, Ordering::Relaxed);
+        if new > old {
+            self.slots.add_permits(new - old);
+        } else if new < old {
+            let excess = old - new;
+            let retired = self.slots.forget_permits(excess);
+            if retired < excess {
+                let slots = Arc::clone(&self.slots);
+                let rest = u32::try_from(excess - retired).unwrap_or(u32::MAX);
+                tokio::spawn(async move {
+                    if let Ok(permits) = slots.acquire_many_owned(rest).await {
+                        permits.forget();
+                    }
+                });
+            }
+        }
     }
 }
 
@@ -211,6 +245,28 @@ mod tests {
         drop(second);
         drop(third);
         assert_eq!(starting(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_reload_raises_and_lowers_the_session_cap_without_closing_sessions() {
+        let admission = Admission::new(2, 5, 100, Arc::new(ProxyStats::default()));
+        let a = admission.slot().expect("slot");
+        let b = admission.slot().expect("slot");
+        assert!(admission.slot().is_none());
+        admission.set_limits(3, 5);
+        let c = admission.slot().expect("a raised cap gives a slot at once");
+        admission.set_limits(1, 5);
+        assert_eq!(admission.max_connections(), 1);
+        // Three sessions stay open; as they end, slots are retired until one remains.
+        drop((a, b, c));
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let only = admission.slot().expect("one slot left");
+        assert!(
+            admission.slot().is_none(),
+            "the lowered cap was not enforced"
+        );
+        drop(only);
     }
 
     #[test]

@@ -39,20 +39,14 @@ use crate::stats::ProxyStats;
 pub struct Drain {
     draining: watch::Sender<bool>,
     admission: Arc<Admission>,
-    max_connections: u32,
 }
 
 impl Drain {
-    /// Drains the sessions admitted by `admission`, of which there are at most
-    /// `max_connections`.
-    pub fn new(admission: Arc<Admission>, max_connections: usize) -> Arc<Self> {
-        let max_connections = u32::try_from(max_connections)
-            .unwrap_or(u32::MAX)
-            .min(tokio::sync::Semaphore::MAX_PERMITS as u32);
+    /// Drains the sessions admitted by `admission`.
+    pub fn new(admission: Arc<Admission>) -> Arc<Self> {
         Arc::new(Drain {
             draining: watch::Sender::new(false),
             admission,
-            max_connections,
         })
     }
 
@@ -69,11 +63,8 @@ impl Drain {
     /// Resolves when no client session is open.
     pub async fn all_closed(&self) {
         // Holding every slot at once means no session holds one.
-        let _all = self
-            .admission
-            .slots()
-            .acquire_many(self.max_connections)
-            .await;
+        let all = u32::try_from(self.admission.max_connections()).unwrap_or(u32::MAX);
+        let _all = self.admission.slots().acquire_many(all).await;
     }
 }
 

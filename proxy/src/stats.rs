@@ -36,6 +36,10 @@ pub struct ProxyStats {
     /// Clients closed because their startup (TLS and authentication included) took longer than
     /// `startup_timeout`.
     pub startup_timeouts: AtomicU64,
+    /// Configuration reloads applied (SIGHUP).
+    pub config_reloads: AtomicU64,
+    /// Configuration reloads that changed nothing because the new configuration was invalid.
+    pub config_reload_failures: AtomicU64,
     /// Bytes forwarded from clients to upstream.
     pub bytes_client_to_server: AtomicU64,
     /// Bytes forwarded from upstream to clients.

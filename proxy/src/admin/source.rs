@@ -95,6 +95,20 @@ impl StatsSource for LiveSource {
                 get(&s.fd_limit_refusals),
             ),
             metric(
+                "pgscope_config_reloads_total",
+                "Configuration reloads applied (SIGHUP).",
+                Counter,
+                vec![],
+                get(&s.config_reloads),
+            ),
+            metric(
+                "pgscope_config_reload_failures_total",
+                "Configuration reloads that changed nothing because the new configuration was invalid.",
+                Counter,
+                vec![],
+                get(&s.config_reload_failures),
+            ),
+            metric(
                 "pgscope_upstream_connections",
                 "Upstream connections open now.",
                 Gauge,

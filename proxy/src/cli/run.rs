@@ -22,7 +22,7 @@ use crate::admission::{self, Admission};
 use crate::embedded::{ClusterOptions, LocalCluster};
 use crate::growth::catalog::Target;
 use crate::pump::{Pump, PumpConfig};
-use crate::reload::Reloader;
+use crate::reload::{logging, Live, Reloader, Targets};
 use crate::server::{Drain, DrainOnSignal, ProxyApp};
 use crate::session::SessionConfig;
 use crate::spans::{self, SpanExport};
@@ -32,7 +32,7 @@ use crate::tls::{ServerTls, UpstreamConnector};
 /// Runs `pgscope run` with these flags until shutdown.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = Config::load(args)?;
-    init_logging(&config);
+    let log = logging::init(config.log_level);
     let recording = Recording::start(&config)?;
     // Fail with a clear message now rather than inside pingora's listener.
     for listen in &config.listen {
@@ -66,6 +66,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             .context("cannot set up TLS to the upstream server (upstream)")?,
     );
     let label = connector.label().to_owned();
+    let live_connector = Arc::new(Live::new(Arc::clone(&connector)));
     match config.listen.iter().find_map(|l| match l {
         ListenAddr::Tcp(addr) => Some(addr),
         ListenAddr::Unix(_) => None,
@@ -101,7 +102,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let span_export = SpanExport::start(&config.tracing, &label, Arc::clone(&stats.spans))?;
     let pump = Pump::new(
         PumpConfig {
-            connector: Arc::clone(&connector),
+            connector: Arc::clone(&live_connector),
             admission: Arc::clone(&admission),
             tls: server_tls.clone(),
             startup_timeout: config.startup_timeout,
@@ -117,7 +118,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         spans::chain(recording.observer(), span_export.as_ref()),
         Arc::clone(&stats),
     );
-    let drain = Drain::new(admission, config.max_connections);
+    let drain = Drain::new(Arc::clone(&admission));
     let mut service = Service::new(
         "pgscope proxy".to_string(),
         ProxyApp::new(pump, Arc::clone(&drain)),
@@ -149,8 +150,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         negotiation: upstream.tls.negotiation,
         tls: connector.client_config(),
     };
-    recording.add_services(&mut server, stats, &config, target)?;
-    let reloader = Arc::new(Reloader::new(args.clone(), config.clone(), server_tls));
+    recording.add_services(&mut server, Arc::clone(&stats), &config, target)?;
+    let reloader = Arc::new(Reloader::new(
+        args.clone(),
+        config.clone(),
+        Targets {
+            tls: server_tls,
+            connector: live_connector,
+            admission: Arc::clone(&admission),
+            log,
+        },
+        Arc::clone(&stats),
+    ));
     server.run(PingoraRunArgs {
         shutdown_signal: Box::new(DrainOnSignal::new(drain, config.shutdown_grace, reloader)),
     });
@@ -228,14 +239,4 @@ fn server_conf(config: &Config) -> ServerConf {
             .to_string(),
         ..ServerConf::default()
     }
-}
-
-fn init_logging(config: &Config) {
-    let mut builder = env_logger::Builder::new();
-    builder.parse_filters(config.log_level.as_str());
-    if let Ok(filters) = std::env::var("RUST_LOG") {
-        builder.parse_filters(&filters);
-    }
-    // A second initialisation (tests) is harmless.
-    let _ = builder.format_timestamp_millis().try_init();
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::{write_all, Pump, CANCEL_TIMEOUT, READ_SIZE};
 use crate::session::{Output, Session};
 use crate::stats::ProxyStats;
-use crate::tls::{ConnectError, ServerStream};
+use crate::tls::{ConnectError, ServerStream, UpstreamConnector};
 
 /// A burst of upstream failures is logged once per this period (with the count suppressed).
 const LOG_PERIOD: Duration = Duration::from_secs(10);
@@ -53,17 +53,17 @@ impl Pump {
     /// packet) to it. On failure, the output to send the client (FATAL 08006) is the error.
     pub(super) async fn open_upstream(
         &self,
+        connector: &UpstreamConnector,
         session: &mut Session,
         out: &mut Output,
     ) -> Result<Connected, Output> {
         let startup = std::mem::take(&mut out.to_server);
-        let connector = &self.config.connector;
         let mut stream = self
-            .connect()
+            .connect(connector)
             .await
-            .map_err(|error| self.connect_failed(session, &error))?;
+            .map_err(|error| self.connect_failed(connector, session, &error))?;
         if write_all(&mut stream, &startup).await.is_err() {
-            return Err(self.connect_failed(session, &ConnectError::lost()));
+            return Err(self.connect_failed(connector, session, &ConnectError::lost()));
         }
         let mut prefetched = Bytes::new();
         if connector.retries_with_tls() && !stream.is_tls() {
@@ -83,11 +83,11 @@ impl Pump {
                     Ok(stream) => stream,
                     Err(error) => {
                         ProxyStats::add(&self.stats.upstream_connections_failed, 1);
-                        return Err(self.connect_failed(session, &error));
+                        return Err(self.connect_failed(connector, session, &error));
                     }
                 };
                 if write_all(&mut stream, &startup).await.is_err() {
-                    return Err(self.connect_failed(session, &ConnectError::lost()));
+                    return Err(self.connect_failed(connector, session, &ConnectError::lost()));
                 }
             } else {
                 ProxyStats::add(&self.stats.bytes_server_to_client, first.len() as u64);
@@ -99,8 +99,8 @@ impl Pump {
     }
 
     /// Opens one upstream connection, counting it.
-    async fn connect(&self) -> Result<ServerStream, ConnectError> {
-        let result = self.config.connector.connect().await;
+    async fn connect(&self, connector: &UpstreamConnector) -> Result<ServerStream, ConnectError> {
+        let result = connector.connect().await;
         ProxyStats::add(&self.stats.upstream_connections_total, 1);
         if result.is_err() {
             ProxyStats::add(&self.stats.upstream_connections_failed, 1);
@@ -109,8 +109,13 @@ impl Pump {
     }
 
     /// Counts and logs a failure, and prepares the client's FATAL 08006.
-    fn connect_failed(&self, session: &mut Session, error: &ConnectError) -> Output {
-        let label = self.config.connector.label();
+    fn connect_failed(
+        &self,
+        connector: &UpstreamConnector,
+        session: &mut Session,
+        error: &ConnectError,
+    ) -> Output {
+        let label = connector.label();
         if error.tls {
             ProxyStats::add(&self.stats.upstream_tls_failures, 1);
         }
@@ -123,9 +128,9 @@ impl Pump {
 
     /// Sends a `CancelRequest` packet, unchanged, on a fresh upstream connection opened under
     /// the same TLS policy as the client's own, so cancelling works against TLS-only servers.
-    pub(super) async fn forward_cancel(&self, packet: Bytes) {
+    pub(super) async fn forward_cancel(&self, connector: &UpstreamConnector, packet: Bytes) {
         let cancel = async {
-            let mut stream = self.connect().await.map_err(|e| e.reason)?;
+            let mut stream = self.connect(connector).await.map_err(|e| e.reason)?;
             stream.write_all(&packet).await.map_err(|e| e.to_string())?;
             stream.flush().await.map_err(|e| e.to_string())?;
             // The server closes the connection once it has read the request.

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 
 use crate::admission::{Admission, StartupTicket};
 use crate::event::Observer;
+use crate::reload::Live;
 use crate::session::{Action, Output, Session, SessionConfig};
 use crate::stats::{GaugeGuard, ProxyStats};
 use crate::tls::{ServerTls, UpstreamConnector};
@@ -49,8 +50,9 @@ const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// Settings shared by all pumps.
 #[derive(Debug, Clone)]
 pub struct PumpConfig {
-    /// Opens upstream connections (address, TLS policy, connect timeout).
-    pub connector: Arc<UpstreamConnector>,
+    /// Opens upstream connections (address, TLS policy, connect timeout); a reload may
+    /// replace it, and each connection keeps the one it started with.
+    pub connector: Arc<Live<UpstreamConnector>>,
     /// Session slots and the cap on connections in startup.
     pub admission: Arc<Admission>,
     /// pgscope's TLS server settings for clients; `None`: `SSLRequest` is answered `N`.
@@ -126,7 +128,9 @@ impl Pump {
         let mut out = Output::default();
         let mut buf = BytesMut::with_capacity(1024);
         let ticket = self.config.admission.start();
-        let startup = self.startup(client, &mut session, &mut buf, &mut out);
+        // The upstream as configured now: a reload affects new connections only.
+        let connector = self.config.connector.get();
+        let startup = self.startup(&connector, client, &mut session, &mut buf, &mut out);
         let outcome = tokio::select! {
             outcome = tokio::time::timeout_at(deadline, startup) => Some(outcome),
             () = ticket.evicted() => None,
@@ -161,7 +165,7 @@ impl Pump {
             let _ = client.shutdown().await;
             return;
         };
-        let connected = match self.open_upstream(&mut session, &mut out).await {
+        let connected = match self.open_upstream(&connector, &mut session, &mut out).await {
             Ok(connected) => connected,
             Err(out) => {
                 let _ = write_all(&mut client, &out.to_client).await;
@@ -220,7 +224,7 @@ impl Pump {
                 out
             }
             End::ServerClosed => {
-                session.on_server_closed(self.config.connector.label(), now, &mut out);
+                session.on_server_closed(connector.label(), now, &mut out);
                 out
             }
             End::Drained => {
@@ -251,7 +255,7 @@ impl Pump {
         self.observe(&mut out);
         if let Some(Action::Cancel(packet)) = action {
             // The client vanished with a query running: cancel it so the backend stops.
-            self.forward_cancel(packet).await;
+            self.forward_cancel(&connector, packet).await;
         }
     }
 

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::{write_all, Pump};
 use crate::session::{Action, Output, Session};
 use crate::stats::ProxyStats;
-use crate::tls::{ClientStream, Replay, ALPN_POSTGRESQL};
+use crate::tls::{ClientStream, Replay, UpstreamConnector, ALPN_POSTGRESQL};
 
 /// The first byte of a TLS handshake record: a direct-TLS client's first byte.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -28,6 +28,7 @@ impl Pump {
     /// Runs the startup phase on `client`; `buf` keeps bytes read past the startup packet.
     pub(super) async fn startup<C>(
         &self,
+        connector: &UpstreamConnector,
         client: C,
         session: &mut Session,
         buf: &mut BytesMut,
@@ -63,7 +64,7 @@ impl Pump {
                 },
                 Some(Action::Connect) => return Startup::Connect(client),
                 Some(Action::Cancel(packet)) => {
-                    self.forward_cancel(packet).await;
+                    self.forward_cancel(connector, packet).await;
                     let _ = client.shutdown().await;
                     return Startup::Done;
                 }

@@ -1,0 +1,195 @@
+//! SIGHUP: re-read the configuration and apply what can change without a restart.
+//!
+//! A reload reads the config file and the environment again, exactly as `pgscope run` did at
+//! start, then:
+//!
+//! 1. prepares everything that can fail — the upstream connector (its TLS files are read
+//!    again, so a renewed `sslrootcert` or `sslcert` is picked up too) and the `[tls]`
+//!    certificate — so that a bad value or file changes nothing;
+//! 2. applies what can change live: `log_level`, `max_connections` and
+//!    `max_startup_connections` (a lower cap closes no session), `connect_timeout` and
+//!    `upstream` (new client connections go to the new address; open sessions stay where they
+//!    are, as do their cancel requests sent while they live), and the `[tls]` files (new
+//!    handshakes use them, open connections keep theirs);
+//! 3. says in one log line what changed and which changed keys need a restart.
+//!
+//! A failed reload is logged with the error (naming the key or file) and counted in
+//! `pgscope_config_reload_failures_total`; the running configuration stays in force.
+
+mod live;
+pub mod logging;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pgscope_config::{Config, RunArgs};
+
+use crate::admission::Admission;
+use crate::stats::ProxyStats;
+use crate::tls::{ServerTls, UpstreamConnector};
+pub use live::Live;
+use logging::LogHandle;
+
+/// What a reload can change in the running process.
+#[derive(Debug)]
+pub struct Targets {
+    /// The client-side TLS settings, when TLS is on.
+    pub tls: Option<Arc<ServerTls>>,
+    /// The upstream connector new connections use.
+    pub connector: Arc<Live<UpstreamConnector>>,
+    /// Session and startup caps.
+    pub admission: Arc<Admission>,
+    /// The logger, when pgscope installed it.
+    pub log: Option<LogHandle>,
+}
+
+/// Reloads the configuration on request. Shared with the signal watch.
+#[derive(Debug)]
+pub struct Reloader {
+    args: RunArgs,
+    /// The configuration in force: live keys as last applied, the others as at start.
+    running: Mutex<Config>,
+    targets: Targets,
+    stats: Arc<ProxyStats>,
+}
+
+impl Reloader {
+    /// A reloader for a process started with `args` and running `config`.
+    pub fn new(args: RunArgs, config: Config, targets: Targets, stats: Arc<ProxyStats>) -> Self {
+        Reloader {
+            args,
+            running: Mutex::new(config),
+            targets,
+            stats,
+        }
+    }
+
+    /// Re-reads the configuration (file and environment as they are now) and applies it.
+    pub fn reload(&self) {
+        match self.try_reload() {
+            Ok(summary) => {
+                ProxyStats::add(&self.stats.config_reloads, 1);
+                log::info!("configuration reloaded: {summary}");
+            }
+            Err(error) => {
+                ProxyStats::add(&self.stats.config_reload_failures, 1);
+                log::error!("configuration reload failed, nothing changed: {error}");
+            }
+        }
+    }
+
+    fn try_reload(&self) -> Result<String, String> {
+        let fresh = Config::load(&self.args).map_err(|e| e.to_string())?;
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut applied: Vec<String> = Vec::new();
+
+        // 1. Everything that can fail, before anything changes.
+        // Embedded mode (no upstream at start) keeps its throw-away cluster.
+        let connector = match (&running.upstream, &fresh.upstream) {
+            (Some(_), Some(upstream)) => Some(
+                UpstreamConnector::new(upstream, fresh.connect_timeout)
+                    .map_err(|e| format!("upstream: {e}"))?,
+            ),
+            _ => None,
+        };
+        match &self.targets.tls {
+            Some(tls) if fresh.tls.mode == running.tls.mode => {
+                tls.reload(&fresh.tls).map_err(|e| e.to_string())?;
+                applied.push("[tls] files re-read".to_owned());
+            }
+            _ => {}
+        }
+
+        // 2. Apply: nothing below fails.
+        if let Some(connector) = connector {
+            let before = self.targets.connector.get().label().to_owned();
+            if before != connector.label() {
+                applied.push(format!("upstream {before} -> {}", connector.label()));
+            }
+            if running.connect_timeout != fresh.connect_timeout {
+                applied.push(format!(
+                    "connect_timeout {:?} -> {:?}",
+                    running.connect_timeout, fresh.connect_timeout
+                ));
+            }
+            self.targets.connector.set(Arc::new(connector));
+            running.upstream = fresh.upstream.clone();
+            running.connect_timeout = fresh.connect_timeout;
+        }
+        if (running.max_connections, running.max_startup_connections)
+            != (fresh.max_connections, fresh.max_startup_connections)
+        {
+            self.targets
+                .admission
+                .set_limits(fresh.max_connections, fresh.max_startup_connections);
+            applied.push(format!(
+                "max_connections {} -> {}, max_startup_connections {} -> {}",
+                running.max_connections,
+                fresh.max_connections,
+                running.max_startup_connections,
+                fresh.max_startup_connections
+            ));
+            running.max_connections = fresh.max_connections;
+            running.max_startup_connections = fresh.max_startup_connections;
+        }
+        if running.log_level != fresh.log_level {
+            if let Some(log) = &self.targets.log {
+                log.set(fresh.log_level);
+                applied.push(format!(
+                    "log_level {} -> {}",
+                    running.log_level, fresh.log_level
+                ));
+                running.log_level = fresh.log_level;
+            }
+        }
+        if running.tls.mode == fresh.tls.mode {
+            running.tls = fresh.tls.clone();
+        }
+
+        // 3. Say what still differs: those keys need a restart.
+        let restart = restart_keys(&running, &fresh);
+        let mut summary = if applied.is_empty() {
+            "nothing changed that applies live".to_owned()
+        } else {
+            applied.join("; ")
+        };
+        if !restart.is_empty() {
+            summary.push_str(&format!(
+                "; changed but needing a restart: {}",
+                restart.join(", ")
+            ));
+        }
+        Ok(summary)
+    }
+}
+
+/// The keys whose new value differs from the one in force.
+fn restart_keys(running: &Config, fresh: &Config) -> Vec<&'static str> {
+    let checks = [
+        ("listen", running.listen != fresh.listen),
+        ("upstream", running.upstream != fresh.upstream),
+        ("admin", running.admin != fresh.admin),
+        (
+            "max_message_size",
+            running.max_message_size != fresh.max_message_size,
+        ),
+        (
+            "startup_timeout",
+            running.startup_timeout != fresh.startup_timeout,
+        ),
+        (
+            "shutdown_grace",
+            running.shutdown_grace != fresh.shutdown_grace,
+        ),
+        ("threads", running.threads != fresh.threads),
+        ("log_level", running.log_level != fresh.log_level),
+        ("admin_token", running.admin_token != fresh.admin_token),
+        ("tls.mode", running.tls.mode != fresh.tls.mode),
+        ("[recorder]", running.recorder != fresh.recorder),
+        ("[tracing]", running.tracing != fresh.tracing),
+        ("[growth]", running.growth != fresh.growth),
+    ];
+    checks
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+}
