@@ -45,6 +45,9 @@ pub struct RunArgs {
     /// error, warn, info, debug or trace [default: info]
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// text, or json (one JSON object per line) [default: text]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
     /// Bearer token required by the admin API [default: none, the API is open]
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
@@ -53,7 +56,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// Each key settable by a flag, with the flag's value. The flag is spelled `--` plus the key
     /// with `_` → `-`, which is also clap's spelling of the field.
-    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 12] {
+    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 13] {
         [
             ("listen", self.listen.as_ref()),
             ("upstream", self.upstream.as_ref()),
@@ -69,6 +72,7 @@ impl RunArgs {
             ),
             ("threads", self.threads.as_ref()),
             ("log_level", self.log_level.as_ref()),
+            ("log_format", self.log_format.as_ref()),
             ("admin_token", self.admin_token.as_ref()),
         ]
     }

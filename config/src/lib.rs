@@ -103,6 +103,8 @@ pub struct Config {
     pub threads: usize,
     /// Log verbosity.
     pub log_level: LogLevel,
+    /// How log lines are written: plain text, or one JSON object per line.
+    pub log_format: LogFormat,
     /// Bearer token the admin API requires (`Authorization: Bearer TOKEN`); `None`: open.
     pub admin_token: Option<Secret>,
     /// The `[tls]` section (pgscope as a TLS server for clients).
@@ -127,7 +129,7 @@ pub fn default_threads() -> usize {
 
 impl Default for Config {
     /// The configuration when nothing is set: loopback listeners, no upstream, 1 GiB messages,
-    /// 5 s connect timeout, 60 s startup timeout (PgBouncer's `client_login_timeout`), no TLS, 30 s shutdown grace, 10000 connections, `info`, and worker threads
+    /// 5 s connect timeout, 60 s startup timeout (PgBouncer's `client_login_timeout`), no TLS, 30 s shutdown grace, 10000 connections, `info` text logs, and worker threads
     /// for half the CPUs, rounded up ([`default_threads`]).
     fn default() -> Config {
         Config {
@@ -145,6 +147,7 @@ impl Default for Config {
             max_startup_connections: 1_000,
             threads: default_threads(),
             log_level: LogLevel::Info,
+            log_format: LogFormat::Text,
             admin_token: None,
             tls: TlsConfig::default(),
             recorder: RecorderConfig::default(),
@@ -204,6 +207,32 @@ impl LogLevel {
 }
 
 impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LogFormat {
+    /// env_logger's human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, `message`), for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// The format's name as written in configuration (`"text"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::raw::RawValue;
 use crate::upstream::Upstream;
-use crate::LogLevel;
+use crate::{LogFormat, LogLevel};
 
 /// Why a value was rejected: the tail of a `ConfigError::InvalidValue` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +144,17 @@ pub(crate) fn log_level(value: &RawValue) -> Result<LogLevel, Reason> {
         _ => return Err(Reason::from(LEVEL)),
     };
     Ok(level)
+}
+
+const FORMAT: &str = "expected text or json";
+
+/// A log format name, in any case.
+pub(crate) fn log_format(value: &RawValue) -> Result<LogFormat, Reason> {
+    match text(value, FORMAT)?.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(Reason::from(FORMAT)),
+    }
 }
 
 const BOOLEAN: &str = "expected true or false";

@@ -24,6 +24,7 @@ pub(crate) const KEYS: &[&str] = &[
     "max_startup_connections",
     "threads",
     "log_level",
+    "log_format",
     "admin_token",
     "tls.cert",
     "tls.key",

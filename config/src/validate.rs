@@ -33,6 +33,7 @@ pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
             .unwrap_or(defaults.max_startup_connections),
         threads: get(raw, "threads", parse::count)?.unwrap_or(defaults.threads),
         log_level: get(raw, "log_level", parse::log_level)?.unwrap_or(defaults.log_level),
+        log_format: get(raw, "log_format", parse::log_format)?.unwrap_or(defaults.log_format),
         admin_token: get(raw, "admin_token", parse::token)?.map(Secret::new),
         tls: tls_section(raw)?,
         recorder: recorder(raw, defaults.recorder)?,

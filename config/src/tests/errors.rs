@@ -29,6 +29,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     ),
     ("threads", "2.5", "expected a whole number of at least 1"),
     ("log_level", "verbose", "expected one of error, warn, info"),
+    ("log_format", "yaml", "expected text or json"),
     ("admin_token", "two words", "printable ASCII"),
     ("tls.cert", "", "non-empty path"),
     ("tls.key", "", "non-empty path"),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{flags, load, toml_file, with_file};
 use crate::raw::{env_name, KEYS};
-use crate::{Config, ListenAddr, LogLevel, RecorderConfig, RunArgs, Secret, Upstream};
+use crate::{Config, ListenAddr, LogFormat, LogLevel, RecorderConfig, RunArgs, Secret, Upstream};
 
 /// One text value per key, all different from the defaults.
 const SAMPLE: &[(&str, &str)] = &[
@@ -20,6 +20,7 @@ const SAMPLE: &[(&str, &str)] = &[
     ("max_startup_connections", "7"),
     ("threads", "3"),
     ("log_level", "debug"),
+    ("log_format", "json"),
     ("admin_token", "s3cret-token"),
 ];
 
@@ -37,6 +38,7 @@ fn sample_config() -> Config {
         max_startup_connections: 7,
         threads: 3,
         log_level: LogLevel::Debug,
+        log_format: LogFormat::Json,
         admin_token: Some(Secret::new("s3cret-token")),
         tls: crate::TlsConfig::default(),
         recorder: RecorderConfig::default(),
@@ -69,6 +71,7 @@ fn nothing_set_gives_defaults() {
     assert_eq!(config.max_connections, 10_000);
     assert!(config.threads >= 1);
     assert_eq!(config.log_level, LogLevel::Info);
+    assert_eq!(config.log_format, LogFormat::Text);
 }
 
 #[test]
@@ -147,6 +150,7 @@ const LAYERS: &[(&str, [&str; 3])] = &[
     ("max_connections", ["1", "2", "3"]),
     ("threads", ["1001", "1002", "1003"]),
     ("log_level", ["error", "warn", "trace"]),
+    ("log_format", ["json", "text", "json"]),
     ("admin_token", ["file-token", "env-token", "flag-token"]),
 ];
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{env_error, load};
-use crate::{LogLevel, RunArgs, Upstream};
+use crate::{LogFormat, LogLevel, RunArgs, Upstream};
 
 fn with_env(key: &str, value: &str) -> crate::Config {
     let name = crate::raw::env_name(key);
@@ -215,5 +215,19 @@ fn log_levels_are_case_insensitive() {
         let config = with_env("log_level", text);
         assert_eq!(config.log_level, level, "{text}");
         assert_eq!(level.to_string(), text.to_ascii_lowercase());
+    }
+}
+
+#[test]
+fn log_formats_are_case_insensitive() {
+    let cases = [
+        ("text", LogFormat::Text),
+        ("JSON", LogFormat::Json),
+        ("Json", LogFormat::Json),
+    ];
+    for (text, format) in cases {
+        let config = with_env("log_format", text);
+        assert_eq!(config.log_format, format, "{text}");
+        assert_eq!(format.to_string(), text.to_ascii_lowercase());
     }
 }
