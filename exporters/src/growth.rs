@@ -22,8 +22,38 @@ pub struct GrowthReport {
     pub failures: u64,
     /// The monitor's connection to each database seen in traffic.
     pub databases: Vec<DatabaseStatus>,
-    /// Flagged fingerprints, most impact first.
+    /// Flagged fingerprints (degrading hot paths), most impact first.
     pub flags: Vec<Flag>,
+    /// Lower-ranked observations that are not degrading hot paths (`tail_latency_rose`: a
+    /// table grew and the tail followed while the typical call did not), most impact first.
+    #[serde(default)]
+    pub observations: Vec<Flag>,
+    /// Flags that came and went, most recently cleared first (bounded).
+    #[serde(default)]
+    pub cleared: Vec<ClearedFlag>,
+}
+
+/// A flag whose episode ended: it stayed below its thresholds for several rounds in a row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClearedFlag {
+    /// Fingerprint, 16 hex digits.
+    pub fingerprint: String,
+    /// Database.
+    pub database: String,
+    /// Low-cardinality summary.
+    pub summary: String,
+    /// The class it last had.
+    pub class: String,
+    /// The table it blamed, if any.
+    pub table: Option<String>,
+    /// Its last explanation.
+    pub explanation: String,
+    /// When the episode began, ms since the epoch.
+    pub first_flagged_ms: u64,
+    /// When it was last above its thresholds, ms since the epoch.
+    pub last_flagged_ms: u64,
+    /// When it was cleared, ms since the epoch.
+    pub cleared_ms: u64,
 }
 
 /// The monitor's view of one database.
@@ -61,13 +91,23 @@ pub struct Elasticity {
 /// Projected latency at larger sizes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Forecast {
+    /// Modelled median (fixed + size-dependent part) now, ms.
+    #[serde(default)]
+    pub p50_now_ms: f64,
+    /// Modelled median at twice the current size, ms.
+    #[serde(default)]
+    pub p50_at_2x_ms: f64,
+    /// Modelled median at ten times the current size, ms.
+    #[serde(default)]
+    pub p50_at_10x_ms: f64,
     /// Fitted p95 now, ms.
     pub p95_now_ms: f64,
     /// Projected p95 at twice the current size, ms.
     pub p95_at_2x_ms: f64,
     /// Projected p95 at ten times the current size, ms.
     pub p95_at_10x_ms: f64,
-    /// Seconds until the table doubles at its recent rate (`None`: not growing).
+    /// Seconds until the table doubles at its rate over its last 4 catalog samples (`None`:
+    /// not growing now).
     pub seconds_to_2x: Option<f64>,
 }
 
@@ -125,6 +165,15 @@ pub struct PlanNode {
     pub index: Option<String>,
     /// Filter or index condition.
     pub filter: Option<String>,
+    /// The index condition alone, if any.
+    #[serde(default)]
+    pub index_cond: Option<String>,
+    /// Whether a `Filter` discards rows the node read.
+    #[serde(default)]
+    pub filtered: bool,
+    /// Whether a `Limit` is above it.
+    #[serde(default)]
+    pub under_limit: bool,
     /// Estimated rows.
     pub estimated_rows: f64,
 }
@@ -136,6 +185,10 @@ pub struct Plan {
     pub nodes: Vec<PlanNode>,
     /// Whether one of them is a sequential scan.
     pub seq_scan: bool,
+    /// Whether the table is reached only through index probes with a bounded row count
+    /// (Index Scan / Index Only Scan with an equality condition or under a `Limit`, no filter).
+    #[serde(default)]
+    pub bounded_index: bool,
     /// Root cost estimate.
     pub total_cost: f64,
     /// Why there is no plan, when EXPLAIN failed.
@@ -153,7 +206,8 @@ pub struct Flag {
     pub query: String,
     /// Low-cardinality summary.
     pub summary: String,
-    /// `scan_growth`, `result_growth` or `slower_without_growth`.
+    /// `scan_growth`, `result_growth`, `slower_without_growth` (flags) or `tail_latency_rose`
+    /// (observations).
     pub class: String,
     /// One line saying what happened and why.
     pub explanation: String,
@@ -165,14 +219,26 @@ pub struct Flag {
     pub table: Option<String>,
     /// Its size ratio over the windows used.
     pub growth: Option<f64>,
-    /// Elasticity of p50 to the table's size.
+    /// Elasticity of p50 to the table's size (pure power law).
     pub p50_elasticity: Option<Elasticity>,
+    /// Fixed per-call part of the median, ms (median = fixed + b·size^k).
+    #[serde(default)]
+    pub fixed_cost_ms: Option<f64>,
+    /// Elasticity `k` of the size-dependent part of the median: what growth is decided on.
+    #[serde(default)]
+    pub variable_elasticity: Option<Elasticity>,
     /// Elasticity of p95 to the table's size.
     pub p95_elasticity: Option<Elasticity>,
     /// Elasticity of rows per call to the table's size.
     pub rows_elasticity: Option<Elasticity>,
     /// Recent p95 over early p95.
     pub slowdown: f64,
+    /// Recent p95 minus early p95, ms (slower without growth).
+    #[serde(default)]
+    pub slowdown_ms: Option<f64>,
+    /// One-sided Mann–Whitney p-value of the late windows being slower (slower without growth).
+    #[serde(default)]
+    pub slowdown_p_value: Option<f64>,
     /// Projection (growth classes).
     pub forecast: Option<Forecast>,
     /// The plan on the blamed table (scan growth).
@@ -181,6 +247,9 @@ pub struct Flag {
     pub tables: Vec<TableView>,
     /// The query's latency per window.
     pub latency: Vec<LatencyPoint>,
-    /// When it was first flagged, ms since the epoch.
+    /// When its episode began, ms since the epoch (kept while the flag stands).
     pub first_flagged_ms: u64,
+    /// Consecutive rounds it has been below its thresholds (it clears after a few).
+    #[serde(default)]
+    pub rounds_below: u32,
 }

@@ -31,6 +31,15 @@ fn duration(seconds: f64) -> String {
 /// The figures line of a flag: elasticity, growth, forecast.
 fn figures(flag: &Flag) -> String {
     let mut parts = Vec::new();
+    if let Some(e) = flag.variable_elasticity {
+        parts.push(format!(
+            "median elasticity of the size-dependent part {:.2} [{:.2}, {:.2}] above {} ms fixed",
+            e.value,
+            e.low,
+            e.high,
+            fmt_ms(flag.fixed_cost_ms.unwrap_or(0.0))
+        ));
+    }
     if let Some(e) = flag.p50_elasticity {
         parts.push(format!(
             "p50 elasticity {:.2} [{:.2}, {:.2}]",
@@ -38,7 +47,10 @@ fn figures(flag: &Flag) -> String {
         ));
     }
     if let Some(e) = flag.p95_elasticity {
-        parts.push(format!("p95 elasticity {:.2}", e.value));
+        parts.push(format!(
+            "p95 elasticity {:.2} [{:.2}, {:.2}]",
+            e.value, e.low, e.high
+        ));
     }
     if let Some(e) = flag.rows_elasticity {
         parts.push(format!("rows elasticity {:.2}", e.value));
@@ -48,6 +60,12 @@ fn figures(flag: &Flag) -> String {
     }
     if flag.class == "slower_without_growth" {
         parts.push(format!("p95 {:.1}x slower", flag.slowdown));
+        if let (Some(ms), Some(p)) = (flag.slowdown_ms, flag.slowdown_p_value) {
+            parts.push(format!("+{} ms, Mann-Whitney p {p:.4}", fmt_ms(ms)));
+        }
+    }
+    if flag.rounds_below > 0 {
+        parts.push(format!("below thresholds for {} rounds", flag.rounds_below));
     }
     parts.push(format!("{:.1}% of time", flag.time_share * 100.0));
     parts.join(", ")
@@ -59,7 +77,11 @@ fn forecast(flag: &Flag) -> Option<String> {
         format!("2x in {}", duration(s))
     });
     Some(format!(
-        "p95 now {} ms; at 2x size {} ms, at 10x {} ms ({when})",
+        "median now {} ms; at 2x size {} ms, at 10x {} ms; p95 now {} ms; at 2x size {} ms, \
+         at 10x {} ms ({when})",
+        fmt_ms(f.p50_now_ms),
+        fmt_ms(f.p50_at_2x_ms),
+        fmt_ms(f.p50_at_10x_ms),
         fmt_ms(f.p95_now_ms),
         fmt_ms(f.p95_at_2x_ms),
         fmt_ms(f.p95_at_10x_ms)
@@ -121,6 +143,24 @@ pub fn text(out: &mut String, growth: &GrowthReport) -> std::fmt::Result {
             writeln!(out, "#     {line}")?;
         }
         writeln!(out, "#     {}", flag.query)?;
+    }
+    for o in &growth.observations {
+        writeln!(
+            out,
+            "#   observation [{}] {} {} ({}): {}",
+            o.class, o.fingerprint, o.summary, o.database, o.explanation
+        )?;
+    }
+    for c in &growth.cleared {
+        writeln!(
+            out,
+            "#   cleared [{}] {} {} ({}), flagged for {}",
+            c.class,
+            c.fingerprint,
+            c.summary,
+            c.database,
+            duration(c.last_flagged_ms.saturating_sub(c.first_flagged_ms) as f64 / 1000.0)
+        )?;
     }
     writeln!(out, "#")
 }
@@ -222,6 +262,26 @@ pub fn html(out: &mut String, growth: &GrowthReport) -> std::fmt::Result {
             escape(&flag.query)
         )?;
     }
+    for o in &growth.observations {
+        write!(
+            out,
+            "<p class=\"meta\">Observation, not a degrading hot path: <code>{}</code> {} ({}): {}</p>",
+            escape(&o.fingerprint),
+            escape(&o.summary),
+            escape(&o.database),
+            escape(&o.explanation)
+        )?;
+    }
+    for c in &growth.cleared {
+        write!(
+            out,
+            "<p class=\"meta\">Cleared: [{}] <code>{}</code> {} ({})</p>",
+            escape(&c.class),
+            escape(&c.fingerprint),
+            escape(&c.summary),
+            escape(&c.database)
+        )?;
+    }
     Ok(())
 }
 
@@ -273,6 +333,50 @@ mod tests {
         assert!(out.contains("[scan_growth] 00000000000000ab SELECT orders (shop)"));
         assert!(out.contains("p50 elasticity 0.98 [0.90, 1.05]"), "{out}");
         assert!(out.contains("orders grew 8.0x"), "{out}");
+    }
+
+    #[test]
+    fn text_section_shows_the_decision_figures_observations_and_cleared_flags() {
+        let mut decided = flag();
+        decided.fixed_cost_ms = Some(0.7);
+        decided.variable_elasticity = Some(Elasticity {
+            value: 0.92,
+            low: 0.8,
+            high: 1.05,
+            points: 10,
+        });
+        let report = GrowthReport {
+            enabled: true,
+            flags: vec![decided],
+            observations: vec![Flag {
+                class: "tail_latency_rose".to_owned(),
+                fingerprint: "00000000000000cd".to_owned(),
+                ..Flag::default()
+            }],
+            cleared: vec![crate::growth::ClearedFlag {
+                class: "scan_growth".to_owned(),
+                fingerprint: "00000000000000ef".to_owned(),
+                first_flagged_ms: 0,
+                last_flagged_ms: 300_000,
+                ..Default::default()
+            }],
+            ..GrowthReport::default()
+        };
+        let mut out = String::new();
+        text(&mut out, &report).unwrap();
+        assert!(
+            out.contains("size-dependent part 0.92 [0.80, 1.05] above 0.700 ms fixed"),
+            "{out}"
+        );
+        assert!(
+            out.contains("observation [tail_latency_rose] 00000000000000cd"),
+            "{out}"
+        );
+        assert!(
+            out.contains("cleared [scan_growth] 00000000000000ef"),
+            "{out}"
+        );
+        assert!(out.contains("flagged for 5 min"), "{out}");
     }
 
     #[test]

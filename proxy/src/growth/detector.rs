@@ -9,17 +9,24 @@
 //! as the table grows.
 //!
 //! Verdicts:
-//! - **scan growth**: the table grew by at least `min_growth`, latency elasticity is at or above
-//!   `elasticity` with its 95% interval above zero, rows per call did not grow with it;
+//! - **scan growth**: the table grew by at least `min_growth` and the *typical* call scales
+//!   with it: the median's elasticity interval is above zero, the elasticity of the
+//!   size-dependent part of the median (latency modelled as `fixed + b·size^k`, see
+//!   [`fixed_plus_power`]) is at least `elasticity` with its interval above zero, and that model
+//!   says doubling the table now costs at least `min_rise_at_2x`; rows per call did not grow;
 //! - **result growth**: the same, but rows per call grew with the table too;
-//! - **slower without growth**: no table grew by `flat_growth`, yet the recent windows' p95 is at
-//!   least `slowdown` times the early windows'.
+//! - **tail latency rose**: a table grew and p95 followed it while the median did not: an
+//!   observation, never a degrading hot path (a busy machine does this to index lookups);
+//! - **slower without growth**: no table grew by `flat_growth`, yet the late third of the
+//!   windows' p95 is `slowdown` times and `min_slowdown_ms` above the early third's, and a
+//!   one-sided Mann–Whitney test of the two says so at `slowdown_alpha` (see [`slowdown`]).
 //!
 //! Nothing here reads a clock or a socket; the monitor feeds it.
 
 use serde::Serialize;
 
-use super::estimate::{median, theil_sen, Fit};
+use super::estimate::{fixed_plus_power, median, theil_sen, CostFit, Fit};
+use super::slowdown;
 
 /// Thresholds of the detector.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +45,13 @@ pub struct Settings {
     pub flat_growth: f64,
     /// Recent p95 over early p95 at or above which a flat query is "slower without growth".
     pub slowdown: f64,
+    /// Least rise of the median p95 (late over early windows), ms, for "slower without growth".
+    pub min_slowdown_ms: f64,
+    /// Largest one-sided Mann–Whitney p-value for "slower without growth".
+    pub slowdown_alpha: f64,
+    /// Least ratio of the modelled median at twice the table's current size over the median
+    /// now for scan or result growth: the size-dependent part must matter.
+    pub min_rise_at_2x: f64,
     /// How far (ms) before the first or after the last size sample a window may lie and still
     /// take that sample's size.
     pub sample_slack_ms: u64,
@@ -53,6 +67,9 @@ impl Default for Settings {
             rows_elasticity: 0.5,
             flat_growth: 1.2,
             slowdown: 1.5,
+            min_slowdown_ms: 1.0,
+            slowdown_alpha: 0.01,
+            min_rise_at_2x: 1.2,
             sample_slack_ms: 60_000,
         }
     }
@@ -94,19 +111,29 @@ pub enum Class {
     ResultGrowth,
     /// Latency regressed while the tables stayed flat (locks, cache, plan change).
     SlowerWithoutGrowth,
+    /// A table grew and the tail followed it but the typical call did not: an observation, not
+    /// a degrading hot path.
+    TailLatencyRose,
 }
 
 /// A projection of the p95 at larger sizes of the blamed table.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Forecast {
+    /// Modelled median (fixed + variable) at the current size, ms.
+    pub p50_now_ms: f64,
+    /// Modelled median at twice the current size, ms.
+    pub p50_at_2x_ms: f64,
+    /// Modelled median at ten times the current size, ms.
+    pub p50_at_10x_ms: f64,
     /// Fitted p95 at the current size, ms.
     pub p95_now_ms: f64,
     /// Projected p95 at twice the current size, ms.
     pub p95_at_2x_ms: f64,
     /// Projected p95 at ten times the current size, ms.
     pub p95_at_10x_ms: f64,
-    /// Seconds until the table is twice its current size at its recent growth rate; `None`
-    /// when it is not growing.
+    /// Seconds until the table is twice its current size at its recent growth rate (over its
+    /// last [`RECENT_SAMPLES`] catalog samples); `None` when it is not growing: the last sample
+    /// is no larger than the one before, or the recent rate is not positive.
     pub seconds_to_2x: Option<f64>,
 }
 
@@ -119,19 +146,28 @@ pub struct Finding {
     pub table: Option<String>,
     /// That table's size ratio, last over first, over the windows used.
     pub growth: Option<f64>,
-    /// Elasticity of p50 to the table's size.
+    /// Elasticity of p50 to the table's size (pure power law, no fixed cost).
     pub p50_elasticity: Option<Fit>,
+    /// Fixed per-call part of the median, ms (latency = fixed + b·size^k).
+    pub fixed_ms: Option<f64>,
+    /// Elasticity `k` of the size-dependent part of the median: what scan growth is decided on.
+    pub variable_elasticity: Option<Fit>,
     /// Elasticity of p95 to the table's size.
     pub p95_elasticity: Option<Fit>,
     /// Elasticity of `1 + rows per call` to the table's size.
     pub rows_elasticity: Option<Fit>,
     /// Median p95 of the last third of windows over that of the first third.
     pub slowdown: f64,
+    /// That rise in ms and its one-sided Mann–Whitney p-value, when there were enough windows.
+    pub slowdown_test: Option<(f64, f64)>,
     /// Projection (growth classes only).
     pub forecast: Option<Forecast>,
     /// Windows used.
     pub windows: usize,
 }
+
+/// Catalog samples the growth rate of a forecast is read over (three sampling intervals).
+pub const RECENT_SAMPLES: usize = 4;
 
 /// One table's evidence. Latency fits exist only for tables that grew enough to be blamed: the
 /// rest only need their growth (for the "flat" test), which keeps a detector run over thousands
@@ -141,6 +177,7 @@ struct TableFit<'a, 'w> {
     growth: f64,
     p50: Option<Fit>,
     p95: Option<Fit>,
+    cost: Option<CostFit>,
     /// Each usable window with the table's size then.
     paired: Vec<(&'w WindowSample, f64)>,
     size_now: f64,
@@ -157,6 +194,23 @@ impl TableFit<'_, '_> {
     /// Elasticity of `1 + rows per call` to size, computed only for the blamed table.
     fn rows(&self) -> Option<Fit> {
         self.fit(|w| w.rows_per_call.max(0.0).ln_1p())
+    }
+
+    /// Whether the typical call scales with this table (see the module's verdicts).
+    fn median_scales(&self, settings: &Settings) -> bool {
+        let Some(cost) = self.cost else {
+            return false;
+        };
+        let rise = cost.at(2.0 * self.size_now) / cost.at(self.size_now);
+        self.growth >= settings.min_growth
+            && self.p50.is_some_and(|f| f.low > 0.0)
+            && significant(&Some(cost.variable), settings.elasticity)
+            && rise >= settings.min_rise_at_2x
+    }
+
+    /// The elasticity the blame is decided on.
+    fn variable(&self) -> f64 {
+        self.cost.map_or(0.0, |c| c.variable.slope)
     }
 }
 
@@ -209,6 +263,7 @@ fn fit_table<'a, 'w>(
         growth,
         p50: None,
         p95: None,
+        cost: None,
         size_now: paired.last()?.1,
         paired,
         sizes,
@@ -216,12 +271,20 @@ fn fit_table<'a, 'w>(
     if growth >= settings.min_growth {
         fit.p50 = fit.fit(|w| w.p50_ms.max(1e-3).ln());
         fit.p95 = fit.fit(|w| w.p95_ms.max(1e-3).ln());
+        if fit.p50.is_some_and(|f| f.low > 0.0) {
+            let points: Vec<(f64, f64)> = fit
+                .paired
+                .iter()
+                .map(|(w, s)| (*s, w.p50_ms.max(1e-3)))
+                .collect();
+            fit.cost = fixed_plus_power(&points);
+        }
     }
     Some(fit)
 }
 
 /// Median p95 of the last third of `windows` over that of the first third.
-fn slowdown(windows: &[&WindowSample]) -> f64 {
+fn slowdown_ratio(windows: &[&WindowSample]) -> f64 {
     let third = (windows.len() / 3).max(1);
     let mut early: Vec<f64> = windows[..third].iter().map(|w| w.p95_ms).collect();
     let mut late: Vec<f64> = windows[windows.len() - third..]
@@ -234,23 +297,65 @@ fn slowdown(windows: &[&WindowSample]) -> f64 {
     }
 }
 
-fn forecast(t: &TableFit<'_, '_>) -> Option<Forecast> {
-    let fit = t.p95.or(t.p50)?;
-    let ln_now = t.size_now.ln();
-    let p95 = |factor: f64| fit.at(ln_now + factor.ln()).exp();
-    let rate: Vec<(f64, f64)> = t
-        .sizes
+/// Seconds until `sizes` doubles at its recent rate; `None` when it is not growing now.
+pub fn seconds_to_double(sizes: &[SizeSample]) -> Option<f64> {
+    let recent = &sizes[sizes.len().saturating_sub(RECENT_SAMPLES)..];
+    let [.., before, last] = recent else {
+        return None;
+    };
+    if last.bytes <= before.bytes {
+        return None;
+    }
+    let rate: Vec<(f64, f64)> = recent
         .iter()
         .filter(|s| s.bytes > 0)
         .map(|s| (s.at_ms as f64 / 1000.0, (s.bytes as f64).ln()))
         .collect();
-    let per_second = theil_sen(&rate).map(|f| f.slope).unwrap_or(0.0);
+    let per_second = theil_sen(&rate)?.slope;
+    (per_second > 0.0).then(|| std::f64::consts::LN_2 / per_second)
+}
+
+fn forecast(t: &TableFit<'_, '_>) -> Option<Forecast> {
+    let cost = t.cost?;
+    let fit = t.p95.or(t.p50)?;
+    let ln_now = t.size_now.ln();
+    let p95 = |factor: f64| fit.at(ln_now + factor.ln()).exp();
+    let p50 = |factor: f64| cost.at(t.size_now * factor);
     Some(Forecast {
+        p50_now_ms: p50(1.0),
+        p50_at_2x_ms: p50(2.0),
+        p50_at_10x_ms: p50(10.0),
         p95_now_ms: p95(1.0),
         p95_at_2x_ms: p95(2.0),
         p95_at_10x_ms: p95(10.0),
-        seconds_to_2x: (per_second > 0.0).then(|| std::f64::consts::LN_2 / per_second),
+        seconds_to_2x: seconds_to_double(t.sizes),
     })
+}
+
+/// A finding on table `t` of class `class`.
+fn table_finding(
+    class: Class,
+    t: &TableFit<'_, '_>,
+    rows: Option<Fit>,
+    slow: f64,
+    windows: usize,
+) -> Finding {
+    Finding {
+        class,
+        table: Some(t.table.to_owned()),
+        growth: Some(t.growth),
+        p50_elasticity: t.p50,
+        fixed_ms: t.cost.map(|c| c.fixed),
+        variable_elasticity: t.cost.map(|c| c.variable),
+        p95_elasticity: t.p95,
+        rows_elasticity: rows,
+        slowdown: slow,
+        slowdown_test: None,
+        forecast: (class != Class::TailLatencyRose)
+            .then(|| forecast(t))
+            .flatten(),
+        windows,
+    }
 }
 
 /// The verdict on one fingerprint: `windows` oldest first, `tables` each with its size samples
@@ -271,17 +376,11 @@ pub fn assess(
         .iter()
         .filter_map(|(table, sizes)| fit_table(settings, &used, table, sizes))
         .collect();
-    let slow = slowdown(&used);
+    let slow = slowdown_ratio(&used);
     let blamed = fits
         .iter()
-        .filter(|t| t.growth >= settings.min_growth)
-        .filter(|t| {
-            significant(&t.p50, settings.elasticity) || significant(&t.p95, settings.elasticity)
-        })
-        .max_by(|a, b| {
-            let e = |t: &TableFit<'_, '_>| t.p50.map_or(0.0, |f| f.slope);
-            e(a).total_cmp(&e(b))
-        });
+        .filter(|t| t.median_scales(settings))
+        .max_by(|a, b| a.variable().total_cmp(&b.variable()));
     if let Some(t) = blamed {
         let rows = t.rows();
         let class = if significant(&rows, settings.rows_elasticity) {
@@ -289,27 +388,43 @@ pub fn assess(
         } else {
             Class::ScanGrowth
         };
-        return Some(Finding {
-            class,
-            table: Some(t.table.to_owned()),
-            growth: Some(t.growth),
-            p50_elasticity: t.p50,
-            p95_elasticity: t.p95,
-            rows_elasticity: rows,
-            slowdown: slow,
-            forecast: forecast(t),
-            windows: used.len(),
-        });
+        return Some(table_finding(class, t, rows, slow, used.len()));
     }
-    let flat = fits.iter().all(|t| t.growth < settings.flat_growth);
-    (flat && slow >= settings.slowdown).then_some(Finding {
+    let tail = fits
+        .iter()
+        .filter(|t| t.growth >= settings.min_growth && significant(&t.p95, settings.elasticity))
+        .max_by(|a, b| {
+            let e = |t: &TableFit<'_, '_>| t.p95.map_or(0.0, |f| f.slope);
+            e(a).total_cmp(&e(b))
+        });
+    if let Some(t) = tail {
+        return Some(table_finding(
+            Class::TailLatencyRose,
+            t,
+            None,
+            slow,
+            used.len(),
+        ));
+    }
+    if !fits.iter().all(|t| t.growth < settings.flat_growth) {
+        return None;
+    }
+    let p95: Vec<f64> = used.iter().map(|w| w.p95_ms).collect();
+    let test = slowdown::compare(&p95)?;
+    let slower = test.ratio >= settings.slowdown
+        && test.increase_ms >= settings.min_slowdown_ms
+        && test.p_value <= settings.slowdown_alpha;
+    slower.then_some(Finding {
         class: Class::SlowerWithoutGrowth,
         table: None,
         growth: None,
         p50_elasticity: None,
+        fixed_ms: None,
+        variable_elasticity: None,
         p95_elasticity: None,
         rows_elasticity: None,
-        slowdown: slow,
+        slowdown: test.ratio,
+        slowdown_test: Some((test.increase_ms, test.p_value)),
         forecast: None,
         windows: used.len(),
     })

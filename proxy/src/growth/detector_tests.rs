@@ -75,17 +75,19 @@ fn rows_per_call_growing_with_the_table_is_result_growth() {
 
 #[test]
 fn slower_on_a_flat_table_is_slower_without_growth_not_growth() {
-    let sizes = sizes(12, 1e6, 1.0);
-    let ws = windows(12, |i| 1.0 + i as f64, |_| 1.0);
+    let sizes = sizes(15, 1e6, 1.0);
+    let ws = windows(15, |i| 1.0 + i as f64, |_| 1.0);
     let finding = assess(&Settings::default(), &ws, &[("t", &sizes)]).unwrap();
     assert_eq!(finding.class, Class::SlowerWithoutGrowth);
     assert_eq!(finding.table, None);
     assert!(finding.slowdown > 3.0, "{finding:?}");
+    let (ms, p) = finding.slowdown_test.unwrap();
+    assert!(ms > 10.0 && p < 0.01, "{finding:?}");
 }
 
 #[test]
 fn a_query_without_tables_can_be_slower_without_growth() {
-    let ws = windows(9, |i| 1.0 + 2.0 * i as f64, |_| 1.0);
+    let ws = windows(15, |i| 1.0 + 2.0 * i as f64, |_| 1.0);
     let finding = assess(&Settings::default(), &ws, &[]).unwrap();
     assert_eq!(finding.class, Class::SlowerWithoutGrowth);
 }
@@ -171,4 +173,155 @@ fn size_is_interpolated_between_samples_and_unknown_far_outside_them() {
     assert_eq!(size_at(&samples, 500, 0), None);
     assert_eq!(size_at(&samples, 9000, 0), None);
     assert_eq!(size_at(&[], 9000, 0), None);
+}
+
+/// Windows with a p50 and a p95 of their own.
+fn tail_windows(n: u64, p50: impl Fn(u64) -> f64, p95: impl Fn(u64) -> f64) -> Vec<WindowSample> {
+    (0..n)
+        .map(|i| WindowSample {
+            start_ms: i * WIDTH,
+            width_ms: WIDTH,
+            calls: 100,
+            p50_ms: p50(i),
+            p95_ms: p95(i),
+            rows_per_call: 1.0,
+        })
+        .collect()
+}
+
+#[test]
+fn an_index_lookup_whose_tail_rose_on_a_busy_machine_is_not_scan_growth() {
+    // The table grows 32x; the median stays ~1 ms, the p95 climbs 1 -> 11 ms (elasticity ~0.7).
+    let sizes = sizes(16, 1e6, 2f64.powf(1.0 / 3.0));
+    let ws = tail_windows(
+        16,
+        |i| 1.0 + 0.05 * noise(i),
+        |i| 1.0 * 1.6f64.powi(i as i32 / 3) * (1.0 + 0.1 * noise(i + 7)),
+    );
+    let finding = assess(&Settings::default(), &ws, &[("t", &sizes)]).unwrap();
+    assert_eq!(finding.class, Class::TailLatencyRose, "{finding:?}");
+    assert!(finding.p95_elasticity.unwrap().slope > 0.5, "{finding:?}");
+    assert!(finding.forecast.is_none());
+}
+
+#[test]
+fn a_median_drifting_a_little_on_a_huge_growth_is_not_scan_growth() {
+    // Median elasticity 0.05 over 32x (1.0 -> 1.19 ms): real, but doubling the table now adds
+    // under 4%.
+    let sizes = sizes(16, 1e6, 2f64.powf(1.0 / 3.0));
+    let ws = tail_windows(
+        16,
+        |i| (1e6 * 2f64.powf(i as f64 / 3.0)).powf(0.05) / 1e6f64.powf(0.05),
+        |i| 2.0 + 0.01 * noise(i),
+    );
+    assert_eq!(assess(&Settings::default(), &ws, &[("t", &sizes)]), None);
+}
+
+#[test]
+fn a_constant_sleep_on_a_growing_table_is_not_flagged() {
+    let sizes = sizes(16, 1e6, 1.25);
+    let ws = tail_windows(16, |i| 50.0 + 0.3 * noise(i), |i| 51.0 + 0.5 * noise(i + 3));
+    assert_eq!(assess(&Settings::default(), &ws, &[("t", &sizes)]), None);
+}
+
+#[test]
+fn a_scan_diluted_by_fixed_cost_is_flagged_within_three_windows_of_passing_one_and_a_half() {
+    // 0.7 ms per call plus 0.3 ms per initial table size: 1.0 ms at 1x, 1.3 ms at 2x, which a
+    // pure power law reads as elasticity 0.39. Five windows at 1x, then +10% per window.
+    let size = |i: u64| 1e6 * 1.1f64.powi(i.saturating_sub(5) as i32);
+    let samples: Vec<SizeSample> = (0..30)
+        .map(|i| SizeSample {
+            at_ms: i * WIDTH + WIDTH / 2,
+            bytes: size(i) as u64,
+        })
+        .collect();
+    let all = tail_windows(
+        30,
+        |i| (0.7 + 0.3 * size(i) / 1e6) * (1.0 + 0.02 * noise(i)),
+        |i| (0.7 + 0.3 * size(i) / 1e6) * 1.5,
+    );
+    let passed = (0..30).find(|&i| size(i) >= 1.5e6).unwrap();
+    let flagged = (5..=30u64)
+        .find(|&n| {
+            assess(&Settings::default(), &all[..n as usize], &[("t", &samples[..n as usize])])
+                .is_some_and(|f| f.class == Class::ScanGrowth)
+        })
+        .expect("never flagged");
+    let last = flagged - 1;
+    assert!(last <= passed + 3, "window {last}, passed 1.5x at {passed}");
+    let finding =
+        assess(&Settings::default(), &all[..flagged as usize], &[("t", &samples[..flagged as usize])])
+            .unwrap();
+    let k = finding.variable_elasticity.unwrap();
+    assert!(k.slope > 0.7 && k.low > 0.0, "{finding:?}");
+    assert!(finding.p50_elasticity.unwrap().slope < 0.5, "{finding:?}");
+    assert!((finding.fixed_ms.unwrap() - 0.7).abs() < 0.1, "{finding:?}");
+}
+
+#[test]
+fn one_slow_window_each_side_is_not_slower_without_growth() {
+    let flat = sizes(15, 1e6, 1.0);
+    // The false alarm: p95 1.4 -> 3.4 ms on the first and last window only.
+    let ws = tail_windows(6, |_| 1.0, |i| if i == 5 { 3.4 } else { 1.4 });
+    assert_eq!(assess(&Settings::default(), &ws, &[("t", &flat)]), None);
+    // Noisy windows with no trend, as large as the rise above.
+    let ws = tail_windows(15, |_| 1.0, |i| if i % 2 == 0 { 1.4 } else { 3.4 });
+    assert_eq!(assess(&Settings::default(), &ws, &[("t", &flat)]), None);
+    // A sustained rise of the same size is.
+    let ws = tail_windows(15, |_| 1.0, |i| if i < 8 { 1.4 } else { 3.4 });
+    let finding = assess(&Settings::default(), &ws, &[("t", &flat)]).unwrap();
+    assert_eq!(finding.class, Class::SlowerWithoutGrowth);
+}
+
+#[test]
+fn a_sustained_slowdown_below_the_absolute_minimum_is_not_flagged() {
+    let flat = sizes(15, 1e6, 1.0);
+    // 0.1 -> 0.3 ms: three times slower, significant, but 0.2 ms is below 1 ms.
+    let ws = tail_windows(15, |_| 0.05, |i| if i < 8 { 0.1 } else { 0.3 });
+    assert_eq!(assess(&Settings::default(), &ws, &[("t", &flat)]), None);
+    let lenient = Settings {
+        min_slowdown_ms: 0.1,
+        ..Settings::default()
+    };
+    assert!(assess(&lenient, &ws, &[("t", &flat)]).is_some());
+}
+
+#[test]
+fn the_forecast_uses_the_recent_rate_and_says_when_the_table_stopped() {
+    let mut samples = sizes(12, 1e6, 1.3);
+    // Growing 1.3x a window until window 11, then 1.05x over the last three samples.
+    let last = samples[11].bytes as f64;
+    for i in 12..15u64 {
+        samples.push(SizeSample {
+            at_ms: i * WIDTH + WIDTH / 2,
+            bytes: (last * 1.05f64.powi(i as i32 - 11)) as u64,
+        });
+    }
+    let to_2x = seconds_to_double(&samples).unwrap();
+    // ln 2 / (ln 1.05 / 10 s) ≈ 142 s, not the 26 s of the whole history.
+    assert!((to_2x - 142.0).abs() < 5.0, "{to_2x}");
+    let stopped = samples[14];
+    samples.push(SizeSample {
+        at_ms: stopped.at_ms + WIDTH,
+        bytes: stopped.bytes,
+    });
+    assert_eq!(seconds_to_double(&samples), None);
+}
+
+#[test]
+fn the_explanation_names_the_figure_the_decision_used() {
+    let sizes = sizes(12, 1e6, 1.3);
+    let ws = windows(12, |i| 0.7 + 0.3 * 1.3f64.powi(i as i32), |_| 1.0);
+    let finding = assess(&Settings::default(), &ws, &[("t", &sizes)]).unwrap();
+    let k = finding.variable_elasticity.unwrap();
+    let text = crate::growth::flag::explanation(&finding, None);
+    let figure = format!(
+        "median latency elasticity of its size-dependent part {:.2} [{:.2}, {:.2}]",
+        k.slope, k.low, k.high
+    );
+    assert!(text.contains(&figure), "{text}");
+    // The pure power-law figure (0.6 here) is not what was decided on: it is not quoted.
+    let raw = finding.p50_elasticity.unwrap().slope;
+    assert!(raw < k.slope - 0.1, "{finding:?}");
+    assert!(!text.contains(&format!("{raw:.2}")), "{text}");
 }

@@ -106,6 +106,62 @@ pub fn theil_sen(points: &[(f64, f64)]) -> Option<Fit> {
     })
 }
 
+/// Latency modelled as a fixed per-call cost plus a part that grows as a power of size,
+/// `latency = fixed + b · size^k` (the empirical-complexity shape).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostFit {
+    /// The per-call cost that does not depend on size, ms.
+    pub fixed: f64,
+    /// Theil–Sen fit of `ln(latency − fixed)` against `ln size`: its slope is `k`, the
+    /// elasticity of the size-dependent part, with its interval; its intercept is `ln b`.
+    pub variable: Fit,
+}
+
+impl CostFit {
+    /// The modelled latency at `size`.
+    pub fn at(&self, size: f64) -> f64 {
+        self.fixed + self.variable.at(size.ln()).exp()
+    }
+}
+
+/// Largest share of the smallest-size latency the fixed cost may take: the rest is left to the
+/// size-dependent part, so noise on a flat series is never divided by a vanishing remainder.
+const MAX_FIXED_SHARE: f64 = 0.9;
+
+/// Fits `latency = fixed + b · size^k` to `points` (`(size, latency)`, both > 0, oldest or
+/// smallest first does not matter). The fixed cost is the intercept at size 0 of the robust
+/// (Theil–Sen) straight line of latency against size, clamped to `[0, 90%]` of the median
+/// latency of the smallest third of the sizes; `k` is then the Theil–Sen slope of
+/// `ln(latency − fixed)` against `ln size`. A line overstates the fixed cost of a concave
+/// series (so `k` reads high there), which is why a decision on `k` also needs the latency to
+/// rise materially. `None` without two distinct sizes.
+pub fn fixed_plus_power(points: &[(f64, f64)]) -> Option<CostFit> {
+    let points: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(s, y)| s.is_finite() && y.is_finite() && *s > 0.0 && *y > 0.0)
+        .collect();
+    let mut by_size = points.clone();
+    by_size.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let smallest = (by_size.len() / 3).max(1);
+    let mut low: Vec<f64> = by_size.iter().take(smallest).map(|p| p.1).collect();
+    let base = median(&mut low)?;
+    let scale = by_size.first()?.0;
+    let linear: Vec<(f64, f64)> = points.iter().map(|(s, y)| (s / scale, *y)).collect();
+    let line = theil_sen(&linear)?;
+    let fixed = line.intercept.clamp(0.0, MAX_FIXED_SHARE * base);
+    // Windows below the fixed cost (noise) keep a small positive remainder rather than none.
+    let floor = ((base - fixed) * 0.05).max(1e-6);
+    let logs: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(s, y)| (s.ln(), (y - fixed).max(floor).ln()))
+        .collect();
+    Some(CostFit {
+        fixed,
+        variable: theil_sen(&logs)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +231,47 @@ mod tests {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn fixed_cost_is_separated_from_a_linear_scan() {
+        // 0.7 ms per call plus 0.3 ms per 10k rows: 1.0 ms at 10k, 1.3 ms at 20k.
+        let points: Vec<(f64, f64)> = (0..12)
+            .map(|i| {
+                let size = 10_000.0 * (1.0 + i as f64 / 11.0);
+                (size, 0.7 + 0.3 * size / 10_000.0)
+            })
+            .collect();
+        let raw = theil_sen(
+            &points
+                .iter()
+                .map(|(s, y)| (s.ln(), y.ln()))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert!(raw.slope < 0.5, "a pure power law reads {raw:?}");
+        let fit = fixed_plus_power(&points).unwrap();
+        assert!((fit.fixed - 0.7).abs() < 1e-6, "{fit:?}");
+        assert!((fit.variable.slope - 1.0).abs() < 1e-6, "{fit:?}");
+        assert!((fit.at(40_000.0) - 1.9).abs() < 1e-6, "{fit:?}");
+    }
+
+    #[test]
+    fn a_pure_power_law_has_no_fixed_cost() {
+        let points: Vec<(f64, f64)> = (1..15)
+            .map(|i| (1e5 * i as f64, 2e-10 * (1e5 * i as f64).powi(2)))
+            .collect();
+        let fit = fixed_plus_power(&points).unwrap();
+        assert_eq!(fit.fixed, 0.0);
+        assert!((fit.variable.slope - 2.0).abs() < 1e-6, "{fit:?}");
+    }
+
+    #[test]
+    fn the_fixed_cost_never_takes_all_of_a_flat_series() {
+        let points: Vec<(f64, f64)> = (1..15).map(|i| (1e4 * i as f64, 50.0)).collect();
+        let fit = fixed_plus_power(&points).unwrap();
+        assert!(fit.fixed <= 45.0 + 1e-9, "{fit:?}");
+        assert!(fit.variable.slope.abs() < 1e-9, "{fit:?}");
+        assert_eq!(fixed_plus_power(&[(1.0, 2.0), (1.0, 3.0)]), None);
     }
 }

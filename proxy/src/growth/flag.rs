@@ -46,52 +46,95 @@ pub fn class_name(class: Class) -> &'static str {
         Class::ScanGrowth => "scan_growth",
         Class::ResultGrowth => "result_growth",
         Class::SlowerWithoutGrowth => "slower_without_growth",
+        Class::TailLatencyRose => "tail_latency_rose",
     }
 }
 
-fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
-    let e = f
-        .p50_elasticity
-        .or(f.p95_elasticity)
-        .map_or(0.0, |e| e.slope);
+/// `name value [low, high]` of a fit, or `name n/a`.
+fn figure(name: &str, fit: Option<Fit>) -> String {
+    fit.map_or(format!("{name} n/a"), |f| {
+        format!("{name} {:.2} [{:.2}, {:.2}]", f.slope, f.low, f.high)
+    })
+}
+
+/// How the plan reaches the table, e.g. `Index Scan using t_pkey`.
+fn access(plan: &Plan) -> String {
+    let nodes: Vec<String> = plan
+        .nodes
+        .iter()
+        .map(|n| match &n.index {
+            Some(index) => format!("{} using {index}", n.node_type),
+            None => n.node_type.clone(),
+        })
+        .collect();
+    nodes.join(", ")
+}
+
+/// The one-line explanation: it names the figures the decision was made on, and only those.
+pub fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
     let table = f.table.as_deref().unwrap_or("?");
     let growth = f.growth.unwrap_or(1.0);
+    let median = figure(
+        "median latency elasticity of its size-dependent part",
+        f.variable_elasticity,
+    );
+    let fixed = f.fixed_ms.unwrap_or(0.0);
     match f.class {
         Class::ScanGrowth => {
             let scan = match plan {
                 Some(p) if p.seq_scan => format!("; the plan has a Seq Scan on {table}"),
+                Some(p) if !p.nodes.is_empty() => format!("; the plan reads {table} by {}", access(p)),
                 _ => String::new(),
             };
             format!(
-                "{table} grew {growth:.1}x and latency followed it (elasticity {e:.2}) while rows \
-                 per call stayed flat: work per call scales with the table{scan}"
+                "{table} grew {growth:.1}x and the median call followed it ({median}, above a \
+                 fixed {fixed:.2} ms per call) while rows per call stayed flat: work per call \
+                 scales with the table{scan}"
             )
         }
-        Class::ResultGrowth => {
-            let r = f.rows_elasticity.map_or(0.0, |r| r.slope);
-            format!(
-                "{table} grew {growth:.1}x and rows per call grew with it (elasticity {r:.2}; \
-                 latency {e:.2}): the query returns more and more rows"
-            )
-        }
-        Class::SlowerWithoutGrowth => format!(
-            "p95 is {:.1}x what it was while its tables stayed flat: not growth (look at locks, \
-             cache or plan changes)",
-            f.slowdown
+        Class::ResultGrowth => format!(
+            "{table} grew {growth:.1}x and rows per call grew with it ({}; {median}): the query \
+             returns more and more rows",
+            figure("rows elasticity", f.rows_elasticity)
         ),
+        Class::TailLatencyRose => {
+            let bounded = match plan {
+                Some(p) if p.bounded_index => format!(
+                    "; the plan reaches {table} only through bounded index probes ({}), so this \
+                     is not scan growth",
+                    access(p)
+                ),
+                _ => format!(
+                    " ({})",
+                    figure("median latency elasticity", f.p50_elasticity)
+                ),
+            };
+            format!(
+                "{table} grew {growth:.1}x and the tail followed it ({}) but not the typical \
+                 call{bounded}: look at contention (CPU, locks, I/O), not at the table's size",
+                figure("p95 latency elasticity", f.p95_elasticity)
+            )
+        }
+        Class::SlowerWithoutGrowth => {
+            let (ms, p) = f.slowdown_test.unwrap_or((0.0, 1.0));
+            format!(
+                "p95 is {:.1}x what it was (+{ms:.1} ms, median of the last third of the windows \
+                 against the first; one-sided Mann-Whitney p = {p:.4}) while its tables stayed \
+                 flat: not growth (look at locks, cache or plan changes)",
+                f.slowdown
+            )
+        }
     }
 }
 
 /// Builds the flag.
 pub fn flag_of(input: FlagInput<'_>) -> Flag {
     let f = input.finding;
-    let e = f
-        .p50_elasticity
-        .or(f.p95_elasticity)
-        .map_or(0.0, |e| e.slope.max(0.0));
+    let slope = |fit: Option<Fit>| fit.map_or(0.0, |e| e.slope.max(0.0));
     let impact = match f.class {
         Class::SlowerWithoutGrowth => input.time_share * f.slowdown.ln().max(0.0),
-        _ => input.time_share * e,
+        Class::TailLatencyRose => input.time_share * slope(f.p95_elasticity),
+        _ => input.time_share * slope(f.variable_elasticity),
     };
     let blamed = f
         .table
@@ -134,10 +177,17 @@ pub fn flag_of(input: FlagInput<'_>) -> Flag {
         table: f.table.clone(),
         growth: f.growth,
         p50_elasticity: elasticity(f.p50_elasticity),
+        fixed_cost_ms: f.fixed_ms,
+        variable_elasticity: elasticity(f.variable_elasticity),
         p95_elasticity: elasticity(f.p95_elasticity),
         rows_elasticity: elasticity(f.rows_elasticity),
         slowdown: f.slowdown,
+        slowdown_ms: f.slowdown_test.map(|t| t.0),
+        slowdown_p_value: f.slowdown_test.map(|t| t.1),
         forecast: f.forecast.map(|x| Forecast {
+            p50_now_ms: x.p50_now_ms,
+            p50_at_2x_ms: x.p50_at_2x_ms,
+            p50_at_10x_ms: x.p50_at_10x_ms,
             p95_now_ms: x.p95_now_ms,
             p95_at_2x_ms: x.p95_at_2x_ms,
             p95_at_10x_ms: x.p95_at_10x_ms,
@@ -147,5 +197,6 @@ pub fn flag_of(input: FlagInput<'_>) -> Flag {
         tables,
         latency,
         first_flagged_ms: input.first_flagged_ms,
+        rounds_below: 0,
     }
 }

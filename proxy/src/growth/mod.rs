@@ -12,10 +12,12 @@
 
 pub mod catalog;
 pub mod detector;
+pub mod episodes;
 pub mod estimate;
 pub mod flag;
 pub mod monitor;
 pub mod plan;
 pub mod sizes;
+pub mod slowdown;
 
 pub use monitor::{GrowthMonitor, GrowthState};

@@ -22,7 +22,8 @@ use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 
 use super::catalog::{connect_config, Catalog, Target};
-use super::detector::{assess, Class, Settings, WindowSample};
+use super::detector::{assess, Class, Finding, Settings, WindowSample};
+use super::episodes::Episodes;
 use super::flag::{flag_of, FlagInput};
 use super::plan::{explain_execute, placeholders, summarize};
 use super::sizes::SizeStore;
@@ -77,7 +78,7 @@ struct Link {
 struct Rounds {
     links: BTreeMap<String, Link>,
     sizes: SizeStore,
-    first_flagged: HashMap<(String, String, String), u64>,
+    episodes: Episodes,
     plans: HashMap<(String, String), (u64, Plan)>,
     rounds: u64,
     failures: u64,
@@ -121,7 +122,7 @@ impl GrowthMonitor {
             rounds: tokio::sync::Mutex::new(Rounds {
                 links: BTreeMap::new(),
                 sizes: SizeStore::new(capacity),
-                first_flagged: HashMap::new(),
+                episodes: Episodes::default(),
                 plans: HashMap::new(),
                 rounds: 0,
                 failures: 0,
@@ -251,6 +252,7 @@ impl GrowthMonitor {
             .map(|p| p.total_ms)
             .sum();
         let mut flags = Vec::new();
+        let mut observations = Vec::new();
         let mut live = HashSet::new();
         for s in &series {
             let windows: Vec<WindowSample> = s
@@ -275,13 +277,10 @@ impl GrowthMonitor {
                 .iter()
                 .map(|(t, h)| (*t, h.samples.as_slice()))
                 .collect();
-            let Some(finding) = assess(&settings, &windows, &tables) else {
+            let Some(mut finding) = assess(&settings, &windows, &tables) else {
                 continue;
             };
-            let class = format!("{:?}", finding.class);
-            let key = (s.fingerprint.clone(), s.database.clone(), class);
-            live.insert(key.clone());
-            let first = *rounds.first_flagged.entry(key).or_insert(now);
+            live.insert((s.fingerprint.clone(), s.database.clone()));
             let plan = match (&finding.class, &finding.table) {
                 (Class::ScanGrowth, Some(table)) => {
                     let query = info.get(&s.fingerprint).map(|(q, _)| q.as_str());
@@ -297,6 +296,10 @@ impl GrowthMonitor {
                 }
                 _ => None,
             };
+            if plan.as_ref().is_some_and(|p| p.bounded_index) && !bounded_tail(&settings, &mut finding)
+            {
+                continue;
+            }
             let (query, summary) = info.get(&s.fingerprint).cloned().unwrap_or_default();
             let own_ms: f64 = s
                 .points
@@ -317,24 +320,32 @@ impl GrowthMonitor {
                     0.0
                 },
                 plan,
-                first_flagged_ms: first,
+                first_flagged_ms: rounds
+                    .episodes
+                    .first_flagged(&s.fingerprint, &s.database)
+                    .unwrap_or(now),
             });
-            if first == now {
-                log::warn!(
-                    "growth: {} {} in {}: {}",
-                    flag.class,
-                    flag.fingerprint,
-                    flag.database,
-                    flag.explanation
-                );
+            match finding.class {
+                Class::TailLatencyRose => observations.push(flag),
+                _ => flags.push(flag),
             }
-            flags.push(flag);
         }
-        rounds.first_flagged.retain(|k, _| live.contains(k));
-        rounds
-            .plans
-            .retain(|(fp, db), _| live.iter().any(|(f, d, _)| f == fp && d == db));
-        flags.sort_by(|a: &Flag, b: &Flag| b.impact.total_cmp(&a.impact));
+        let round = rounds.episodes.round(now, flags);
+        for flag in &round.opened {
+            log::warn!(
+                "growth: {} {} in {}: {}",
+                flag.class,
+                flag.fingerprint,
+                flag.database,
+                flag.explanation
+            );
+        }
+        // Plans of held flags stay cached with them.
+        for flag in &round.flags {
+            live.insert((flag.fingerprint.clone(), flag.database.clone()));
+        }
+        rounds.plans.retain(|key, _| live.contains(key));
+        observations.sort_by(|a: &Flag, b: &Flag| b.impact.total_cmp(&a.impact));
         rounds.rounds += 1;
         self.state.publish(GrowthReport {
             enabled: true,
@@ -343,7 +354,9 @@ impl GrowthMonitor {
             rounds: rounds.rounds,
             failures: rounds.failures,
             databases: rounds.links.values().map(|l| l.status.clone()).collect(),
-            flags,
+            flags: round.flags,
+            observations,
+            cleared: rounds.episodes.cleared(),
         });
     }
 
@@ -376,6 +389,18 @@ impl GrowthMonitor {
         plans.insert(key, (now, plan.clone()));
         Some(plan)
     }
+}
+
+/// A scan-growth finding whose plan reaches the table only through bounded index probes is not
+/// scan growth: it becomes a "tail latency rose" observation when its p95 rose with the table
+/// (true), or nothing (false).
+fn bounded_tail(settings: &Settings, finding: &mut Finding) -> bool {
+    let tail = finding
+        .p95_elasticity
+        .is_some_and(|f| f.slope >= settings.elasticity && f.low > 0.0);
+    finding.class = Class::TailLatencyRose;
+    finding.forecast = None;
+    tail
 }
 
 /// Prepares `query` and explains its generic plan (see [`super::plan`]).

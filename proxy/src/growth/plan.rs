@@ -49,13 +49,23 @@ fn bare(name: &str) -> &str {
     name.rsplit('.').next().unwrap_or(name).trim_matches('"')
 }
 
+/// Whether a plan node on the table is a bounded index probe: an Index Scan or Index Only Scan
+/// that discards nothing it reads (no `Filter`) and either sits under a `Limit` or looks its
+/// rows up by equality.
+fn bounded(node: &PlanNode) -> bool {
+    let index = matches!(node.node_type.as_str(), "Index Scan" | "Index Only Scan");
+    let equality = node.index_cond.as_deref().is_some_and(|c| c.contains(" = "));
+    index && !node.filtered && (node.under_limit || equality)
+}
+
 /// Summarizes the plan (the `Plan` object of EXPLAIN's JSON) for `table`: the nodes that read
-/// it, whether one is a sequential scan, and the root's cost.
+/// it, whether one is a sequential scan, whether all are bounded index probes, and the root's
+/// cost.
 pub fn summarize(plan: &Value, table: &str) -> Plan {
     let mut nodes = Vec::new();
     let want = bare(table);
-    let mut stack = vec![plan];
-    while let Some(node) = stack.pop() {
+    let mut stack = vec![(plan, false)];
+    while let Some((node, under_limit)) = stack.pop() {
         let text = |key: &str| node.get(key).and_then(Value::as_str).map(str::to_owned);
         let number = |key: &str| node.get(key).and_then(Value::as_f64).unwrap_or(0.0);
         if let Some(relation) = text("Relation Name") {
@@ -65,16 +75,21 @@ pub fn summarize(plan: &Value, table: &str) -> Plan {
                     relation,
                     index: text("Index Name"),
                     filter: text("Filter").or_else(|| text("Index Cond")),
+                    index_cond: text("Index Cond"),
+                    filtered: text("Filter").is_some(),
+                    under_limit,
                     estimated_rows: number("Plan Rows"),
                 });
             }
         }
+        let limit = under_limit || text("Node Type").as_deref() == Some("Limit");
         if let Some(children) = node.get("Plans").and_then(Value::as_array) {
-            stack.extend(children.iter().rev());
+            stack.extend(children.iter().rev().map(|c| (c, limit)));
         }
     }
     Plan {
         seq_scan: nodes.iter().any(|n| n.node_type.contains("Seq Scan")),
+        bounded_index: !nodes.is_empty() && nodes.iter().all(bounded),
         total_cost: plan
             .get("Total Cost")
             .and_then(Value::as_f64)
@@ -128,5 +143,35 @@ mod tests {
         let users = summarize(&plan, "users");
         assert!(!users.seq_scan);
         assert_eq!(users.nodes[0].index.as_deref(), Some("users_pkey"));
+    }
+
+    #[test]
+    fn primary_key_and_limited_index_probes_are_bounded_but_filtered_or_range_ones_are_not() {
+        let probe = |node: Value| summarize(&node, "t").bounded_index;
+        assert!(probe(json!({
+            "Node Type": "Index Scan", "Relation Name": "t", "Index Name": "t_pkey",
+            "Index Cond": "(id = $1)", "Plan Rows": 1
+        })));
+        assert!(probe(json!({
+            "Node Type": "Index Only Scan", "Relation Name": "t", "Index Name": "t_k",
+            "Index Cond": "(k = $1)", "Plan Rows": 1
+        })));
+        assert!(probe(json!({
+            "Node Type": "Limit", "Plans": [{
+                "Node Type": "Index Scan", "Relation Name": "t", "Index Name": "t_at",
+                "Index Cond": "(at > $1)", "Plan Rows": 1000
+            }]
+        })));
+        // A range without a limit reads more as the table grows.
+        assert!(!probe(json!({
+            "Node Type": "Index Scan", "Relation Name": "t", "Index Cond": "(at > $1)"
+        })));
+        // An equality probe that filters what it reads scans a growing run of entries.
+        assert!(!probe(json!({
+            "Node Type": "Index Scan", "Relation Name": "t", "Index Cond": "(status = $1)",
+            "Filter": "(note = $2)"
+        })));
+        assert!(!probe(json!({"Node Type": "Seq Scan", "Relation Name": "t"})));
+        assert!(!probe(json!({"Node Type": "Result"})));
     }
 }

@@ -1,0 +1,174 @@
+//! Stable flags: one episode per fingerprint and database from the round it is first flagged
+//! until it has stayed below its thresholds for [`CLEAR_AFTER_ROUNDS`] rounds in a row.
+//!
+//! While an episode is open its `first_flagged_ms` does not change (not even when the class
+//! does) and it is logged once, when it opens. A round below the thresholds does not drop the
+//! flag: it is published as it last stood, with `rounds_below` counting. Cleared episodes are
+//! kept, most recent first, up to [`CLEARED_KEPT`], so the API shows what came and went.
+
+use std::collections::{HashMap, VecDeque};
+
+use pgscope_exporters::growth::{ClearedFlag, Flag};
+
+/// Consecutive rounds below the thresholds after which a flag clears.
+pub const CLEAR_AFTER_ROUNDS: u32 = 3;
+/// Cleared flags kept for the API.
+pub const CLEARED_KEPT: usize = 100;
+
+/// An open episode.
+#[derive(Debug)]
+struct Episode {
+    flag: Flag,
+    last_flagged_ms: u64,
+}
+
+/// Open episodes and the history of cleared ones.
+#[derive(Debug, Default)]
+pub struct Episodes {
+    open: HashMap<(String, String), Episode>,
+    cleared: VecDeque<ClearedFlag>,
+}
+
+/// What one round publishes.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// Every open episode's flag: this round's, or the last one while below the thresholds.
+    pub flags: Vec<Flag>,
+    /// Flags whose episode opened this round (to log, once).
+    pub opened: Vec<Flag>,
+}
+
+impl Episodes {
+    /// When the episode of `fingerprint` in `database` began, if one is open.
+    pub fn first_flagged(&self, fingerprint: &str, database: &str) -> Option<u64> {
+        self.open
+            .get(&(fingerprint.to_owned(), database.to_owned()))
+            .map(|e| e.flag.first_flagged_ms)
+    }
+
+    /// Closes a round at `now` in which `current` were flagged.
+    pub fn round(&mut self, now: u64, current: Vec<Flag>) -> Round {
+        let mut round = Round::default();
+        let mut seen = std::collections::HashSet::new();
+        for mut flag in current {
+            let key = (flag.fingerprint.clone(), flag.database.clone());
+            flag.rounds_below = 0;
+            match self.open.get_mut(&key) {
+                Some(episode) => {
+                    flag.first_flagged_ms = episode.flag.first_flagged_ms;
+                    episode.flag = flag;
+                    episode.last_flagged_ms = now;
+                }
+                None => {
+                    round.opened.push(flag.clone());
+                    self.open.insert(
+                        key.clone(),
+                        Episode {
+                            flag,
+                            last_flagged_ms: now,
+                        },
+                    );
+                }
+            }
+            seen.insert(key);
+        }
+        let mut closing = Vec::new();
+        for (key, episode) in self.open.iter_mut() {
+            if seen.contains(key) {
+                continue;
+            }
+            episode.flag.rounds_below += 1;
+            if episode.flag.rounds_below >= CLEAR_AFTER_ROUNDS {
+                closing.push(key.clone());
+            }
+        }
+        for key in closing {
+            if let Some(Episode {
+                flag,
+                last_flagged_ms,
+            }) = self.open.remove(&key)
+            {
+                self.cleared.push_front(ClearedFlag {
+                    fingerprint: flag.fingerprint,
+                    database: flag.database,
+                    summary: flag.summary,
+                    class: flag.class,
+                    table: flag.table,
+                    explanation: flag.explanation,
+                    first_flagged_ms: flag.first_flagged_ms,
+                    last_flagged_ms,
+                    cleared_ms: now,
+                });
+                self.cleared.truncate(CLEARED_KEPT);
+            }
+        }
+        round.flags = self.open.values().map(|e| e.flag.clone()).collect();
+        round
+            .flags
+            .sort_by(|a: &Flag, b: &Flag| b.impact.total_cmp(&a.impact));
+        round
+    }
+
+    /// Cleared episodes, most recent first.
+    pub fn cleared(&self) -> Vec<ClearedFlag> {
+        self.cleared.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(fp: &str, class: &str, at: u64) -> Flag {
+        Flag {
+            fingerprint: fp.to_owned(),
+            database: "app".to_owned(),
+            class: class.to_owned(),
+            first_flagged_ms: at,
+            ..Flag::default()
+        }
+    }
+
+    #[test]
+    fn one_round_below_does_not_drop_or_restart_a_flag() {
+        let mut episodes = Episodes::default();
+        let r = episodes.round(1000, vec![flag("a", "scan_growth", 1000)]);
+        assert_eq!(r.opened.len(), 1);
+        let r = episodes.round(2000, vec![]);
+        assert_eq!(r.flags.len(), 1, "held while below");
+        assert_eq!(r.flags[0].rounds_below, 1);
+        let r = episodes.round(3000, vec![flag("a", "scan_growth", 3000)]);
+        assert!(r.opened.is_empty(), "logged once per episode");
+        assert_eq!(r.flags[0].first_flagged_ms, 1000);
+        assert_eq!(r.flags[0].rounds_below, 0);
+        assert!(episodes.cleared().is_empty());
+    }
+
+    #[test]
+    fn a_flag_clears_after_several_rounds_below_and_is_kept_in_the_history() {
+        let mut episodes = Episodes::default();
+        episodes.round(1000, vec![flag("a", "scan_growth", 1000)]);
+        episodes.round(2000, vec![flag("a", "result_growth", 2000)]);
+        for (i, now) in [3000, 4000].into_iter().enumerate() {
+            let r = episodes.round(now, vec![]);
+            assert_eq!(r.flags[0].rounds_below, i as u32 + 1);
+        }
+        let r = episodes.round(5000, vec![]);
+        assert!(r.flags.is_empty());
+        let cleared = episodes.cleared();
+        assert_eq!(cleared.len(), 1);
+        assert_eq!(cleared[0].class, "result_growth");
+        assert_eq!(
+            (
+                cleared[0].first_flagged_ms,
+                cleared[0].last_flagged_ms,
+                cleared[0].cleared_ms
+            ),
+            (1000, 2000, 5000)
+        );
+        // A new episode after clearing starts afresh and is logged again.
+        let r = episodes.round(6000, vec![flag("a", "scan_growth", 6000)]);
+        assert_eq!(r.opened.len(), 1);
+        assert_eq!(episodes.first_flagged("a", "app"), Some(6000));
+    }
+}
