@@ -10,7 +10,8 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /healthz` | liveness and the recorder's size (never needs the token) |
+//! | `GET /healthz` | liveness, the recorder's size, the last reload's result (never needs the token) |
+//! | `GET /readyz` | readiness: 200 when the upstream accepts connections, else 503 with the reason (never needs the token) |
 //! | `GET /metrics` | Prometheus text via the `prometheus` crate |
 //! | `GET /api/v1/fingerprints?sort=&limit=&database=&user=&application=&window=` | ranked rows |
 //! | `GET /api/v1/fingerprints/{fingerprint}?window=&database=&user=&application=` | one fingerprint: merged row, distribution, keys, window series |
@@ -19,19 +20,26 @@
 //! | `GET /api/v1/growth` | degrading hot paths: flags ranked by impact, size series, plans, monitor status |
 //! | `GET /api/v1/snapshot` | the full snapshot (`pgscope snapshot save`) |
 //! | `POST /api/v1/reset` | forget everything recorded |
+//! | `POST /api/v1/reload` | reload the configuration as SIGHUP does: 200 with what changed, 422 (invalid) or 500 (unreadable file) and nothing changed |
 //!
-//! With `admin_token` set, every route but `/healthz` needs `Authorization: Bearer TOKEN`;
-//! without it, 401.
+//! With `admin_token` set, every route but `/healthz` and `/readyz` needs
+//! `Authorization: Bearer TOKEN` (the token in force: a reload can change it); without it, 401.
 
+mod ops;
 mod params;
+pub mod ready;
 pub mod router;
 mod source;
 pub mod transport;
 mod wiring;
 
 #[cfg(test)]
+mod ops_tests;
+#[cfg(test)]
 mod tests;
 
+pub use ops::Operations;
+pub use ready::Readiness;
 pub use router::{Reply, Request, Router};
 pub use source::LiveSource;
 pub use transport::AdminServer;

@@ -1,9 +1,9 @@
-//! The admin API as a pure function from a request to a reply: no sockets here, so every route,
-//! status and error body is unit-tested directly.
+//! The admin API as a function from a request to a reply: no sockets here (but `/readyz`'s
+//! upstream check and `POST /api/v1/reload`), so every route, status and error body is
+//! unit-tested directly.
 
 use std::sync::Arc;
 
-use pgscope_config::Secret;
 use pgscope_exporters::prometheus::{encode_text, text_content_type, MetricsOptions};
 use pgscope_exporters::view::{self, Grouping};
 use pgscope_exporters::{parse_fingerprint, report, write_snapshot, StatsCollector, StatsSource};
@@ -11,6 +11,7 @@ use prometheus::Registry;
 use serde::Serialize;
 use serde_json::json;
 
+use super::ops::{register_daemon_metrics, Operations};
 use super::params::{BadRequest, Params};
 use super::source::LiveSource;
 
@@ -48,7 +49,8 @@ pub struct Reply {
 const JSON: &str = "application/json";
 
 impl Reply {
-    fn json(status: u16, value: &impl Serialize) -> Reply {
+    /// `value` as JSON.
+    pub(super) fn json(status: u16, value: &impl Serialize) -> Reply {
         match serde_json::to_vec(value) {
             Ok(body) => Reply {
                 status,
@@ -82,14 +84,12 @@ impl From<BadRequest> for Reply {
 pub struct Router {
     source: Arc<LiveSource>,
     registry: Registry,
-    token: Option<Secret>,
+    ops: Operations,
 }
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router")
-            .field("token", &self.token)
-            .finish()
+        f.debug_struct("Router").field("ops", &self.ops).finish()
     }
 }
 
@@ -103,27 +103,33 @@ fn same(given: &[u8], expected: &[u8]) -> bool {
             == 0
 }
 
-const ROUTES: &str = "GET /healthz, GET /metrics, GET /api/v1/fingerprints, \
+const ROUTES: &str = "GET /healthz, GET /readyz, GET /metrics, GET /api/v1/fingerprints, \
 GET /api/v1/fingerprints/{fingerprint}, GET /api/v1/report, GET /api/v1/series, \
-GET /api/v1/growth, GET /api/v1/snapshot, POST /api/v1/reset";
+GET /api/v1/growth, GET /api/v1/snapshot, POST /api/v1/reset, POST /api/v1/reload";
+
+/// Routes anyone may ask: probes carry no token.
+const OPEN: &[&str] = &["/healthz", "/readyz"];
 
 impl Router {
-    /// Routes over `source`, requiring `token` (if any) on everything but `/healthz`.
+    /// Routes over `source`, requiring `ops.token` (if any, as it is at each request) on
+    /// everything but `/healthz` and `/readyz`.
     pub fn new(
         source: Arc<LiveSource>,
         metrics: MetricsOptions,
-        token: Option<Secret>,
+        ops: Operations,
     ) -> Result<Router, prometheus::Error> {
         let registry = StatsCollector::new(source.clone(), metrics).registry()?;
+        register_daemon_metrics(&registry)?;
         Ok(Router {
             source,
             registry,
-            token,
+            ops,
         })
     }
 
     fn authorized(&self, request: &Request<'_>) -> bool {
-        let Some(token) = &self.token else {
+        let token = self.ops.token.get();
+        let Some(token) = token.as_ref() else {
             return true;
         };
         request
@@ -133,14 +139,14 @@ impl Router {
     }
 
     /// Answers one request.
-    pub fn handle(&self, request: &Request<'_>) -> Reply {
+    pub async fn handle(&self, request: &Request<'_>) -> Reply {
         let path = request.path.trim_end_matches('/');
         let method = if request.method == "HEAD" {
             "GET"
         } else {
             request.method
         };
-        if path != "/healthz" && !self.authorized(request) {
+        if !OPEN.contains(&path) && !self.authorized(request) {
             let mut reply = Reply::error(
                 401,
                 "missing or wrong bearer token (Authorization: Bearer TOKEN)",
@@ -152,6 +158,7 @@ impl Router {
         }
         let result = match (method, path) {
             ("GET", "/healthz") => Ok(self.healthz()),
+            ("GET", "/readyz") => Ok(self.ops.readyz().await),
             ("GET", "/metrics") => Ok(self.metrics()),
             ("GET", "/api/v1/fingerprints") => self.fingerprints(request.query),
             ("GET", "/api/v1/report") => self.report(request.query),
@@ -159,6 +166,10 @@ impl Router {
             ("GET", "/api/v1/growth") => Ok(Reply::json(200, &self.source.growth.report())),
             ("GET", "/api/v1/snapshot") => self.snapshot(request.query),
             ("POST", "/api/v1/reset") => self.reset(request.query),
+            ("POST", "/api/v1/reload") => match Params::parse(request.query, &[]) {
+                Ok(_) => Ok(self.ops.reload().await),
+                Err(bad) => Err(bad),
+            },
             ("GET", p) if p.starts_with("/api/v1/fingerprints/") => {
                 self.detail(&p["/api/v1/fingerprints/".len()..], request.query)
             }
@@ -180,6 +191,7 @@ impl Router {
     fn known(&self, path: &str) -> bool {
         [
             "/healthz",
+            "/readyz",
             "/metrics",
             "/api/v1/fingerprints",
             "/api/v1/report",
@@ -187,6 +199,7 @@ impl Router {
             "/api/v1/growth",
             "/api/v1/snapshot",
             "/api/v1/reset",
+            "/api/v1/reload",
         ]
         .contains(&path)
             || path.starts_with("/api/v1/fingerprints/")
@@ -211,6 +224,8 @@ impl Router {
             200,
             &json!({
                 "status": "ok",
+                "version": env!("CARGO_PKG_VERSION"),
+                "reload": self.ops.last_reload(),
                 "recorder": {
                     "enabled": meta.enabled,
                     "status": recorder_status,

@@ -8,12 +8,12 @@ use pgscope_exporters::MetricsOptions;
 use pgscope_fingerprint::Analyzer;
 use serde_json::Value;
 
-use super::{LiveSource, Reply, Request, Router};
+use super::{LiveSource, Operations, Reply, Request, Router};
 use crate::event::{ConnectionInfo, Event, Observer, Outcome, Protocol, QueryFinished, Statement};
 use crate::recorder::{Recorder, RecorderSettings};
 use crate::stats::ProxyStats;
 
-fn router(token: Option<&str>) -> (Router, Arc<Recorder>) {
+pub(super) fn router(token: Option<&str>) -> (Router, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::new(
         RecorderSettings::default(),
         Arc::new(Analyzer::new(100)),
@@ -24,7 +24,8 @@ fn router(token: Option<&str>) -> (Router, Arc<Recorder>) {
         growth: Arc::new(crate::growth::GrowthState::default()),
         snapshots: crate::recorder::persist::SnapshotHealth::off(),
     });
-    let router = Router::new(source, MetricsOptions::default(), token.map(Secret::new)).unwrap();
+    let ops = Operations::with_token(token.map(Secret::new));
+    let router = Router::new(source, MetricsOptions::default(), ops).unwrap();
     (router, recorder)
 }
 
@@ -46,28 +47,38 @@ fn run(recorder: &Recorder, sql: &str, latency_ms: u64, outcome: Outcome) {
     }));
 }
 
-fn get(router: &Router, target: &str) -> Reply {
+pub(super) fn get(router: &Router, target: &str) -> Reply {
     send(router, "GET", target, None)
 }
 
-fn send(router: &Router, method: &str, target: &str, authorization: Option<&str>) -> Reply {
+pub(super) fn send(
+    router: &Router,
+    method: &str,
+    target: &str,
+    authorization: Option<&str>,
+) -> Reply {
     let (path, query) = match target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
     };
-    router.handle(&Request {
+    let request = Request {
         method,
         path,
         query,
         authorization,
-    })
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(router.handle(&request))
 }
 
-fn json(reply: &Reply) -> Value {
+pub(super) fn json(reply: &Reply) -> Value {
     serde_json::from_slice(&reply.body).unwrap()
 }
 
-fn error_of(reply: &Reply) -> String {
+pub(super) fn error_of(reply: &Reply) -> String {
     assert_eq!(reply.content_type, "application/json");
     json(reply)["error"]["message"].as_str().unwrap().to_owned()
 }

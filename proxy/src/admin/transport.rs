@@ -186,7 +186,7 @@ async fn serve(
         query: parts.uri.query(),
         authorization,
     };
-    let reply = router.handle(&request);
+    let reply = router.handle(&request).await;
     let mut response = super::response(reply);
     if parts.method == http::Method::HEAD {
         response.body_mut().clear();

@@ -12,7 +12,7 @@ use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 
-use super::{AdminServer, LiveSource, Router};
+use super::{AdminServer, LiveSource, Operations, Router};
 use crate::event::Observer;
 use crate::growth::catalog::Target;
 use crate::growth::{GrowthMonitor, GrowthState};
@@ -99,15 +99,16 @@ impl Recording {
         }
     }
 
-    /// Adds the admin HTTP service (on `config.admin`, one thread), the housekeeping service
-    /// and (when recording and `growth.enabled`) the growth monitor of the upstream
-    /// `target` to `server`.
+    /// Adds the admin HTTP service (on `config.admin`, one thread, with the token, reload and
+    /// readiness of `ops`), the housekeeping service and (when recording and
+    /// `growth.enabled`) the growth monitor of the upstream `target` to `server`.
     pub fn add_services(
         &self,
         server: &mut Server,
         stats: Arc<ProxyStats>,
         config: &Config,
         target: Target,
+        ops: Operations,
     ) -> Result<(), WiringError> {
         // Fail with a clear message now rather than inside pingora's listener.
         TcpListener::bind(config.admin).map_err(|cause| WiringError::Admin {
@@ -126,8 +127,7 @@ impl Recording {
         let metrics = MetricsOptions {
             top_k: config.recorder.top_k,
         };
-        let router = Router::new(source, metrics, config.admin_token.clone())
-            .map_err(WiringError::Metrics)?;
+        let router = Router::new(source, metrics, ops).map_err(WiringError::Metrics)?;
         let mut admin = Service::new("pgscope admin".to_owned(), AdminServer::new(router));
         admin.add_tcp(&config.admin.to_string());
         admin.threads = Some(1);

@@ -17,7 +17,7 @@ use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs as PingoraRunArgs, Server};
 use pingora_core::services::listening::Service;
 
-use crate::admin::Recording;
+use crate::admin::{Operations, Readiness, Recording};
 use crate::admission::{self, Admission};
 use crate::embedded::{ClusterOptions, LocalCluster};
 use crate::growth::catalog::Target;
@@ -32,7 +32,7 @@ use crate::tls::{ServerTls, UpstreamConnector};
 /// Runs `pgscope run` with these flags until shutdown.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = Config::load(args)?;
-    let log = logging::init(config.log_level);
+    let log = logging::init(config.log_level, config.log_format);
     let recording = Recording::start(&config)?;
     // Fail with a clear message now rather than inside pingora's listener.
     for listen in &config.listen {
@@ -150,18 +150,28 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         negotiation: upstream.tls.negotiation,
         tls: connector.client_config(),
     };
-    recording.add_services(&mut server, Arc::clone(&stats), &config, target)?;
+    let admin_token = Arc::new(Live::new(Arc::new(config.admin_token.clone())));
     let reloader = Arc::new(Reloader::new(
         args.clone(),
         config.clone(),
         Targets {
             tls: server_tls,
-            connector: live_connector,
+            connector: Arc::clone(&live_connector),
             admission: Arc::clone(&admission),
             log,
+            admin_token: Arc::clone(&admin_token),
         },
         Arc::clone(&stats),
     ));
+    let ops = Operations {
+        token: admin_token,
+        reloader: Some(Arc::clone(&reloader)),
+        readiness: Some(Arc::new(Readiness::new(
+            live_connector,
+            Some(Arc::clone(&drain)),
+        ))),
+    };
+    recording.add_services(&mut server, Arc::clone(&stats), &config, target, ops)?;
     server.run(PingoraRunArgs {
         shutdown_signal: Box::new(DrainOnSignal::new(drain, config.shutdown_grace, reloader)),
     });

@@ -1,4 +1,5 @@
-//! SIGHUP: re-read the configuration and apply what can change without a restart.
+//! SIGHUP and `POST /api/v1/reload`: re-read the configuration and apply what can change
+//! without a restart.
 //!
 //! A reload reads the config file and the environment again, exactly as `pgscope run` did at
 //! start, then:
@@ -6,7 +7,8 @@
 //! 1. prepares everything that can fail — the upstream connector (its TLS files are read
 //!    again, so a renewed `sslrootcert` or `sslcert` is picked up too) and the `[tls]`
 //!    certificate — so that a bad value or file changes nothing;
-//! 2. applies what can change live: `log_level`, `max_connections` and
+//! 2. applies what can change live: `log_level`, `log_format`, `admin_token` (the next admin
+//!    request is checked against the new token), `max_connections` and
 //!    `max_startup_connections` (a lower cap closes no session), `connect_timeout` and
 //!    `upstream` (new client connections go to the new address; open sessions stay where they
 //!    are, as do their cancel requests sent while they live), and the `[tls]` files (new
@@ -14,14 +16,17 @@
 //! 3. says in one log line what changed and which changed keys need a restart.
 //!
 //! A failed reload is logged with the error (naming the key or file) and counted in
-//! `pgscope_config_reload_failures_total`; the running configuration stays in force.
+//! `pgscope_config_reload_failures_total`; the running configuration stays in force. The last
+//! reload's result, either way, is kept for `/healthz` ([`Reloader::last`]).
 
 mod live;
 pub mod logging;
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use pgscope_config::{Config, RunArgs};
+use pgscope_config::{Config, ConfigError, RunArgs, Secret};
+use serde::Serialize;
 
 use crate::admission::Admission;
 use crate::stats::ProxyStats;
@@ -40,6 +45,52 @@ pub struct Targets {
     pub admission: Arc<Admission>,
     /// The logger, when pgscope installed it.
     pub log: Option<LogHandle>,
+    /// The bearer token the admin API checks.
+    pub admin_token: Arc<Live<Option<Secret>>>,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// The file or the environment does not make a valid configuration, or a file it names
+    /// (a certificate, a key) cannot be used.
+    #[error("{0}")]
+    Invalid(String),
+    /// The config file itself could not be read.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// The result of one reload, as `/healthz` and `POST /api/v1/reload` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReloadReport {
+    /// When it ran, RFC 3339 UTC.
+    pub at: String,
+    /// When it ran, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Whether it was applied.
+    pub ok: bool,
+    /// What changed and what needs a restart, when applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Why nothing changed, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ReloadReport {
+    fn new(result: &Result<String, ReloadError>) -> ReloadReport {
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        ReloadReport {
+            at: pgscope_exporters::time::rfc3339(at_ms),
+            at_ms,
+            ok: result.is_ok(),
+            summary: result.as_ref().ok().cloned(),
+            error: result.as_ref().err().map(ToString::to_string),
+        }
+    }
 }
 
 /// Reloads the configuration on request. Shared with the signal watch.
@@ -50,6 +101,7 @@ pub struct Reloader {
     running: Mutex<Config>,
     targets: Targets,
     stats: Arc<ProxyStats>,
+    last: Mutex<Option<ReloadReport>>,
 }
 
 impl Reloader {
@@ -60,12 +112,16 @@ impl Reloader {
             running: Mutex::new(config),
             targets,
             stats,
+            last: Mutex::new(None),
         }
     }
 
-    /// Re-reads the configuration (file and environment as they are now) and applies it.
-    pub fn reload(&self) {
-        match self.try_reload() {
+    /// Re-reads the configuration (file and environment as they are now) and applies it;
+    /// logs, counts and returns the result: what changed (and what needs a restart), or why
+    /// nothing did.
+    pub fn reload(&self) -> Result<String, ReloadError> {
+        let result = self.try_reload();
+        match &result {
             Ok(summary) => {
                 ProxyStats::add(&self.stats.config_reloads, 1);
                 log::info!("configuration reloaded: {summary}");
@@ -75,10 +131,24 @@ impl Reloader {
                 log::error!("configuration reload failed, nothing changed: {error}");
             }
         }
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(ReloadReport::new(&result));
+        result
     }
 
-    fn try_reload(&self) -> Result<String, String> {
-        let fresh = Config::load(&self.args).map_err(|e| e.to_string())?;
+    /// The last reload's result; `None` before the first.
+    pub fn last(&self) -> Option<ReloadReport> {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn try_reload(&self) -> Result<String, ReloadError> {
+        let fresh = Config::load(&self.args).map_err(|error| match error {
+            ConfigError::ReadFile { .. } => ReloadError::Unreadable(error.to_string()),
+            other => ReloadError::Invalid(other.to_string()),
+        })?;
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         let mut applied: Vec<String> = Vec::new();
 
@@ -87,13 +157,14 @@ impl Reloader {
         let connector = match (&running.upstream, &fresh.upstream) {
             (Some(_), Some(upstream)) => Some(
                 UpstreamConnector::new(upstream, fresh.connect_timeout)
-                    .map_err(|e| format!("upstream: {e}"))?,
+                    .map_err(|e| ReloadError::Invalid(format!("upstream: {e}")))?,
             ),
             _ => None,
         };
         match &self.targets.tls {
             Some(tls) if fresh.tls.mode == running.tls.mode => {
-                tls.reload(&fresh.tls).map_err(|e| e.to_string())?;
+                tls.reload(&fresh.tls)
+                    .map_err(|e| ReloadError::Invalid(e.to_string()))?;
                 applied.push("[tls] files re-read".to_owned());
             }
             _ => {}
@@ -131,15 +202,38 @@ impl Reloader {
             running.max_connections = fresh.max_connections;
             running.max_startup_connections = fresh.max_startup_connections;
         }
-        if running.log_level != fresh.log_level {
+        if (running.log_level, running.log_format) != (fresh.log_level, fresh.log_format) {
             if let Some(log) = &self.targets.log {
-                log.set(fresh.log_level);
-                applied.push(format!(
-                    "log_level {} -> {}",
-                    running.log_level, fresh.log_level
-                ));
+                log.set(fresh.log_level, fresh.log_format);
+                if running.log_level != fresh.log_level {
+                    applied.push(format!(
+                        "log_level {} -> {}",
+                        running.log_level, fresh.log_level
+                    ));
+                }
+                if running.log_format != fresh.log_format {
+                    applied.push(format!(
+                        "log_format {} -> {}",
+                        running.log_format, fresh.log_format
+                    ));
+                }
                 running.log_level = fresh.log_level;
+                running.log_format = fresh.log_format;
             }
+        }
+        if running.admin_token != fresh.admin_token {
+            self.targets
+                .admin_token
+                .set(Arc::new(fresh.admin_token.clone()));
+            applied.push(
+                match (&running.admin_token, &fresh.admin_token) {
+                    (None, Some(_)) => "admin_token set",
+                    (Some(_), None) => "admin_token removed (the admin API is open)",
+                    _ => "admin_token changed",
+                }
+                .to_owned(),
+            );
+            running.admin_token = fresh.admin_token.clone();
         }
         if running.tls.mode == fresh.tls.mode {
             running.tls = fresh.tls.clone();
@@ -182,6 +276,7 @@ fn restart_keys(running: &Config, fresh: &Config) -> Vec<&'static str> {
         ),
         ("threads", running.threads != fresh.threads),
         ("log_level", running.log_level != fresh.log_level),
+        ("log_format", running.log_format != fresh.log_format),
         ("admin_token", running.admin_token != fresh.admin_token),
         ("tls.mode", running.tls.mode != fresh.tls.mode),
         ("[recorder]", running.recorder != fresh.recorder),
