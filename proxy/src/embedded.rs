@@ -13,12 +13,15 @@
 //! demos, never for data anyone wants back. Starting retries with another port when the one
 //! chosen was taken in the meantime, so many clusters can start in parallel. Dropping a
 //! [`LocalCluster`] stops the server (`pg_ctl stop -m immediate`) and removes the directory.
+//! The directory also names its owner process ([`OWNER_FILE`]), and starting a cluster first
+//! stops and removes those whose owner is gone (killed with SIGKILL, say; see `owner`).
 //!
 //! PostgreSQL refuses to run as root; as root, the directory is given to the `postgres` OS user
 //! and the server's programs run through `runuser` (see `runner`).
 
 mod bin_dir;
 mod error;
+mod owner;
 mod place;
 mod port;
 mod runner;
@@ -33,10 +36,13 @@ use tempfile::TempDir;
 
 pub use bin_dir::{find_bin_dir, PG_BIN_ENV};
 pub use error::EmbeddedError;
+pub use owner::OWNER_FILE;
 pub use port::free_port;
 
 use runner::{file_tail, run_checked, Runner};
 
+/// How the name of every cluster's directory begins.
+const DIR_PREFIX: &str = "pgscope-pg-";
 /// The database superuser `initdb` creates (`-U postgres`).
 const SUPERUSER: &str = "postgres";
 /// The only address the cluster listens on.
@@ -91,14 +97,16 @@ impl LocalCluster {
         let bin_dir = find_bin_dir()?;
         let parent = place::cluster_parent();
         let dir = tempfile::Builder::new()
-            .prefix("pgscope-pg-")
+            .prefix(DIR_PREFIX)
             .tempdir_in(&parent)
             .map_err(|cause| EmbeddedError::Io {
                 action: "creating a temporary directory in",
                 path: parent,
                 cause,
             })?;
+        owner::write_owner(dir.path())?;
         let runner = Runner::for_dir(dir.path())?;
+        owner::remove_stale(&place::sweep_parents(), &runner, &bin_dir);
         let dir_path = dir.path().to_path_buf();
         let data_dir = dir_path.join("data");
         let mut cluster = LocalCluster {
@@ -274,9 +282,11 @@ impl LocalCluster {
 }
 
 impl Drop for LocalCluster {
+    /// Stops the server (`pg_ctl stop -m immediate`, signals if that fails); the directory is
+    /// deleted when `dir` drops right after.
     fn drop(&mut self) {
         if self.running {
-            let _ = self.pg_ctl_stop("immediate");
+            owner::stop_server(&self.dir_path, &self.runner, &self.bin_dir);
         }
     }
 }

@@ -24,6 +24,18 @@ pub(crate) fn cluster_parent() -> PathBuf {
     std::env::temp_dir()
 }
 
+/// The directories clusters may have been made in, by this process or an earlier one with
+/// another `TMPDIR`: where a new one goes, `/dev/shm`, and the system temp dir.
+pub(crate) fn sweep_parents() -> Vec<PathBuf> {
+    let mut parents = vec![cluster_parent()];
+    for dir in [PathBuf::from(SHM), std::env::temp_dir()] {
+        if dir.is_dir() && !parents.contains(&dir) {
+            parents.push(dir);
+        }
+    }
+    parents
+}
+
 /// Free space on `/dev/shm` in KiB, from `df -Pk`; `None` if it is missing or unreadable.
 fn shm_free_kib() -> Option<u64> {
     if !std::path::Path::new(SHM).is_dir() {

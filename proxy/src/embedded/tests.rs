@@ -180,3 +180,54 @@ fn later_clusters_are_copies_of_one_initdb_template() {
     assert_ne!(first.data_dir(), second.data_dir());
     assert_eq!(system_id(&first), system_id(&second));
 }
+
+#[test]
+fn a_panic_unwinding_past_a_cluster_stops_it_and_removes_its_directory() {
+    // `pgscope run` holds its cluster in a local; with the workspace's default
+    // `panic = "unwind"` a panic on that thread drops it like any other local.
+    let seen = std::sync::Mutex::new(None);
+    let outcome = std::panic::catch_unwind(|| {
+        let cluster = LocalCluster::start(&ClusterOptions::default()).unwrap();
+        let pid = owner::postmaster_pid(cluster.data_dir()).expect("a running server");
+        *seen.lock().unwrap() = Some((cluster.socket_dir().to_path_buf(), pid));
+        panic!("a bug while the cluster runs");
+    });
+    assert!(outcome.is_err());
+    let (dir, pid) = seen.lock().unwrap().take().unwrap();
+    assert!(!dir.exists(), "{} still exists", dir.display());
+    assert!(!owner::is_server_of(pid, &dir.join("data")));
+}
+
+#[test]
+fn a_cluster_whose_owner_is_gone_is_stopped_and_removed_by_the_next_start() {
+    let stale = LocalCluster::start(&ClusterOptions::default()).unwrap();
+    let dir = stale.socket_dir().to_path_buf();
+    let data_dir = stale.data_dir().to_path_buf();
+    let pid = owner::postmaster_pid(&data_dir).expect("a running server");
+    // Forge what a SIGKILLed owner leaves: an owner file naming a process that has exited,
+    // and a cluster nobody will drop.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_line = format!("{} -\n", gone.id());
+    gone.wait().unwrap();
+    std::fs::write(dir.join(OWNER_FILE), gone_line).unwrap();
+    std::mem::forget(stale);
+    assert!(owner::is_server_of(pid, &data_dir));
+
+    let fresh = LocalCluster::start(&ClusterOptions::default()).unwrap();
+    assert!(!dir.exists(), "{} still exists", dir.display());
+    assert!(
+        !owner::is_server_of(pid, &data_dir),
+        "server {pid} still runs"
+    );
+    assert!(fresh.socket_dir().join(OWNER_FILE).is_file());
+    TcpStream::connect(("127.0.0.1", fresh.port())).unwrap();
+}
+
+#[test]
+fn a_cluster_whose_owner_runs_is_left_alone() {
+    let first = LocalCluster::start(&ClusterOptions::default()).unwrap();
+    let second = LocalCluster::start(&ClusterOptions::default()).unwrap();
+    assert!(first.data_dir().join("PG_VERSION").is_file());
+    TcpStream::connect(("127.0.0.1", first.port())).unwrap();
+    drop(second);
+}
