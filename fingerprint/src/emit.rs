@@ -217,6 +217,34 @@ impl Out {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
+    /// Whether two ranges of the text are equal once annotations are left out (as the
+    /// fingerprint sees them).
+    pub(crate) fn same_shape(&self, a: (usize, usize), b: (usize, usize)) -> bool {
+        match (self.text.get(a.0..a.1), self.text.get(b.0..b.1)) {
+            (Some(x), Some(y))
+                if self
+                    .annotations
+                    .last()
+                    .is_none_or(|&(_, e)| e <= a.0.min(b.0)) =>
+            {
+                x == y
+            }
+            _ => self.shape_bytes(a).eq(self.shape_bytes(b)),
+        }
+    }
+
+    /// The bytes of `start..end` outside annotations.
+    fn shape_bytes(&self, (start, end): (usize, usize)) -> impl Iterator<Item = &u8> + '_ {
+        let from = self.annotations.partition_point(|&(s, _)| s < start);
+        let to = self.annotations.partition_point(|&(s, _)| s < end);
+        let inner = self.annotations.get(from..to.max(from)).unwrap_or(&[]);
+        let starts = std::iter::once(start).chain(inner.iter().map(|&(_, e)| e));
+        let ends = inner.iter().map(|&(s, _)| s).chain(std::iter::once(end));
+        starts
+            .zip(ends)
+            .flat_map(move |(s, e)| self.text.get(s..e).unwrap_or(&[]))
+    }
+
     /// The fingerprint: `fp64` of the text with annotations left out.
     pub(crate) fn fingerprint(&self) -> u64 {
         let mut hasher = Fp64::default();

@@ -49,6 +49,18 @@
 //!   mark is an *annotation*: it is shown, but left out of the fingerprint, so a one-row and
 //!   a thousand-row insert of the same shape share one fingerprint (and the cache keeps the
 //!   text of whichever came first).
+//! * Row-value IN lists of constants collapse the same way, to one row of the list's arity:
+//!   `(a, b) IN ((1, 'x'), (2, 'y'))` → `(a, b) in (($1, $2) /*, ... */)`.
+//! * A `CASE` arm that normalizes to the same text as the arm before it is dropped, and the drop
+//!   annotated (` /* ... */`), as for `VALUES` rows: the one-arm-per-row `CASE WHEN id = $1
+//!   THEN $2 WHEN …` of a bulk update is one shape whatever the batch size; arms of different
+//!   shapes are all kept (`normalize/repeats.rs`).
+//! * Names that clients generate per call are placeholders (`normalize/names.rs`):
+//!   `SAVEPOINT $1`, `RELEASE [SAVEPOINT]` and `ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT]`
+//!   (each written one way), cursors in `DECLARE $1 … FOR <query>`, `FETCH`/`MOVE … FROM $n`
+//!   and `CLOSE $1`, prepared statements in `PREPARE $1 … AS <query>`, `EXECUTE $1(…)` and
+//!   `DEALLOCATE $1`. `CLOSE ALL` and `DEALLOCATE ALL` stay as they are; two-phase-commit ids
+//!   are strings, hence constants.
 //! * Integers that are whole items of an `ORDER BY`/`GROUP BY` list are column positions,
 //!   not constants, and stay literal: `ORDER BY 2` and `ORDER BY 1` differ.
 //!
@@ -75,6 +87,10 @@
 //! * **IN-lists and `ARRAY[…]`** of constants: merged whatever their length (pg_stat_statements
 //!   splits them by length before PostgreSQL 18).
 //! * **Multi-row `VALUES`**: merged whatever the row count (pg_stat_statements splits them).
+//! * **Bulk-update `CASE` arms** of one shape: merged whatever their number.
+//! * **Savepoint, cursor and prepared-statement names**: placeholders on every server version
+//!   (PostgreSQL 17's pg_stat_statements made savepoint names, two-phase ids and `DEALLOCATE`
+//!   names constants; older servers key these utility statements by their text).
 //! * **Utility statements** (DDL, `SET`, `BEGIN`, `VACUUM`, `COPY` …): normalized like any
 //!   statement; PostgreSQL 15 and older key them by their exact text.
 //! * **Parameters** `$n` are placeholders like constants, and renumbered: `= $2` and `= 5`

@@ -6,9 +6,13 @@ use crate::keywords;
 use crate::lexer::{ConformingStrings, Kind, Lexer, Token};
 use crate::lists::skip_constant;
 
-/// How deep `VALUES` row collapsing may nest (`VALUES ((VALUES …))`); deeper lists are
-/// normalized without collapsing, which keeps the normalizer's own recursion bounded.
-const MAX_VALUES_NESTING: u32 = 8;
+mod names;
+mod repeats;
+
+/// How deep `VALUES` row and `CASE` arm collapsing may nest (`VALUES ((VALUES …))`, `CASE`
+/// in `CASE`); deeper ones are normalized without collapsing, which keeps the normalizer's own
+/// recursion bounded.
+const MAX_COLLAPSE_NESTING: u32 = 8;
 
 /// Text shown after a list whose length was folded away.
 const LIST_MARK: &str = " /*, ... */";
@@ -27,8 +31,9 @@ pub(crate) fn normalize(sql: &str, strings: ConformingStrings) -> Normalized {
         out: Out::with_capacity(sql.len().min(4096)),
         depth: 0,
         by_depth: None,
-        values_nesting: 0,
+        collapse_nesting: 0,
         after_string: false,
+        at_start: true,
     };
     while let Some(token) = n.lex.next_significant() {
         n.step(token);
@@ -48,9 +53,12 @@ struct Normalizer<'a> {
     /// Depth of the `ORDER BY`/`GROUP BY` list being written, if any: a bare integer item
     /// there is a column position, not a constant.
     by_depth: Option<u32>,
-    values_nesting: u32,
+    /// How many `VALUES`/`CASE` collapses are open (bounded by [`MAX_COLLAPSE_NESTING`]).
+    collapse_nesting: u32,
     /// The previous token was a string constant (adjacent strings are one constant).
     after_string: bool,
+    /// The next token is a statement's first.
+    at_start: bool,
 }
 
 /// Words the normalizer treats specially.
@@ -66,6 +74,7 @@ enum Special {
     Outer,
     Array,
     Values,
+    Case,
 }
 
 /// Classifies `word` (any case) without copying it: most words are decided by their length.
@@ -76,6 +85,7 @@ fn special(word: &str) -> Option<Special> {
         2 if is("by") => Special::By,
         3 if is("asc") => Special::Asc,
         4 if is("null") => Special::Null,
+        4 if is("case") => Special::Case,
         4 if is("true") => Special::True,
         5 if is("false") => Special::False,
         5 if is("inner") => Special::Inner,
@@ -112,7 +122,9 @@ impl<'a> Normalizer<'a> {
 
     fn step(&mut self, token: Token<'a>) {
         let after_string = std::mem::replace(&mut self.after_string, false);
+        let at_start = std::mem::replace(&mut self.at_start, false);
         match token.kind {
+            Kind::Word if at_start && self.named_command(token) => {}
             Kind::Word => self.word(token),
             Kind::QuotedIdent => self.quoted_ident(token.text),
             Kind::Number => self.number(token),
@@ -143,11 +155,13 @@ impl<'a> Normalizer<'a> {
             Kind::Semicolon => {
                 self.depth = 0;
                 self.by_depth = None;
+                self.at_start = true;
                 self.out.semicolon();
             }
             Kind::Colon | Kind::Other => self.out.push(Class::Other, token.text),
             Kind::Whitespace | Kind::LineComment | Kind::BlockComment => {
                 self.after_string = after_string;
+                self.at_start = at_start;
             }
         }
     }
@@ -170,7 +184,13 @@ impl<'a> Normalizer<'a> {
             }
             Some(Special::In) if self.next_kind() == Some(Kind::LParen) => {
                 self.out.push_word(token.text);
-                self.constant_list(Kind::RParen);
+                let mut look = self.lex;
+                look.next_significant();
+                if look.peek_significant().map(|t| t.kind) != Some(Kind::LParen)
+                    || !self.constant_rows()
+                {
+                    self.constant_list(Kind::RParen);
+                }
             }
             Some(Special::Array) if self.next_kind() == Some(Kind::LBracket) => {
                 self.out.push_word(token.text);
@@ -179,6 +199,10 @@ impl<'a> Normalizer<'a> {
             Some(Special::Values) if self.next_kind() == Some(Kind::LParen) => {
                 self.out.push_word(token.text);
                 self.values_rows();
+            }
+            Some(Special::Case) => {
+                self.out.push_word(token.text);
+                self.case_arms();
             }
             Some(Special::By)
                 if self.out.prev_word_is("order") || self.out.prev_word_is("group") =>
@@ -311,10 +335,10 @@ impl<'a> Normalizer<'a> {
     /// After `VALUES`: writes the rows, dropping each row whose normalized text equals the
     /// previous written row's (numbered from the same placeholder), and marks the drop.
     fn values_rows(&mut self) {
-        if self.values_nesting >= MAX_VALUES_NESTING {
+        if self.collapse_nesting >= MAX_COLLAPSE_NESTING {
             return;
         }
-        self.values_nesting += 1;
+        self.collapse_nesting += 1;
         let mut row_params = self.out.params;
         let mut previous = self.row();
         let mut marked = false;
@@ -326,9 +350,8 @@ impl<'a> Normalizer<'a> {
                 self.step(comma);
             }
             let current = self.row();
-            let text = &self.out.text;
             let same = match (previous, current) {
-                (Some((a, b)), Some((c, d))) => text.get(a..b) == text.get(c..d),
+                (Some(a), Some(b)) => self.out.same_shape(a, b),
                 _ => false,
             };
             self.out.reset(mark);
@@ -347,121 +370,9 @@ impl<'a> Normalizer<'a> {
                 marked = false;
             }
         }
-        self.values_nesting -= 1;
+        self.collapse_nesting -= 1;
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::lexer::ConformingStrings;
-
-    fn normalize(sql: &str) -> super::Normalized {
-        super::normalize(sql, ConformingStrings::On)
-    }
-
-    fn norm(sql: &str) -> String {
-        normalize(sql).text
-    }
-
-    #[test]
-    fn pgbench_select_normalizes_to_one_placeholder() {
-        assert_eq!(
-            norm("SELECT abalance FROM pgbench_accounts WHERE aid = 48213;"),
-            "select abalance from pgbench_accounts where aid = $1"
-        );
-    }
-
-    #[test]
-    fn spacing_is_canonical() {
-        assert_eq!(
-            norm("select  count( * ),t.a,x[1] from t where a::int=-1 and b in( select 1 )"),
-            "select count(*), t.a, x[$1] from t where a::int = $2 and b in (select $3)"
-        );
-    }
-
-    #[test]
-    fn binary_minus_is_kept_and_unary_minus_folds() {
-        assert_eq!(norm("select a -1, -2, a - -3"), "select a - $1, $2, a - $3");
-        assert_eq!(norm("select x from t limit -1"), "select x from t limit $1");
-    }
-
-    #[test]
-    fn in_list_and_array_render_one_marked_placeholder() {
-        assert_eq!(
-            norm("select * from t where id in (1, 2, -3) and a = any(array['x'::text, 'y'])"),
-            "select * from t where id in ($1 /*, ... */) and a = any(array[$2 /*, ... */])"
-        );
-    }
-
-    #[test]
-    fn values_rows_with_one_shape_collapse() {
-        assert_eq!(
-            norm("insert into t (a, b) values (1, 'x'), (2, 'y'), (3, 'z')"),
-            "insert into t(a, b) values ($1, $2) /*, ... */"
-        );
-    }
-
-    #[test]
-    fn values_rows_with_different_shapes_are_kept() {
-        assert_eq!(
-            norm("insert into t values (1, 2), (3, default), (4, default)"),
-            "insert into t values ($1, $2), ($3, default) /*, ... */"
-        );
-    }
-
-    #[test]
-    fn order_by_positions_stay_literal() {
-        assert_eq!(
-            norm("select a, b from t order by 2 desc, 1 limit 10"),
-            "select a, b from t order by 2 desc, 1 limit $1"
-        );
-        assert_eq!(
-            norm("select a from t group by 1 having count(*) > 1"),
-            "select a from t group by 1 having count(*) > $1"
-        );
-        assert_eq!(
-            norm("select a from t order by a + 1"),
-            "select a from t order by a + $1"
-        );
-    }
-
-    #[test]
-    fn quotes_that_change_nothing_are_dropped() {
-        assert_eq!(
-            norm(r#"select "id", "Name", "user" from "public"."users""#),
-            r#"select id, "Name", "user" from public.users"#
-        );
-    }
-
-    #[test]
-    fn boolean_and_null_constants_but_not_is_null() {
-        assert_eq!(
-            norm("select * from t where a = true and b is null and c is not true and d = null"),
-            "select * from t where a = $1 and b is null and c is not true and d = $2"
-        );
-    }
-
-    #[test]
-    fn adjacent_string_literals_are_one_constant() {
-        assert_eq!(norm("select 'a'\n'b', 'c'"), "select $1, $2");
-    }
-
-    #[test]
-    fn trailing_and_repeated_semicolons_vanish() {
-        assert_eq!(norm(";select 1;; select 2;;"), "select $1; select $2");
-    }
-
-    #[test]
-    fn colons_never_glue_into_double_colons() {
-        let sql = "select a/::: :: e, x[1:2]";
-        let once = norm(sql);
-        assert_eq!(once, "select a /:: : ::e, x[$1 : $2]");
-        assert_eq!(normalize(&once).fingerprint, normalize(sql).fingerprint);
-    }
-
-    #[test]
-    fn deeply_nested_values_do_not_recurse_without_bound() {
-        let sql = "values (".repeat(10_000) + &")".repeat(10_000);
-        assert!(norm(&sql).starts_with("values (values"));
-    }
-}
+mod tests;
