@@ -8,6 +8,9 @@
 #   psql                         (the client the tests drive)
 #   pgbouncer                    (the benchmark's point of comparison)
 #   chromium                     (headless, for the tests that render the HTML report)
+#   prometheus (with promtool)   (a real Prometheus scrapes pgscope; promtool checks and
+#                                tests deploy/prometheus/pgscope.rules.yml)
+#   systemd (systemd-analyze)    (verifies deploy/pgscope.service; no running systemd needed)
 #   a venv with psycopg[binary]  at ${PGSCOPE_VENV:-$HOME/.cache/pgscope/venv}, with the
 #   OpenTelemetry SDK, OTLP/HTTP exporter and psycopg instrumentation (tests/python/otel_app.py)
 #
@@ -82,6 +85,9 @@ pgscope_install_deps() {
     command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
     command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
         || command -v google-chrome >/dev/null 2>&1 || missing+=(chromium)
+    { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } \
+        || missing+=(prometheus)
+    command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
     bin="$(pgscope_pg_bin_dir)"
     if [ -z "$bin" ] || [ ! -x "$bin/initdb" ] || [ ! -x "$bin/pgbench" ] \
         || ! pgscope_has_pg_stat_statements "$bin"; then
