@@ -3,6 +3,7 @@
 //! The binary's `main` parses [`Cli`] and dispatches here; each subcommand lives in its own
 //! module and returns `anyhow::Result`, the only place `anyhow` is used.
 
+pub mod check_config;
 pub mod fingerprint;
 pub mod report;
 pub mod run;
@@ -25,6 +26,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy (with no --upstream: in front of a throw-away local PostgreSQL cluster).
     Run(pgscope_config::RunArgs),
+    /// Validate the configuration `run` would use (the file, PGSCOPE_* variables, the TLS
+    /// files they name) without starting anything; prints a one-line summary.
+    CheckConfig(pgscope_config::RunArgs),
     /// Print the fingerprint and normalized text of SQL read on stdin (`--jsonl`: one JSON
     /// object per line, its "query" field analysed).
     Fingerprint(fingerprint::FingerprintArgs),
@@ -41,6 +45,7 @@ impl Cli {
     pub fn execute(self) -> anyhow::Result<()> {
         match self.command {
             Command::Run(args) => run::run(&args),
+            Command::CheckConfig(args) => check_config::run(&args, std::io::stdout().lock()),
             Command::Fingerprint(args) => {
                 fingerprint::run(&args, std::io::stdin().lock(), std::io::stdout().lock())
             }
