@@ -243,15 +243,22 @@ fn a_scan_diluted_by_fixed_cost_is_flagged_within_three_windows_of_passing_one_a
     let passed = (0..30).find(|&i| size(i) >= 1.5e6).unwrap();
     let flagged = (5..=30u64)
         .find(|&n| {
-            assess(&Settings::default(), &all[..n as usize], &[("t", &samples[..n as usize])])
-                .is_some_and(|f| f.class == Class::ScanGrowth)
+            assess(
+                &Settings::default(),
+                &all[..n as usize],
+                &[("t", &samples[..n as usize])],
+            )
+            .is_some_and(|f| f.class == Class::ScanGrowth)
         })
         .expect("never flagged");
     let last = flagged - 1;
     assert!(last <= passed + 3, "window {last}, passed 1.5x at {passed}");
-    let finding =
-        assess(&Settings::default(), &all[..flagged as usize], &[("t", &samples[..flagged as usize])])
-            .unwrap();
+    let finding = assess(
+        &Settings::default(),
+        &all[..flagged as usize],
+        &[("t", &samples[..flagged as usize])],
+    )
+    .unwrap();
     let k = finding.variable_elasticity.unwrap();
     assert!(k.slope > 0.7 && k.low > 0.0, "{finding:?}");
     assert!(finding.p50_elasticity.unwrap().slope < 0.5, "{finding:?}");

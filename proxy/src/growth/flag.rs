@@ -83,7 +83,9 @@ pub fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
         Class::ScanGrowth => {
             let scan = match plan {
                 Some(p) if p.seq_scan => format!("; the plan has a Seq Scan on {table}"),
-                Some(p) if !p.nodes.is_empty() => format!("; the plan reads {table} by {}", access(p)),
+                Some(p) if !p.nodes.is_empty() => {
+                    format!("; the plan reads {table} by {}", access(p))
+                }
                 _ => String::new(),
             };
             format!(

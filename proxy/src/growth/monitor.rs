@@ -296,7 +296,8 @@ impl GrowthMonitor {
                 }
                 _ => None,
             };
-            if plan.as_ref().is_some_and(|p| p.bounded_index) && !bounded_tail(&settings, &mut finding)
+            if plan.as_ref().is_some_and(|p| p.bounded_index)
+                && !bounded_tail(&settings, &mut finding)
             {
                 continue;
             }

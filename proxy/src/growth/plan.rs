@@ -54,7 +54,10 @@ fn bare(name: &str) -> &str {
 /// rows up by equality.
 fn bounded(node: &PlanNode) -> bool {
     let index = matches!(node.node_type.as_str(), "Index Scan" | "Index Only Scan");
-    let equality = node.index_cond.as_deref().is_some_and(|c| c.contains(" = "));
+    let equality = node
+        .index_cond
+        .as_deref()
+        .is_some_and(|c| c.contains(" = "));
     index && !node.filtered && (node.under_limit || equality)
 }
 
@@ -171,7 +174,9 @@ mod tests {
             "Node Type": "Index Scan", "Relation Name": "t", "Index Cond": "(status = $1)",
             "Filter": "(note = $2)"
         })));
-        assert!(!probe(json!({"Node Type": "Seq Scan", "Relation Name": "t"})));
+        assert!(!probe(
+            json!({"Node Type": "Seq Scan", "Relation Name": "t"})
+        ));
         assert!(!probe(json!({"Node Type": "Result"})));
     }
 }

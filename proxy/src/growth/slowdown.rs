@@ -48,10 +48,7 @@ pub fn compare(p95: &[f64]) -> Option<Slowdown> {
             };
         }
     }
-    let (e, l) = (
-        median(&mut early.to_vec())?,
-        median(&mut late.to_vec())?,
-    );
+    let (e, l) = (median(&mut early.to_vec())?, median(&mut late.to_vec())?);
     Some(Slowdown {
         ratio: if e > 0.0 { l / e } else { 1.0 },
         increase_ms: l - e,
@@ -107,7 +104,8 @@ fn normal_cdf(z: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-x * x).exp();
     if z >= 0.0 {
         0.5 * (1.0 + erf)
