@@ -16,7 +16,7 @@
 //! (first scan-growth flag − the table passing 1.5×) / window width. The figures are printed
 //! (`cargo test -p pgscope-tests --test growth_scenario -- --nocapture`) and must meet
 //! precision ≥ 0.95, recall ≥ 0.9 and class accuracy 1; windows-to-flag must stay ≤ 8 (the
-//! issue's target of 3 is not met yet: 4.5–5.5 measured).
+//! issue's target of 3 is not met yet: 1.0–5.5 measured).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command};
