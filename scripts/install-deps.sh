@@ -12,7 +12,10 @@
 #                                tests deploy/prometheus/pgscope.rules.yml)
 #   systemd (systemd-analyze)    (verifies deploy/pgscope.service; no running systemd needed)
 #   a venv with psycopg[binary]  at ${PGSCOPE_VENV:-$HOME/.cache/pgscope/venv}, with the
-#   OpenTelemetry SDK, OTLP/HTTP exporter and psycopg instrumentation (tests/python/otel_app.py)
+#   OpenTelemetry SDK, OTLP/HTTP exporter and psycopg instrumentation (tests/python/otel_app.py),
+#   Django and SQLAlchemy (the ORM corpus, tests/orm/)
+#   node + npm, and sequelize 6 + pg  at ${PGSCOPE_NODE_DIR:-$HOME/.cache/pgscope/node}
+#                                (the ORM corpus; PGSCOPE_NODE_MODULES is exported)
 #
 # Idempotent and fast when everything is there: it only looks (command -v, file tests, one
 # Python import), and runs `apt-get update` only when something has to be installed.
@@ -101,24 +104,35 @@ pgscope_install_deps() {
         missing+=(python3-venv)
         python=/usr/bin/python3
     fi
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
     if [ "${#missing[@]}" -gt 0 ]; then
         pgscope_apt_install "${missing[@]}" || return 1
     fi
 
-    local imports='import psycopg, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.psycopg'
+    local imports='import psycopg, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.psycopg, django, sqlalchemy'
     if ! "$venv/bin/python" -c "$imports" 2>/dev/null; then
         if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
             pgscope_log "creating the Python venv $venv"
             mkdir -p "$(dirname "$venv")"
             "$python" -m venv --clear "$venv" || return 1
         fi
-        pgscope_log "installing psycopg[binary] and OpenTelemetry into $venv"
+        pgscope_log "installing psycopg[binary], OpenTelemetry, Django and SQLAlchemy into $venv"
         PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install --quiet \
             'psycopg[binary]' opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
-            opentelemetry-instrumentation-psycopg || return 1
+            opentelemetry-instrumentation-psycopg 'django>=5.2' 'sqlalchemy>=2' || return 1
         "$venv/bin/python" -c "$imports" || return 1
     fi
     export PGSCOPE_TEST_PYTHON="$venv/bin/python"
+
+    local node_dir="${PGSCOPE_NODE_DIR:-${HOME:-/tmp}/.cache/pgscope/node}"
+    if ! (cd "$node_dir" 2>/dev/null && node -e 'require("sequelize"); require("pg")' 2>/dev/null); then
+        pgscope_log "installing sequelize 6 and pg into $node_dir"
+        mkdir -p "$node_dir" || return 1
+        [ -f "$node_dir/package.json" ] || echo '{"private": true}' > "$node_dir/package.json"
+        (cd "$node_dir" && npm install --silent --no-audit --no-fund 'sequelize@6' pg) || return 1
+    fi
+    export PGSCOPE_NODE_MODULES="$node_dir/node_modules"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
