@@ -131,6 +131,7 @@ fn record(c: &mut Criterion) {
                 rows: Some(1),
                 command: "SELECT".into(),
                 outcome: Outcome::Ok,
+                batched: false,
             });
             recorder.observe(black_box(&event));
         })
@@ -222,6 +223,7 @@ fn instructions(n: u64) {
             rows: Some(1),
             command: "SELECT".into(),
             outcome: Outcome::Ok,
+            batched: false,
         });
         recorder.observe(black_box(&event));
     }

@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// Longest protocol message accepted, e.g. 64MB, 1GiB [default: 1GiB]
     #[arg(long, value_name = "SIZE")]
     pub max_message_size: Option<String>,
+    /// exact (a Flush after each pipelined Execute, so each statement is timed on its own) or
+    /// batch (the client's bytes only) [default: exact]
+    #[arg(long, value_name = "MODE")]
+    pub pipeline_timing: Option<String>,
     /// Upstream connect timeout, e.g. 5s, 500ms [default: 5s]
     #[arg(long, value_name = "DURATION")]
     pub connect_timeout: Option<String>,
@@ -56,12 +60,13 @@ pub struct RunArgs {
 impl RunArgs {
     /// Each key settable by a flag, with the flag's value. The flag is spelled `--` plus the key
     /// with `_` → `-`, which is also clap's spelling of the field.
-    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 13] {
+    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 14] {
         [
             ("listen", self.listen.as_ref()),
             ("upstream", self.upstream.as_ref()),
             ("admin", self.admin.as_ref()),
             ("max_message_size", self.max_message_size.as_ref()),
+            ("pipeline_timing", self.pipeline_timing.as_ref()),
             ("connect_timeout", self.connect_timeout.as_ref()),
             ("startup_timeout", self.startup_timeout.as_ref()),
             ("shutdown_grace", self.shutdown_grace.as_ref()),

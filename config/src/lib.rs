@@ -85,6 +85,8 @@ pub struct Config {
     /// Longest protocol message accepted, in bytes (between [`MIN_MESSAGE_SIZE`] and
     /// [`MAX_MESSAGE_SIZE`]).
     pub max_message_size: u32,
+    /// How pipelined statements are timed.
+    pub pipeline_timing: PipelineTiming,
     /// Upstream connect timeout (never zero).
     pub connect_timeout: Duration,
     /// Limit on a client's whole startup, from accept to its first `ReadyForQuery` (TLS
@@ -140,6 +142,7 @@ impl Default for Config {
             upstream: None,
             admin: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9187)),
             max_message_size: MAX_MESSAGE_SIZE,
+            pipeline_timing: PipelineTiming::Exact,
             connect_timeout: Duration::from_secs(5),
             startup_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
@@ -176,6 +179,17 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         validate::validate(raw::RawConfig::gather(args, env)?)
     }
+}
+
+/// How statements sent in a pipeline (several `Execute`s before one `Sync`) are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineTiming {
+    /// A `Flush` goes upstream after each `Execute` the client did not follow with `Sync` or
+    /// `Flush`, so the server sends each result as it completes: each statement's own latency.
+    Exact,
+    /// Only the client's bytes go upstream: PostgreSQL sends a pipeline's results in one burst
+    /// at the `Sync`, so statements are timed by their arrival in it.
+    Batch,
 }
 
 /// How much pgscope logs.

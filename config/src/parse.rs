@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::raw::RawValue;
 use crate::upstream::Upstream;
-use crate::{LogFormat, LogLevel};
+use crate::{LogFormat, LogLevel, PipelineTiming};
 
 /// Why a value was rejected: the tail of a `ConfigError::InvalidValue` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +131,16 @@ pub(crate) fn count(value: &RawValue) -> Result<usize, Reason> {
     parsed
         .filter(|n| *n >= 1)
         .ok_or_else(|| Reason::from(COUNT))
+}
+
+/// `exact` or `batch`.
+pub(crate) fn pipeline_timing(value: &RawValue) -> Result<PipelineTiming, Reason> {
+    const MODES: &str = "expected exact or batch";
+    match text(value, MODES)?.to_ascii_lowercase().as_str() {
+        "exact" => Ok(PipelineTiming::Exact),
+        "batch" => Ok(PipelineTiming::Batch),
+        _ => Err(Reason::from(MODES)),
+    }
 }
 
 /// A log level name, in any case.

@@ -17,6 +17,7 @@ pub(crate) const KEYS: &[&str] = &[
     "upstream",
     "admin",
     "max_message_size",
+    "pipeline_timing",
     "connect_timeout",
     "startup_timeout",
     "shutdown_grace",

@@ -21,6 +21,8 @@ pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
         admin: get(raw, "admin", parse::socket_addr)?.unwrap_or(defaults.admin),
         max_message_size: get(raw, "max_message_size", parse::message_size)?
             .unwrap_or(defaults.max_message_size),
+        pipeline_timing: get(raw, "pipeline_timing", parse::pipeline_timing)?
+            .unwrap_or(defaults.pipeline_timing),
         connect_timeout: get(raw, "connect_timeout", parse::nonzero_duration)?
             .unwrap_or(defaults.connect_timeout),
         startup_timeout: get(raw, "startup_timeout", parse::nonzero_duration)?

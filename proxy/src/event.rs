@@ -157,6 +157,11 @@ pub struct QueryFinished {
     pub command: std::borrow::Cow<'static, str>,
     /// How it ended.
     pub outcome: Outcome,
+    /// One of several statements of a single simple `Query`: the server sends their results
+    /// in one burst when the last has finished, so this statement's own latency was not
+    /// observed (`finished - started` is an arrival gap, not its time in the server). Rows and
+    /// errors are exact.
+    pub batched: bool,
 }
 
 impl QueryFinished {

@@ -6,8 +6,10 @@
 //! records both directions of every connection. Then, connection by connection:
 //! client→pgscope (A, up) must equal pgscope→server (B, up), and server→pgscope (B, down) must
 //! equal pgscope→client (A, down). The only bytes pgscope may add or drop are its own answers
-//! to `SSLRequest`/`GSSENCRequest`; the clients here use `sslmode=disable` and
-//! `gssencmode=disable`, so there are none, and the test checks that too.
+//! to `SSLRequest`/`GSSENCRequest` (the clients here use `sslmode=disable` and
+//! `gssencmode=disable`, so there are none, and the test checks that too), its own upstream
+//! `SSLRequest` under the default `sslmode=prefer` (answered `N` by this plaintext server), and
+//! `Flush` after a pipelined `Execute` (the workload follows every `Execute` with `Sync`, so none).
 //!
 //! The workload: a tokio-postgres session (multi-statement simple queries, an empty query,
 //! prepared statements, a pipelined batch, binary COPY in, text COPY out, errors in both
@@ -155,14 +157,14 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, recording: Shared
     lock(&recording).ended[dir] = true;
 }
 
-/// Removes the `SSLRequest`/`GSSENCRequest` packets a client sent before its startup message,
-/// and pgscope's one-byte `N` answer to each, returning how many there were.
+/// Removes the `SSLRequest`/`GSSENCRequest` packets sent before a startup message, and the
+/// one-byte `N` answer to each, returning how many there were.
 fn strip_encryption_requests(up: &mut Vec<u8>, down: &mut Vec<u8>) -> usize {
     const SSL: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
     const GSS: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30];
     let mut count = 0;
     while up.len() >= 8 && (up[..8] == SSL || up[..8] == GSS) {
-        assert_eq!(down.first(), Some(&b'N'), "pgscope did not answer N");
+        assert_eq!(down.first(), Some(&b'N'), "the request was not answered N");
         up.drain(..8);
         down.drain(..1);
         count += 1;
@@ -357,7 +359,7 @@ async fn bytes_leave_pgscope_exactly_as_they_entered_in_both_directions() {
     // pgscope followed every message of the workload (it never lost the protocol's thread).
     let log = proxy.log();
     assert!(!log.contains("no longer observing"), "proxy log:\n{log}");
-    for (i, ((mut client_up, mut client_down), (server_up, server_down))) in
+    for (i, ((mut client_up, mut client_down), (mut server_up, mut server_down))) in
         client_side.into_iter().zip(server_side).enumerate()
     {
         let stripped = strip_encryption_requests(&mut client_up, &mut client_down);
@@ -365,6 +367,10 @@ async fn bytes_leave_pgscope_exactly_as_they_entered_in_both_directions() {
             stripped, 0,
             "connection {i}: the client asked for encryption"
         );
+        // pgscope's own upstream negotiation (libpq's default sslmode=prefer): one SSLRequest,
+        // which this plaintext server answers N.
+        let asked = strip_encryption_requests(&mut server_up, &mut server_down);
+        assert_eq!(asked, 1, "connection {i}: pgscope's SSLRequest upstream");
         assert_same_bytes(
             &format!("connection {i}, client → server"),
             &client_up,

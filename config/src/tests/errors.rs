@@ -14,6 +14,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     ),
     ("admin", "127.0.0.1", "expected HOST:PORT"),
     ("max_message_size", "64XB", "expected a byte size"),
+    ("pipeline_timing", "fast", "expected exact or batch"),
     ("connect_timeout", "5x", "expected a duration like \"5s\""),
     ("startup_timeout", "0s", "greater than zero"),
     ("shutdown_grace", "soon", "expected a duration"),

@@ -44,6 +44,7 @@ fn run(recorder: &Recorder, sql: &str, latency_ms: u64, outcome: Outcome) {
         rows: Some(1),
         command: "SELECT".into(),
         outcome,
+        batched: false,
     }));
 }
 

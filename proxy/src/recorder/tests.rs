@@ -49,6 +49,7 @@ impl Fixture {
             rows: matches!(outcome, Outcome::Ok).then_some(1),
             command: "SELECT".into(),
             outcome,
+            batched: false,
         });
         self.recorder.observe(&event);
     }

@@ -267,6 +267,10 @@ fn restart_keys(running: &Config, fresh: &Config) -> Vec<&'static str> {
             running.max_message_size != fresh.max_message_size,
         ),
         (
+            "pipeline_timing",
+            running.pipeline_timing != fresh.pipeline_timing,
+        ),
+        (
             "startup_timeout",
             running.startup_timeout != fresh.startup_timeout,
         ),

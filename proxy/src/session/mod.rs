@@ -31,6 +31,8 @@ mod tests;
 #[cfg(test)]
 mod tests_extended;
 #[cfg(test)]
+mod tests_pipeline;
+#[cfg(test)]
 mod tests_strings;
 #[cfg(test)]
 mod tests_tls;
@@ -61,6 +63,11 @@ pub struct SessionConfig {
     /// Whether clients may (`Allow`) or must (`Require`) use TLS; `Disable`: `SSLRequest` is
     /// answered `N`.
     pub client_tls: TlsMode,
+    /// `pipeline_timing = "exact"`: a `Flush` goes upstream after every `Execute` the client did
+    /// not follow with `Sync` or `Flush`, so the server sends each result as it completes
+    /// (PostgreSQL buffers extended-protocol output until one of them) and each statement is
+    /// timed on its own. `false` (`"batch"`): the client's bytes only.
+    pub flush_pipelines: bool,
 }
 
 impl Default for SessionConfig {
@@ -70,6 +77,7 @@ impl Default for SessionConfig {
             max_in_flight: 65_536,
             max_statements: 10_000,
             client_tls: TlsMode::Disable,
+            flush_pipelines: true,
         }
     }
 }
@@ -110,6 +118,13 @@ impl Output {
         self.events.clear();
         self.action = None;
     }
+}
+
+/// A `Flush` message: its tag and a length that counts only itself.
+const FLUSH_MESSAGE: &[u8] = &[pgscope_protocol::tag::frontend::FLUSH, 0, 0, 0, 4];
+
+fn is_execute(decoded: &Decoded) -> bool {
+    matches!(decoded, Decoded::Frame(frame) if frame.tag == pgscope_protocol::tag::frontend::EXECUTE)
 }
 
 /// Which phase the connection is in.
@@ -267,12 +282,17 @@ impl Session {
             return;
         }
         self.client.push(chunk.clone());
+        // Bytes of `chunk` before `cut` are in `out.to_server` already.
+        let mut cut = 0;
         loop {
             match self.client.next() {
                 Ok(Some(decoded)) => {
                     if let Err(error) = self.on_client_message(&decoded, now, out) {
                         self.refuse_client(&error, out);
                         return;
+                    }
+                    if self.config.flush_pipelines && is_execute(&decoded) {
+                        cut = self.flush_after_execute(&chunk, cut, out);
                     }
                 }
                 Ok(None) => break,
@@ -282,7 +302,28 @@ impl Session {
                 }
             }
         }
-        out.to_server.push(chunk);
+        if cut == 0 {
+            out.to_server.push(chunk);
+        } else if cut < chunk.len() {
+            out.to_server.push(chunk.slice(cut..));
+        }
+    }
+
+    /// After an `Execute` just decoded from `chunk`: unless the client's next message is `Sync`
+    /// or `Flush`, forwards `chunk` up to the end of the `Execute` and a `Flush`, and returns the
+    /// new cut. The client's own bytes are unchanged and in order; the server answers `Flush`
+    /// with nothing.
+    fn flush_after_execute(&mut self, chunk: &Bytes, cut: usize, out: &mut Output) -> usize {
+        use pgscope_protocol::tag::frontend::{FLUSH, SYNC};
+        let Some(end) = chunk.len().checked_sub(self.client.buffered()) else {
+            return cut;
+        };
+        if end < cut || matches!(chunk.get(end), Some(&(SYNC | FLUSH))) {
+            return cut;
+        }
+        out.to_server.push(chunk.slice(cut..end));
+        out.to_server.push(Bytes::from_static(FLUSH_MESSAGE));
+        end
     }
 
     /// Feeds a chunk read from the server.

@@ -446,6 +446,7 @@ fn server_closing_mid_session_tells_the_client_with_08006_at_a_boundary() {
         h.out.events.as_slice(),
         [Event::QueryFinished(QueryFinished {
             outcome: Outcome::Skipped,
+            batched: false,
             ..
         })]
     ));

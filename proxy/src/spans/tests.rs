@@ -79,6 +79,7 @@ fn query(sql: &str, outcome: Outcome, rows: Option<u64>) -> QueryFinished {
         rows,
         command: "SELECT".into(),
         outcome,
+        batched: false,
     }
 }
 

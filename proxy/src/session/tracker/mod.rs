@@ -79,10 +79,13 @@ struct Pending {
 
 #[derive(Debug)]
 enum Kind {
-    /// A simple query: the statement running now and those after it.
+    /// A simple query: the statement running now and those after it. `batched` when it held
+    /// more than one statement: the server sends their results in one burst at the end, so
+    /// their latencies cannot be told apart.
     Simple {
         current: Option<Arc<Statement>>,
         rest: VecDeque<Arc<Statement>>,
+        batched: bool,
     },
     /// A `Parse`; on error the name's previous statement is restored.
     Parse {
@@ -213,8 +216,13 @@ impl Tracker {
                     .into_iter()
                     .map(|s| Statement::with_strings(s.trim(), strings));
                 let current = statements.next();
-                let rest = statements.collect();
-                Kind::Simple { current, rest }
+                let rest: VecDeque<_> = statements.collect();
+                let batched = !rest.is_empty();
+                Kind::Simple {
+                    current,
+                    rest,
+                    batched,
+                }
             }
             FrontendMessage::Parse { name, sql, .. } => {
                 let statement =
@@ -367,7 +375,7 @@ impl Tracker {
             return;
         }
         let changes_strings = match &pending.kind {
-            Kind::Simple { current, rest } => {
+            Kind::Simple { current, rest, .. } => {
                 current.iter().chain(rest.iter()).any(|s| s.changes_strings)
             }
             Kind::Execute(Some(s)) => s.changes_strings,

@@ -61,8 +61,12 @@ impl Tracker {
             return;
         };
         let started = later(front.sent, last_done);
-        let (statement, protocol) = match &mut front.kind {
-            Kind::Simple { current, rest } => {
+        let (statement, protocol, batched) = match &mut front.kind {
+            Kind::Simple {
+                current,
+                rest,
+                batched,
+            } => {
                 let Some(statement) = current.take() else {
                     return;
                 };
@@ -75,20 +79,24 @@ impl Tracker {
                         at: now,
                     }));
                 }
-                (Some(statement), Protocol::Simple)
+                (Some(statement), Protocol::Simple, *batched)
             }
             Kind::Execute(statement) => {
                 let statement = statement.take();
                 self.pending.pop_front();
-                (statement, Protocol::Extended)
+                (statement, Protocol::Extended, false)
             }
             _ => return,
         };
         self.rows_seen = 0;
         if let Some(statement) = statement {
-            events.push(finished(
+            let mut event = finished(
                 conn, statement, protocol, started, now, rows, command, outcome,
-            ));
+            );
+            if let Event::QueryFinished(query) = &mut event {
+                query.batched = batched;
+            }
+            events.push(event);
         }
     }
 
@@ -133,10 +141,14 @@ impl Tracker {
         let outcome = Outcome::Error { sqlstate };
         let started = later(front.sent, last_done);
         match &mut front.kind {
-            Kind::Simple { current, rest } => {
+            Kind::Simple {
+                current,
+                rest,
+                batched,
+            } => {
                 // The server abandons the rest of the query string.
                 if let Some(statement) = current.take() {
-                    events.push(finished(
+                    let mut event = finished(
                         conn,
                         statement,
                         Protocol::Simple,
@@ -145,7 +157,11 @@ impl Tracker {
                         None,
                         Cow::Borrowed(""),
                         outcome,
-                    ));
+                    );
+                    if let Event::QueryFinished(query) = &mut event {
+                        query.batched = *batched;
+                    }
+                    events.push(event);
                 }
                 for statement in rest.drain(..) {
                     events.push(skipped(conn, statement, Protocol::Simple, now));
@@ -265,7 +281,7 @@ impl Tracker {
         events: &mut Vec<Event>,
     ) {
         match pending.kind {
-            Kind::Simple { current, rest } => {
+            Kind::Simple { current, rest, .. } => {
                 for statement in current.into_iter().chain(rest) {
                     events.push(skipped(conn, statement, Protocol::Simple, now));
                 }
@@ -305,6 +321,7 @@ pub(super) fn finished(
         rows,
         command,
         outcome,
+        batched: false,
     })
 }
 
