@@ -15,7 +15,7 @@
 #   OpenTelemetry SDK, OTLP/HTTP exporter and psycopg instrumentation (tests/python/otel_app.py),
 #   Django and SQLAlchemy (the ORM corpus, tests/orm/)
 #   node + npm, and sequelize 6 + pg  at ${PGSCOPE_NODE_DIR:-$HOME/.cache/pgscope/node}
-#                                (the ORM corpus; PGSCOPE_NODE_MODULES is exported)
+#                                (the ORM corpus; PGSCOPE_TEST_NODE_MODULES is exported)
 #
 # Idempotent and fast when everything is there: it only looks (command -v, file tests, one
 # Python import), and runs `apt-get update` only when something has to be installed.
@@ -132,7 +132,7 @@ pgscope_install_deps() {
         [ -f "$node_dir/package.json" ] || echo '{"private": true}' > "$node_dir/package.json"
         (cd "$node_dir" && npm install --silent --no-audit --no-fund 'sequelize@6' pg) || return 1
     fi
-    export PGSCOPE_NODE_MODULES="$node_dir/node_modules"
+    export PGSCOPE_TEST_NODE_MODULES="$node_dir/node_modules"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -35,7 +35,7 @@ fn orm_dir() -> PathBuf {
 
 /// Where `scripts/install-deps.sh` puts sequelize and pg.
 fn node_modules() -> PathBuf {
-    std::env::var_os("PGSCOPE_NODE_MODULES")
+    std::env::var_os("PGSCOPE_TEST_NODE_MODULES")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
