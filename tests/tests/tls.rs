@@ -238,3 +238,35 @@ fn the_growth_monitor_samples_the_tls_only_server_with_the_same_settings() {
         "t"
     );
 }
+
+#[test]
+fn sslmode_allow_retries_with_tls_when_the_server_refuses_plaintext() {
+    let server = TlsCluster::start(&["localhost", "127.0.0.1"]);
+    let proxy = Proxy::start_with(
+        &format!("postgres://localhost:{}/?sslmode=allow", server.port()),
+        &[],
+    );
+    // The plaintext startup gets "no encryption" from pg_hba; pgscope tries again with TLS,
+    // and the client sees none of the first attempt.
+    let (ok, out, err) = psql_app(proxy.port(), "sslmode=disable", BACKEND_SSL);
+    assert!(ok, "{err}\nproxy log:\n{}", proxy.log());
+    assert_eq!(out, "t");
+}
+
+#[test]
+fn sslrootcert_system_verifies_against_the_os_trust_store() {
+    let server = TlsCluster::start(&["localhost", "127.0.0.1"]);
+    // The test CA is not in the system's store, so verify-full (the default with `system`)
+    // must refuse this server: proof that the OS roots, and only they, were used.
+    let proxy = Proxy::start_with(
+        &format!("postgres://localhost:{}/?sslrootcert=system", server.port()),
+        &[],
+    );
+    let (ok, _, err) = psql_app(proxy.port(), "sslmode=disable", "SELECT 1");
+    assert!(!ok, "a server outside the system trust store was accepted");
+    assert!(
+        err.contains("invalid peer certificate: UnknownIssuer"),
+        "{err}\nproxy log:\n{}",
+        proxy.log()
+    );
+}
