@@ -78,6 +78,7 @@ fn filled(keys: usize, windows: u64, per_window: u64) -> (Recorder, Vec<Arc<Anal
                     latency_us: latencies.next(median),
                     rows: Some(1),
                     outcome: SampleOutcome::Ok,
+                    batched: false,
                 };
                 recorder.record_sample(&conn, analysis, &sample);
             }
@@ -100,6 +101,7 @@ fn record(c: &mut Criterion) {
                 latency_us: latencies.next(300.0),
                 rows: Some(1),
                 outcome: SampleOutcome::Ok,
+                batched: false,
             };
             recorder.record_sample(&conn, black_box(&all[0]), &sample);
         })
@@ -113,6 +115,7 @@ fn record(c: &mut Criterion) {
                 latency_us: latencies.next(300.0),
                 rows: Some(1),
                 outcome: SampleOutcome::Ok,
+                batched: false,
             };
             recorder.record_sample(&conn, black_box(&all[next]), &sample);
         })

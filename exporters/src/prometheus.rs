@@ -167,6 +167,8 @@ struct SeriesKey {
 #[derive(Debug, Default)]
 struct Series {
     calls: u64,
+    /// Calls whose latency was observed: the histogram's count (batched calls are not in it).
+    timed_calls: u64,
     rows: u64,
     total_us: u64,
     buckets: PromBuckets,
@@ -199,6 +201,7 @@ impl StatsCollector {
                 },
                 series: Series {
                     calls: stats.calls,
+                    timed_calls: stats.timed_calls(),
                     rows: stats.rows,
                     total_us: stats.total_us,
                     buckets: stats.prometheus,
@@ -225,6 +228,7 @@ impl StatsCollector {
                 .unwrap_or_else(|| "other".to_owned());
             let merged = series.entry(row.key).or_default();
             merged.calls += row.series.calls;
+            merged.timed_calls += row.series.timed_calls;
             merged.rows += row.series.rows;
             merged.total_us = merged.total_us.saturating_add(row.series.total_us);
             merged.buckets.add(&row.series.buckets);
@@ -301,7 +305,7 @@ fn histogram(labels: Vec<LabelPair>, series: &Series) -> Metric {
         })
         .collect();
     let mut histogram = Histogram::default();
-    histogram.set_sample_count(series.calls);
+    histogram.set_sample_count(series.timed_calls);
     histogram.set_sample_sum(series.total_us as f64 / 1e6);
     histogram.set_bucket(buckets);
     let mut metric = Metric::from_label(labels);

@@ -38,25 +38,35 @@ pub struct Sample {
     pub rows: Option<u64>,
     /// How it ended.
     pub outcome: SampleOutcome,
+    /// One of several statements of a single simple `Query`, whose own latency was not
+    /// observed: counted as a call (rows and errors too) and as a batched call, but its
+    /// `latency_us` (an arrival gap) is kept out of every latency figure.
+    pub batched: bool,
 }
 
 /// Everything recorded about one key since the recorder started or was last reset.
 ///
 /// `calls` counts executions that completed, successfully or not: `errors` are a subset of
 /// `calls`, and their latencies are in the histograms too. Skipped queries are not calls.
+/// `batched_calls` are the subset of `calls` whose latency was not observed (statements of a
+/// multi-statement simple `Query`): the latency figures — `total_us`, `min_us`, `max_us`, the
+/// histograms — cover the other [`QueryStats::timed_calls`] only.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueryStats {
     /// Completed executions (successful or failed).
     pub calls: u64,
+    /// Calls among `calls` whose latency was not observed apart (see the type's docs).
+    #[serde(default)]
+    pub batched_calls: u64,
     /// Failed executions by SQLSTATE.
     pub errors: ErrorCounts,
     /// Queries resolved as skipped.
     pub skipped: u64,
     /// Rows returned or affected, from command tags.
     pub rows: u64,
-    /// Sum of latencies, µs.
+    /// Sum of latencies of the timed calls, µs.
     pub total_us: u64,
-    /// Smallest latency, µs (0 when no calls).
+    /// Smallest latency, µs (0 when no timed calls).
     pub min_us: u64,
     /// Largest latency, µs.
     pub max_us: u64,
@@ -88,17 +98,26 @@ impl QueryStats {
             SampleOutcome::Error(code) => self.errors.add(code, 1),
             SampleOutcome::Ok => self.rows += sample.rows.unwrap_or(0),
         }
+        self.calls += 1;
+        if sample.batched {
+            self.batched_calls += 1;
+            return;
+        }
         let latency = sample.latency_us;
-        self.min_us = if self.calls == 0 {
+        self.min_us = if self.timed_calls() == 1 {
             latency
         } else {
             self.min_us.min(latency)
         };
         self.max_us = self.max_us.max(latency);
-        self.calls += 1;
         self.total_us = self.total_us.saturating_add(latency);
         self.histogram.record(latency);
         self.prometheus.record(latency);
+    }
+
+    /// Calls whose latency was observed: those the latency figures cover.
+    pub fn timed_calls(&self) -> u64 {
+        self.calls.saturating_sub(self.batched_calls)
     }
 
     /// Failed executions, all SQLSTATEs together.

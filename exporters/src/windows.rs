@@ -60,15 +60,18 @@ pub struct Window {
     pub index: u64,
     /// Completed executions.
     pub calls: u64,
+    /// Calls among `calls` whose latency was not observed apart (see [`crate::QueryStats`]).
+    #[serde(default)]
+    pub batched_calls: u64,
     /// Failed executions by SQLSTATE.
     pub errors: ErrorCounts,
     /// Skipped queries.
     pub skipped: u64,
     /// Rows from command tags.
     pub rows: u64,
-    /// Sum of latencies, µs.
+    /// Sum of latencies of the timed calls, µs.
     pub total_us: u64,
-    /// Latency distribution, compact.
+    /// Latency distribution of the timed calls, compact.
     pub histogram: CompactHistogram,
 }
 
@@ -83,6 +86,10 @@ impl Window {
             SampleOutcome::Ok => self.rows += sample.rows.unwrap_or(0),
         }
         self.calls += 1;
+        if sample.batched {
+            self.batched_calls += 1;
+            return;
+        }
         self.total_us = self.total_us.saturating_add(sample.latency_us);
         self.histogram.record(sample.latency_us);
     }

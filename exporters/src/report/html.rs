@@ -131,7 +131,7 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         };
         write!(
             out,
-            "<div class=\"query\" id=\"q{}\"><h2>Query {}: <code>{}</code> — {:.1}% of total time</h2><p class=\"meta\">{} · database <b>{}</b> · user <b>{}</b> · application <b>{}</b> · tables {}</p><p>Calls {} · skipped {} · errors {} · rows {} ({:.2}/call) · latency ms: mean {} · p50 {} · p95 {} · p99 {} · max {} · seen {} → {}</p><pre>{}</pre>{}</div>",
+            "<div class=\"query\" id=\"q{}\"><h2>Query {}: <code>{}</code> — {:.1}% of total time</h2><p class=\"meta\">{} · database <b>{}</b> · user <b>{}</b> · application <b>{}</b> · tables {}</p><p>Calls {}{} · skipped {} · errors {} · rows {} ({:.2}/call) · latency ms: mean {} · p50 {} · p95 {} · p99 {} · max {} · seen {} → {}</p><pre>{}</pre>{}</div>",
             ranked.rank,
             ranked.rank,
             escape(&row.fingerprint),
@@ -142,6 +142,7 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
             escape(&row.application),
             escape(&row.tables.join(", ")),
             row.calls,
+            escape(&super::text::batched_note(row.batched_calls)),
             row.skipped,
             errors,
             row.rows,

@@ -154,8 +154,13 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         };
         writeln!(
             out,
-            "#   calls {}, skipped {}, errors {}, rows {} ({:.2}/call)",
-            row.calls, row.skipped, errors, row.rows, row.rows_per_call
+            "#   calls {}{}, skipped {}, errors {}, rows {} ({:.2}/call)",
+            row.calls,
+            batched_note(row.batched_calls),
+            row.skipped,
+            errors,
+            row.rows,
+            row.rows_per_call
         )?;
         writeln!(
             out,
@@ -180,4 +185,13 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         writeln!(out, "{}", row.query)?;
     }
     Ok(())
+}
+
+/// ` (N batched, latency not observed)` when some calls were batched, else nothing.
+pub(crate) fn batched_note(batched_calls: u64) -> String {
+    if batched_calls == 0 {
+        String::new()
+    } else {
+        format!(" ({batched_calls} batched, latency not observed)")
+    }
 }

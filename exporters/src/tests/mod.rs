@@ -1,5 +1,6 @@
 //! Tests over a hand-built [`Snapshot`] as the source.
 
+mod batched;
 mod formats;
 mod records;
 mod views;
@@ -24,6 +25,7 @@ pub(crate) fn ok(at_ms: u64, latency_us: u64, rows: u64) -> Sample {
         latency_us,
         rows: Some(rows),
         outcome: SampleOutcome::Ok,
+        batched: false,
     }
 }
 
@@ -33,6 +35,7 @@ pub(crate) fn failed(at_ms: u64, latency_us: u64, code: &[u8; 5]) -> Sample {
         latency_us,
         rows: None,
         outcome: SampleOutcome::Error(*code),
+        batched: false,
     }
 }
 

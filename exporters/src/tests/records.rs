@@ -28,6 +28,7 @@ fn skipped_queries_are_not_calls() {
         latency_us: 0,
         rows: None,
         outcome: SampleOutcome::Skipped,
+        batched: false,
     };
     stats.record(&skipped, &config());
     assert_eq!((stats.calls, stats.skipped), (0, 1));

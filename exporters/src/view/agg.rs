@@ -16,6 +16,7 @@ pub(crate) fn ms_f(us: f64) -> f64 {
 #[derive(Debug, Default)]
 pub(crate) struct Agg {
     pub(crate) calls: u64,
+    pub(crate) batched_calls: u64,
     pub(crate) errors: ErrorCounts,
     pub(crate) skipped: u64,
     pub(crate) rows: u64,
@@ -27,6 +28,7 @@ pub(crate) struct Agg {
 impl Agg {
     pub(crate) fn add_window(&mut self, window: &Window) {
         self.calls += window.calls;
+        self.batched_calls += window.batched_calls;
         self.errors.merge(&window.errors);
         self.skipped += window.skipped;
         self.rows += window.rows;
@@ -35,10 +37,24 @@ impl Agg {
 
     pub(crate) fn add_cumulative(&mut self, stats: &QueryStats) {
         self.calls += stats.calls;
+        self.batched_calls += stats.batched_calls;
         self.errors.merge(&stats.errors);
         self.skipped += stats.skipped;
         self.rows += stats.rows;
         self.total_us = self.total_us.saturating_add(stats.total_us);
+    }
+
+    /// Calls whose latency was observed: the divisor of a mean latency.
+    pub(crate) fn timed_calls(&self) -> u64 {
+        self.calls.saturating_sub(self.batched_calls)
+    }
+
+    /// `total_us` per timed call, µs (0 when none).
+    pub(crate) fn mean_us(&self) -> f64 {
+        match self.timed_calls() {
+            0 => 0.0,
+            timed => self.total_us as f64 / timed as f64,
+        }
     }
 
     pub(crate) fn add_seen(&mut self, stats: &QueryStats) {
@@ -153,13 +169,14 @@ pub(crate) fn make_row(
         operation: entry.info.operation.clone(),
         tables: entry.info.tables.clone(),
         calls: agg.calls,
+        batched_calls: agg.batched_calls,
         errors: agg.errors.to_map(),
         error_count: agg.errors.total(),
         skipped: agg.skipped,
         rows: agg.rows,
         rows_per_call: (per_call(agg.rows as f64) * 1000.0).round() / 1000.0,
         total_ms: ms(agg.total_us),
-        mean_ms: ms_f(per_call(agg.total_us as f64)),
+        mean_ms: ms_f(agg.mean_us()),
         p50_ms: p50,
         p95_ms: p95,
         p99_ms: p99,

@@ -33,6 +33,11 @@ pub struct Row {
     pub tables: Vec<String>,
     /// Completed executions.
     pub calls: u64,
+    /// Calls among `calls` whose latency was not observed apart — statements of a
+    /// multi-statement simple `Query` (see the README's "What latency means"). The latency
+    /// figures below cover the other calls only.
+    #[serde(default)]
+    pub batched_calls: u64,
     /// Failures by SQLSTATE.
     pub errors: BTreeMap<String, u64>,
     /// All failures.
@@ -43,9 +48,9 @@ pub struct Row {
     pub rows: u64,
     /// Rows per call.
     pub rows_per_call: f64,
-    /// Total time, ms.
+    /// Total time of the timed calls, ms.
     pub total_ms: f64,
-    /// Mean latency, ms.
+    /// Mean latency of the timed calls, ms.
     pub mean_ms: f64,
     /// Median latency, ms.
     pub p50_ms: f64,
@@ -103,6 +108,9 @@ pub struct WindowPoint {
     pub complete: bool,
     /// Completed executions.
     pub calls: u64,
+    /// Calls among `calls` whose latency was not observed apart (kept out of the latencies).
+    #[serde(default)]
+    pub batched_calls: u64,
     /// Failures.
     pub errors: u64,
     /// Skipped queries.
@@ -111,9 +119,9 @@ pub struct WindowPoint {
     pub rows: u64,
     /// Rows per call.
     pub rows_per_call: f64,
-    /// Total time, ms.
+    /// Total time of the timed calls, ms.
     pub total_ms: f64,
-    /// Mean latency, ms.
+    /// Mean latency of the timed calls, ms.
     pub mean_ms: f64,
     /// Median latency, ms.
     pub p50_ms: f64,

@@ -214,6 +214,7 @@ impl Recorder {
             latency_us: u64::try_from(query.latency().as_micros()).unwrap_or(u64::MAX),
             rows: query.rows,
             outcome,
+            batched: query.batched,
         };
         self.record_sample(&query.connection, &analysis, &sample);
     }

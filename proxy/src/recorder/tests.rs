@@ -54,6 +54,22 @@ impl Fixture {
         self.recorder.observe(&event);
     }
 
+    /// A statement of a multi-statement simple query, arriving `gap_ms` after the previous one.
+    fn finish_batched(&self, sql: &str, at_ms: u64, gap_ms: u64) {
+        let finished = self.start + Duration::from_millis(at_ms);
+        self.recorder.observe(&Event::QueryFinished(QueryFinished {
+            connection: connection("alice"),
+            statement: Statement::new(sql),
+            protocol: Protocol::Simple,
+            started: finished - Duration::from_millis(gap_ms),
+            finished,
+            rows: Some(2),
+            command: "SELECT".into(),
+            outcome: Outcome::Ok,
+            batched: true,
+        }));
+    }
+
     fn rows(&self) -> Vec<view::Row> {
         view::rows(&self.recorder, &Query::default(), false).0
     }
@@ -74,6 +90,19 @@ fn one_entry_per_fingerprint_and_labels() {
     assert_eq!(alice.query, "select * from t where id = $1");
     assert_eq!(alice.tables, vec!["t".to_owned()]);
     assert_eq!(alice.first_seen, "2024-05-01T12:00:30.010Z");
+}
+
+#[test]
+fn batched_statements_are_calls_with_rows_but_no_latency() {
+    let f = fixture(RecorderSettings::default());
+    f.finish("alice", "SELECT * FROM t WHERE id = 1", 10, 4, Outcome::Ok);
+    f.finish_batched("SELECT * FROM t WHERE id = 2", 20, 900);
+    let rows = f.rows();
+    let [row] = rows.as_slice() else {
+        panic!("{rows:?}")
+    };
+    assert_eq!((row.calls, row.batched_calls, row.rows), (2, 1, 3));
+    assert_eq!((row.total_ms, row.mean_ms, row.max_ms), (4.0, 4.0, 4.0));
 }
 
 #[test]

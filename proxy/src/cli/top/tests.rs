@@ -19,6 +19,7 @@ fn row(fingerprint: &str, summary: &str, calls: u64, total_ms: f64) -> Row {
         operation: "SELECT".to_owned(),
         tables: vec![summary.to_owned()],
         calls,
+        batched_calls: 0,
         errors: Default::default(),
         error_count: 0,
         skipped: 0,
