@@ -27,6 +27,7 @@
 //! epoch. They become milliseconds (as `f64`) and RFC 3339 strings only in views.
 
 pub mod errors;
+pub mod failures;
 pub mod growth;
 pub mod histogram;
 pub mod otel;
@@ -40,6 +41,7 @@ pub mod view;
 pub mod windows;
 
 pub use errors::ErrorCounts;
+pub use failures::{ClassDurations, FailedDurations, SqlstateClass};
 pub use histogram::{CompactHistogram, Histogram};
 pub use prometheus::{MetricsOptions, PromBuckets, StatsCollector};
 pub use snapshot::{read_snapshot, write_snapshot, Snapshot, SnapshotEntry, SnapshotError};

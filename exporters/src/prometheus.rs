@@ -8,6 +8,14 @@
 //! time get their own `fingerprint` label; the rest are summed under `fingerprint="other"`
 //! (still split by database, operation and summary, which are low-cardinality). Bucket counts
 //! are exact: each entry keeps a counter per bucket ([`PromBuckets`]) besides its histogram.
+//!
+//! Failed operations are their own series of the duration histogram, labelled — as the
+//! convention asks — `error_type` and `db_response_status_code`, both set to the SQLSTATE
+//! *class* (two characters, e.g. `23`): PostgreSQL defines about forty classes, so failures
+//! add at most that many series per query shape, where full codes (hundreds) would not be
+//! bounded as tightly. Successful operations keep the series without those labels. Batched
+//! calls (latency not observed) are counted in `pgscope_query_calls_total` but in no
+//! histogram.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,6 +27,7 @@ use prometheus::proto::{
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde::{Deserialize, Serialize};
 
+use crate::failures::ClassDurations;
 use crate::source::{fingerprint_hex, HealthKind, StatsSource};
 
 /// Upper bounds of the duration histogram's buckets, seconds (OpenTelemetry's advice for
@@ -49,6 +58,12 @@ impl PromBuckets {
     fn add(&mut self, other: &PromBuckets) {
         for (mine, theirs) in self.0.iter_mut().zip(other.0.iter()) {
             *mine += theirs;
+        }
+    }
+
+    fn subtract(&mut self, other: &PromBuckets) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0.iter()) {
+            *mine = mine.saturating_sub(*theirs);
         }
     }
 }
@@ -173,6 +188,8 @@ struct Series {
     total_us: u64,
     buckets: PromBuckets,
     errors: BTreeMap<String, u64>,
+    /// Timed failed calls by SQLSTATE class (a subset of `buckets`).
+    failed: BTreeMap<String, ClassDurations>,
 }
 
 impl StatsCollector {
@@ -191,6 +208,11 @@ impl StatsCollector {
                 let class = String::from_utf8_lossy(code.get(..2).unwrap_or(&code)).into_owned();
                 *errors.entry(class).or_insert(0) += n;
             }
+            let mut failed = BTreeMap::new();
+            for durations in stats.failed_durations.iter() {
+                let class = String::from_utf8_lossy(&durations.class).into_owned();
+                failed.insert(class, *durations);
+            }
             rows.push(Row {
                 fingerprint: entry.fingerprint,
                 key: SeriesKey {
@@ -206,6 +228,7 @@ impl StatsCollector {
                     total_us: stats.total_us,
                     buckets: stats.prometheus,
                     errors,
+                    failed,
                 },
             });
         });
@@ -235,12 +258,18 @@ impl StatsCollector {
             for (class, n) in row.series.errors {
                 *merged.errors.entry(class).or_insert(0) += n;
             }
+            for (class, durations) in row.series.failed {
+                let into = merged.failed.entry(class).or_default();
+                into.buckets.add(&durations.buckets);
+                into.count += durations.count;
+                into.total_us = into.total_us.saturating_add(durations.total_us);
+            }
         }
         series
     }
 }
 
-fn label_pairs(key: &SeriesKey, extra: Option<(&str, &str)>) -> Vec<LabelPair> {
+fn label_pairs(key: &SeriesKey, extra: &[(&str, &str)]) -> Vec<LabelPair> {
     let values = [
         "postgresql",
         &key.database,
@@ -253,9 +282,7 @@ fn label_pairs(key: &SeriesKey, extra: Option<(&str, &str)>) -> Vec<LabelPair> {
         .zip(values)
         .map(|(name, value)| pair(name, value))
         .collect();
-    if let Some((name, value)) = extra {
-        pairs.push(pair(name, value));
-    }
+    pairs.extend(extra.iter().map(|(name, value)| pair(name, value)));
     pairs
 }
 
@@ -291,11 +318,37 @@ fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
     metric
 }
 
-fn histogram(labels: Vec<LabelPair>, series: &Series) -> Metric {
+/// The duration histograms of `series`: the successful calls', then one per SQLSTATE class of
+/// failed calls, labelled with it.
+fn histograms(key: &SeriesKey, series: &Series, into: &mut Vec<Metric>) {
+    let mut ok = ClassDurations {
+        buckets: series.buckets,
+        count: series.timed_calls,
+        total_us: series.total_us,
+        ..ClassDurations::default()
+    };
+    for failed in series.failed.values() {
+        ok.buckets.subtract(&failed.buckets);
+        ok.count = ok.count.saturating_sub(failed.count);
+        ok.total_us = ok.total_us.saturating_sub(failed.total_us);
+    }
+    if ok.count > 0 || series.failed.is_empty() {
+        into.push(histogram(label_pairs(key, &[]), &ok));
+    }
+    for (class, failed) in &series.failed {
+        let labels = label_pairs(
+            key,
+            &[("error_type", class), ("db_response_status_code", class)],
+        );
+        into.push(histogram(labels, failed));
+    }
+}
+
+fn histogram(labels: Vec<LabelPair>, durations: &ClassDurations) -> Metric {
     let mut cumulative = 0u64;
     let buckets = BUCKETS_SECONDS
         .iter()
-        .zip(series.buckets.0.iter())
+        .zip(durations.buckets.0.iter())
         .map(|(bound, count)| {
             cumulative += count;
             let mut bucket = Bucket::default();
@@ -305,8 +358,8 @@ fn histogram(labels: Vec<LabelPair>, series: &Series) -> Metric {
         })
         .collect();
     let mut histogram = Histogram::default();
-    histogram.set_sample_count(series.timed_calls);
-    histogram.set_sample_sum(series.total_us as f64 / 1e6);
+    histogram.set_sample_count(durations.count);
+    histogram.set_sample_sum(durations.total_us as f64 / 1e6);
     histogram.set_bucket(buckets);
     let mut metric = Metric::from_label(labels);
     metric.set_histogram(histogram);
@@ -323,11 +376,11 @@ impl Collector for StatsCollector {
         let (mut durations, mut calls, mut errors, mut rows) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (key, series) in &series {
-            durations.push(histogram(label_pairs(key, None), series));
-            calls.push(counter(label_pairs(key, None), series.calls as f64));
-            rows.push(counter(label_pairs(key, None), series.rows as f64));
+            histograms(key, series, &mut durations);
+            calls.push(counter(label_pairs(key, &[]), series.calls as f64));
+            rows.push(counter(label_pairs(key, &[]), series.rows as f64));
             for (class, n) in &series.errors {
-                let labels = label_pairs(key, Some(("sqlstate_class", class)));
+                let labels = label_pairs(key, &[("sqlstate_class", class)]);
                 errors.push(counter(labels, *n as f64));
             }
         }

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::errors::ErrorCounts;
+use crate::failures::FailedDurations;
 use crate::histogram::Histogram;
 use crate::prometheus::PromBuckets;
 use crate::windows::{WindowConfig, Windows};
@@ -76,8 +77,11 @@ pub struct QueryStats {
     pub last_seen_ms: u64,
     /// Latency distribution, full precision.
     pub histogram: Histogram,
-    /// Calls per Prometheus bucket, exact.
+    /// Calls per Prometheus bucket, exact (timed calls, failed ones included).
     pub prometheus: PromBuckets,
+    /// The timed failed calls among those, by SQLSTATE class (see [`FailedDurations`]).
+    #[serde(default, skip_serializing_if = "FailedDurations::is_empty")]
+    pub failed_durations: FailedDurations,
     /// The rolling time windows.
     pub windows: Windows,
 }
@@ -113,6 +117,9 @@ impl QueryStats {
         self.total_us = self.total_us.saturating_add(latency);
         self.histogram.record(latency);
         self.prometheus.record(latency);
+        if let SampleOutcome::Error(code) = sample.outcome {
+            self.failed_durations.record(code, latency);
+        }
     }
 
     /// Calls whose latency was observed: those the latency figures cover.
@@ -127,6 +134,9 @@ impl QueryStats {
 
     /// Heap bytes held by the histograms and windows (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
-        self.histogram.heap_bytes() + self.windows.heap_bytes() + self.errors.heap_bytes()
+        self.histogram.heap_bytes()
+            + self.windows.heap_bytes()
+            + self.errors.heap_bytes()
+            + self.failed_durations.heap_bytes()
     }
 }

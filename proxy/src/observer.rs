@@ -5,6 +5,7 @@
 //! statement, so a prepared statement is analysed once however often it runs, and the
 //! analyzer is the process's shared one (the recorder's).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use pgscope_fingerprint::{Analysis, Analyzer};
@@ -22,6 +23,21 @@ impl LogObserver {
     pub fn new(analyzer: Arc<Analyzer>) -> Self {
         LogObserver { analyzer }
     }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, the cut marked with `…` (which
+/// counts towards `max`). The one rule for every text pgscope stores or exports — the
+/// recorder's query texts and the spans' `db.query.text` — both bounded by
+/// `recorder.max_query_text`.
+pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…", &text[..end]))
 }
 
 /// The statement's analysis, computed by `analyzer` on first use, reading its literals under
@@ -53,6 +69,27 @@ impl Observer for LogObserver {
                 query.latency(),
                 analysis.normalized
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn short_texts_are_kept_whole() {
+        assert_eq!(cut("select 1", 8), "select 1");
+    }
+
+    #[test]
+    fn long_texts_are_cut_at_a_character_boundary_with_an_ellipsis_within_the_limit() {
+        let text = "ä".repeat(10);
+        for max in 3..20 {
+            let cut = cut(&text, max);
+            assert!(cut.len() <= max, "{max}: {cut}");
+            assert!(cut.ends_with('…'), "{max}: {cut}");
+            assert!(cut.len() + 2 > max, "{max}: {cut} wastes room");
         }
     }
 }

@@ -4,19 +4,20 @@
 //!
 //! [`SpanObserver`] is one more [`Observer`]: it runs on the connection's task right after the
 //! bytes of a query's completion were forwarded, and all it may do there is *enqueue*. For
-//! each [`QueryFinished`] (skipped requests never ran and get no span) it
+//! each [`QueryFinished`] (a skipped request too, marked `pgscope.skipped`) it
 //!
 //! 1. finds the parent: a W3C `traceparent` (and `tracestate`) in a sqlcommenter comment of
 //!    the statement text, read per query with the W3C TraceContext propagator (`parent.rs`;
 //!    a text without the word `traceparent` costs one substring search);
-//! 2. asks the sampler first ([`SpanEmitter::sample`]), so that the decision comes before
-//!    anything is built — a sampled-out query costs an atomic load, a random trace id and
-//!    the sampler call, and allocates nothing;
-//! 3. only for a sampled span, takes the statement's memoised analysis and builds the name,
-//!    the semantic-convention attributes (`attributes.rs`) — those that depend only on the
-//!    query's shape are built once per fingerprint with shared strings (`shapes.rs`) — in one
-//!    vector, the status, and the start and end times;
-//! 4. hands the finished span to the bounded queue of
+//! 2. takes the statement's memoised analysis (the recorder, ahead of it, has usually made it
+//!    already) and the attributes known at span start — those that depend only on the query's
+//!    shape are built once per fingerprint with shared strings (`shapes.rs`);
+//! 3. asks the sampler ([`SpanEmitter::sample`]) with the span's name and those attributes,
+//!    which include the convention's sampling-relevant `db.namespace`, `db.query.summary`,
+//!    `db.query.text` and `server.address`; a sampled-out query costs this and allocates one
+//!    vector;
+//! 4. only for a sampled span, adds the outcome's attributes (`attributes.rs`), the status,
+//!    and the start and end times, and hands the finished span to the bounded queue of
 //!    [`pgscope_exporters::otel::Tracing`] ([`SpanEmitter::end`]): a full queue drops it and
 //!    counts the drop.
 //!
@@ -47,7 +48,7 @@ use pgscope_fingerprint::Analyzer;
 use crate::event::{Event, Observer, Outcome, QueryFinished};
 use crate::observer::analysis_of;
 
-pub use attributes::{ServerAddress, MAX_QUERY_TEXT};
+pub use attributes::ServerAddress;
 pub use wiring::{chain, SpanExport, SpanExportError};
 
 /// Query shapes whose analysis this observer caches for itself. It is consulted only when no
@@ -73,32 +74,32 @@ impl std::fmt::Debug for SpanObserver {
 }
 
 impl SpanObserver {
-    /// Spans made by `emitter` for queries sent to `server`.
-    pub fn new(emitter: SpanEmitter, server: ServerAddress) -> Self {
+    /// Spans made by `emitter` for queries sent to `server`, their `db.query.text` cut to
+    /// `max_query_text` bytes (`recorder.max_query_text`, the recorder's limit).
+    pub fn new(emitter: SpanEmitter, server: ServerAddress, max_query_text: usize) -> Self {
         SpanObserver {
             emitter,
             analyzer: Analyzer::new(ANALYSIS_CACHE),
             server_attributes: server.attributes(),
             server,
-            shapes: shapes::ShapeCache::new(),
+            shapes: shapes::ShapeCache::new(max_query_text),
             clock: clock::SpanClock::new(),
         }
     }
 
-    /// Records the span of `query`, if it ran and is sampled.
+    /// Records the span of `query`, if it is sampled.
     pub fn record(&self, query: &QueryFinished) {
-        if query.outcome == Outcome::Skipped {
-            return;
-        }
         let parent = parent::context_of(&query.statement.text, query.statement.strings);
+        let analysis = analysis_of(&self.analyzer, &query.statement);
+        let shape = self.shapes.get(&analysis);
+        let mut attributes = attributes::at_start(query, &shape, &self.server_attributes);
         let Some(span) = self
             .emitter
-            .sample(&parent, attributes::FALLBACK_NAME, SpanKind::Client)
+            .sample(&parent, &shape.name, SpanKind::Client, &attributes)
         else {
             return;
         };
-        let analysis = analysis_of(&self.analyzer, &query.statement);
-        let shape = self.shapes.get(&analysis);
+        attributes::at_end(query, &analysis, &mut attributes);
         let status = match query.outcome {
             Outcome::Error { sqlstate } => {
                 Status::error(format!("SQLSTATE {}", attributes::sqlstate_text(&sqlstate)))
@@ -112,7 +113,7 @@ impl SpanObserver {
                 name: Cow::Owned(shape.name.clone()),
                 start,
                 end: self.clock.end(start, query.started, query.finished),
-                attributes: attributes::of(query, &shape, &self.server_attributes),
+                attributes,
                 status,
             },
         );

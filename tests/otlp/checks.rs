@@ -52,8 +52,7 @@ pub fn check_common(span: &ReceivedSpan, cluster: &Cluster) -> HashMap<String, S
         ("db.namespace", "postgres".to_owned()),
         ("server.address", "127.0.0.1".to_owned()),
         ("server.port", cluster.port().to_string()),
-        ("db.user", "postgres".to_owned()),
-        ("application_name", "otel-test".to_owned()),
+        ("pgscope.application_name", "otel-test".to_owned()),
     ];
     for (key, value) in common {
         assert_eq!(

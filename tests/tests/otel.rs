@@ -172,7 +172,7 @@ async fn check_query_kinds(cluster: &Cluster, proxy: &TracedProxy, receiver: &Re
             ("db.collection.name", "items"),
             ("db.query.summary", "COPY items"),
             ("db.query.text", &normalized(COPY)),
-            ("db.response.returned_rows", "2"),
+            ("pgscope.affected_rows", "2"),
         ])
     );
 }
@@ -187,7 +187,7 @@ async fn every_attribute_is_exported_over_http_protobuf_configured_by_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_attribute_is_exported_over_grpc_configured_by_otel_variables() {
+async fn every_attribute_is_exported_over_grpc_switched_on_and_configured_by_otel_variables() {
     let cluster = Cluster::start();
     let receiver = Receiver::start(Transport::Grpc);
     let endpoint = receiver.endpoint();
@@ -195,7 +195,7 @@ async fn every_attribute_is_exported_over_grpc_configured_by_otel_variables() {
         &cluster,
         "",
         &[
-            ("PGSCOPE_TRACING_ENABLED", "true"),
+            ("OTEL_TRACES_EXPORTER", "otlp"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_SERVICE_NAME", SERVICE),

@@ -99,8 +99,15 @@ impl SpanEmitter {
     }
 
     /// Asks the sampler about a span of `kind` named `name` under `parent` (an empty context
-    /// for a root span); `None` when it is dropped, or once the pipeline has shut down.
-    pub fn sample(&self, parent: &Context, name: &str, kind: SpanKind) -> Option<SampledSpan> {
+    /// for a root span), with the `attributes` known at its start (the sampler's inputs);
+    /// `None` when it is dropped, or once the pipeline has shut down.
+    pub fn sample(
+        &self,
+        parent: &Context,
+        name: &str,
+        kind: SpanKind,
+        attributes: &[KeyValue],
+    ) -> Option<SampledSpan> {
         let shared = &*self.shared;
         if shared.shut_down.load(Ordering::Relaxed) {
             return None;
@@ -112,9 +119,10 @@ impl SpanEmitter {
             Some(context) => context.trace_id(),
             None => shared.ids.new_trace_id(),
         };
-        let result = shared
-            .sampler
-            .should_sample(Some(parent), trace_id, name, &kind, &[], &[]);
+        let result =
+            shared
+                .sampler
+                .should_sample(Some(parent), trace_id, name, &kind, attributes, &[]);
         // Only a sampled span is exported, as the specification has it for exporters. None of
         // the built-in samplers answers `RecordOnly`; the SDK's tracer would record such a span
         // and its batch processor pass it on, but there is nothing here that reads unexported

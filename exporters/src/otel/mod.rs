@@ -10,6 +10,8 @@
 //!   read are listed in [`OTEL_VARIABLES`]; a malformed one is an error naming it. Headers
 //!   and compression (`OTEL_EXPORTER_OTLP_HEADERS`, …) are left to the `opentelemetry-otlp`
 //!   crate, which reads them itself.
+//! * **On or off** ([`tracing_enabled`]): `tracing.enabled`, unless `OTEL_SDK_DISABLED=true`
+//!   (off) or `OTEL_TRACES_EXPORTER` (`otlp` on, `none` off) says otherwise.
 //! * **TLS** ([`TlsFiles`], `tls.rs`): an `https://` endpoint is reached over rustls (ring
 //!   provider) on both transports, trusting the CA bundle of `OTEL_EXPORTER_OTLP_CERTIFICATE`
 //!   or else the system trust store, and presenting `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`
@@ -38,6 +40,7 @@ mod emit;
 mod pipeline;
 mod queue;
 mod settings;
+mod switch;
 mod tls;
 
 #[cfg(test)]
@@ -52,6 +55,7 @@ pub use settings::{
     Protocol, SamplerSpec, TraceOptions, TraceSettings, DEFAULT_GRPC_ENDPOINT,
     DEFAULT_HTTP_ENDPOINT, DEFAULT_SERVICE_NAME, OTEL_VARIABLES,
 };
+pub use switch::tracing_enabled;
 pub use tls::{TlsFile, TlsFiles, TlsMaterial};
 
 use std::path::PathBuf;

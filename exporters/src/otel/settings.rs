@@ -123,7 +123,7 @@ const URL: &str = "an http:// or https:// URL";
 pub(super) struct OtelEnv(BTreeMap<String, String>);
 
 impl OtelEnv {
-    fn new(env: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub(super) fn new(env: impl IntoIterator<Item = (String, String)>) -> Self {
         OtelEnv(
             env.into_iter()
                 .filter(|(name, value)| name.starts_with("OTEL_") && !value.trim().is_empty())
@@ -157,8 +157,10 @@ impl OtelEnv {
     }
 }
 
-/// Every variable [`TraceSettings::resolve`] reads.
+/// Every variable [`TraceSettings::resolve`] and [`super::tracing_enabled`] read.
 pub const OTEL_VARIABLES: &[&str] = &[
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",

@@ -262,7 +262,7 @@ fn settings(queue_size: usize) -> TraceSettings {
 fn end_spans(tracing: &Tracing, n: usize) {
     let emitter = tracing.emitter();
     for _ in 0..n {
-        let Some(span) = emitter.sample(&Context::new(), "SELECT t", SpanKind::Client) else {
+        let Some(span) = emitter.sample(&Context::new(), "SELECT t", SpanKind::Client, &[]) else {
             continue;
         };
         let now = SystemTime::now();
@@ -438,7 +438,7 @@ fn an_emitted_span_is_what_the_sdk_tracer_makes_of_the_same_span() {
     );
     let emitter = tracing.emitter();
     let sampled = emitter
-        .sample(&parent, "SELECT t", SpanKind::Client)
+        .sample(&parent, "SELECT t", SpanKind::Client, &[])
         .expect("a sampled parent's child is sampled");
     emitter.end(
         sampled,
@@ -490,12 +490,12 @@ fn after_shutdown_nothing_is_sampled_and_a_second_shutdown_fails() {
     );
     assert!(tracing
         .emitter()
-        .sample(&Context::new(), "SELECT t", SpanKind::Client)
+        .sample(&Context::new(), "SELECT t", SpanKind::Client, &[])
         .is_some());
     tracing.shutdown(Duration::from_secs(5)).unwrap();
     assert!(tracing
         .emitter()
-        .sample(&Context::new(), "SELECT t", SpanKind::Client)
+        .sample(&Context::new(), "SELECT t", SpanKind::Client, &[])
         .is_none());
     assert!(tracing.shutdown(Duration::from_secs(5)).is_err());
 }

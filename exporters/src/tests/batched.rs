@@ -34,7 +34,10 @@ fn batched_calls_count_rows_and_errors_but_no_latency() {
     assert_eq!((stats.calls, stats.batched_calls), (3, 2));
     assert_eq!(stats.timed_calls(), 1);
     assert_eq!((stats.rows, stats.error_count()), (4, 1));
-    assert_eq!((stats.min_us, stats.max_us, stats.total_us), (1_000, 1_000, 1_000));
+    assert_eq!(
+        (stats.min_us, stats.max_us, stats.total_us),
+        (1_000, 1_000, 1_000)
+    );
     assert_eq!(stats.histogram.count(), 1);
     assert_eq!(stats.prometheus.0.iter().sum::<u64>(), 1);
     let window = stats.windows.iter().next().unwrap();
@@ -46,9 +49,17 @@ fn batched_calls_count_rows_and_errors_but_no_latency() {
 fn only_batched_calls_leave_the_latency_figures_empty() {
     let mut stats = QueryStats::default();
     stats.record(&batched(ok(NOW, 50_000, 1)), &config());
-    assert_eq!((stats.calls, stats.batched_calls, stats.total_us), (1, 1, 0));
+    assert_eq!(
+        (stats.calls, stats.batched_calls, stats.total_us),
+        (1, 1, 0)
+    );
     assert!(stats.histogram.is_empty());
-    let source = snapshot(vec![entry(1, "shop", "web", &[batched(ok(NOW, 50_000, 1))])]);
+    let source = snapshot(vec![entry(
+        1,
+        "shop",
+        "web",
+        &[batched(ok(NOW, 50_000, 1))],
+    )]);
     let (rows, _) = view::rows(&source, &Query::default(), false);
     assert_eq!((rows[0].calls, rows[0].batched_calls), (1, 1));
     assert_eq!((rows[0].mean_ms, rows[0].max_ms), (0.0, 0.0));
@@ -101,7 +112,8 @@ fn prometheus_histograms_count_only_timed_calls() {
 
 #[test]
 fn snapshots_without_batched_calls_still_load() {
-    let mut value = serde_json::to_value(snapshot(vec![entry(1, "shop", "web", &mixed())])).unwrap();
+    let mut value =
+        serde_json::to_value(snapshot(vec![entry(1, "shop", "web", &mixed())])).unwrap();
     let stats = &mut value["entries"][0]["stats"];
     stats.as_object_mut().unwrap().remove("batched_calls");
     for window in stats["windows"].as_array_mut().unwrap() {

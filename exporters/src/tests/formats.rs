@@ -168,3 +168,31 @@ fn comparison_lists_new_and_regressed_first() {
     assert!(text::render(&report).contains("REGRESSED"));
     assert!(html::render(&report).contains("class=\"regressed\""));
 }
+
+#[test]
+fn failed_operations_are_duration_series_labelled_with_their_sqlstate_class() {
+    let text = metrics(workload(), 10);
+    let series = "db_system_name=\"postgresql\",db_namespace=\"crm\",db_operation_name=\"SELECT\",db_query_summary=\"SELECT t3\",fingerprint=\"0000000000000003\"";
+    let count = |labels: &str| {
+        let prefix = format!("db_client_operation_duration_seconds_count{{{labels}}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_owned()
+    };
+    assert_eq!(count(series), "5");
+    assert_eq!(
+        count(&format!(
+            "{series},error_type=\"23\",db_response_status_code=\"23\""
+        )),
+        "2"
+    );
+    assert_eq!(
+        count(&format!(
+            "{series},error_type=\"42\",db_response_status_code=\"42\""
+        )),
+        "1"
+    );
+    // Bounded: the class, never the full code.
+    assert!(!text.contains("error_type=\"23505\""));
+}

@@ -99,7 +99,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         fd_cap,
         Arc::clone(&stats),
     );
-    let span_export = SpanExport::start(&config.tracing, &label, Arc::clone(&stats.spans))?;
+    let span_export = SpanExport::start(
+        &config.tracing,
+        &label,
+        Arc::clone(&stats.spans),
+        config.recorder.max_query_text,
+    )?;
     let pump = Pump::new(
         PumpConfig {
             connector: Arc::clone(&live_connector),

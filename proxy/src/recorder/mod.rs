@@ -52,7 +52,7 @@ use pgscope_exporters::{
 use pgscope_fingerprint::{Analysis, Analyzer};
 
 use crate::event::{ConnectionInfo, Event, Observer, Outcome, QueryFinished};
-use crate::observer::analysis_of;
+use crate::observer::{analysis_of, cut};
 
 pub use clock::WallClock;
 pub use fanout::Fanout;
@@ -134,18 +134,6 @@ fn floor_pow2(n: usize) -> usize {
     } else {
         1 << (usize::BITS - 1 - n.leading_zeros())
     }
-}
-
-/// Cuts `text` to at most `max` bytes at a character boundary, marking the cut with `…`.
-fn cut(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max.saturating_sub('…'.len_utf8());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 impl Recorder {
@@ -237,14 +225,14 @@ impl Recorder {
     fn info_of(&self, analysis: &Analysis) -> QueryInfo {
         let max = self.settings.max_query_text;
         QueryInfo {
-            query: cut(&analysis.normalized, max),
-            summary: cut(&analysis.summary, max),
+            query: cut(&analysis.normalized, max).into_owned(),
+            summary: cut(&analysis.summary, max).into_owned(),
             operation: analysis.operation.as_str().to_owned(),
             tables: analysis
                 .tables
                 .iter()
                 .take(MAX_TABLES)
-                .map(|t| cut(t, max))
+                .map(|t| cut(t, max).into_owned())
                 .collect(),
         }
     }

@@ -1,5 +1,5 @@
 //! What a query's span says: its name and the OpenTelemetry semantic-convention attributes
-//! of a database client span (PostgreSQL), plus pgscope's own.
+//! of a database client span (PostgreSQL), plus pgscope's own under `pgscope.`.
 //!
 //! | attribute | value |
 //! |---|---|
@@ -8,13 +8,20 @@
 //! | `db.operation.name` | the operation (`SELECT`, `CREATE TABLE`, …), unless unknown |
 //! | `db.collection.name` | the table, when the statement names exactly one |
 //! | `db.query.summary` | the analysis's summary (`SELECT users orders`), unless empty or `OTHER` |
-//! | `db.query.text` | the normalized text — literals replaced by `$n` — cut to [`MAX_QUERY_TEXT`] |
+//! | `db.query.text` | the normalized text — literals replaced by `$n` — cut as the recorder cuts its texts, to `recorder.max_query_text` |
 //! | `server.address`, `server.port` | the upstream server |
-//! | `db.response.returned_rows` | the command tag's row count, when it has one |
+//! | `db.response.returned_rows` | rows sent to the client: the count of a `SELECT`, `FETCH`, `COPY … TO STDOUT` or a DML statement with `RETURNING` |
 //! | `db.response.status_code`, `error.type` | the SQLSTATE of an `ErrorResponse` |
 //! | `pgscope.fingerprint` | the fingerprint, 16 hex digits |
-//! | `db.user` | the connection's user |
-//! | `application_name` | the connection's `application_name`, when set |
+//! | `pgscope.affected_rows` | rows written: the count of `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `COPY … FROM`, … |
+//! | `pgscope.application_name` | the connection's `application_name`, when set |
+//! | `pgscope.batched` | `true` for a statement of a multi-statement simple `Query`: its span covers its arrival gap, not a latency observed apart |
+//! | `pgscope.skipped` | `true` for a request the server never ran (an earlier error in its pipeline) |
+//!
+//! The first nine — everything up to `server.port`, which includes the convention's
+//! sampling-relevant `db.namespace`, `db.query.summary`, `db.query.text` and `server.address` —
+//! are known when the span starts and are what the sampler is given ([`at_start`]); the rest
+//! depend on the outcome ([`at_end`]). The deprecated `db.user` is not exported.
 //!
 //! The span is named after `db.query.summary`, falling back to `{db.operation.name}
 //! {db.collection.name}`, then `{db.operation.name}`, then `postgresql`.
@@ -27,9 +34,6 @@ use crate::event::{Outcome, QueryFinished};
 
 /// The span's name until the sampler has kept it, and its last-resort name.
 pub(crate) const FALLBACK_NAME: &str = "postgresql";
-
-/// Longest `db.query.text` exported, in bytes: queued spans hold it in memory.
-pub const MAX_QUERY_TEXT: usize = 4096;
 
 /// The upstream server of every span (`server.address`, `server.port`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,39 +94,72 @@ pub(crate) fn span_name(analysis: &Analysis) -> String {
     }
 }
 
-/// Most attributes [`of`] makes: two, the shape's five, the server's two, rows, the two of an
-/// error, user and application. The vector is allocated at this size once per span; 16 would
-/// take mimalloc off its small-object fast path (1 KiB and under).
-const MAX_ATTRIBUTES: usize = 14;
+/// Most attributes a span has: the nine of [`at_start`], then at most six of [`at_end`] —
+/// returned and affected rows (a DML statement with `RETURNING`), the two of an error, batched
+/// and application (an error and a skip exclude each other). The vector is allocated at this
+/// size once per span; 16 would take mimalloc off its small-object fast path (1 KiB and under).
+const MAX_ATTRIBUTES: usize = 15;
 
-/// The attributes of `query`'s span: the shape's (shared), then the connection's, the
-/// server's and the outcome's.
-pub(crate) fn of(query: &QueryFinished, shape: &Shape, server: &[KeyValue]) -> Vec<KeyValue> {
-    let connection = &query.connection;
+/// The attributes known when `query`'s span starts — the sampler's inputs: the system, the
+/// database, the shape's (shared) and the server's.
+pub(crate) fn at_start(query: &QueryFinished, shape: &Shape, server: &[KeyValue]) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(MAX_ATTRIBUTES);
     attributes.push(KeyValue::new("db.system.name", "postgresql"));
-    attributes.push(KeyValue::new("db.namespace", connection.database.clone()));
+    attributes.push(KeyValue::new(
+        "db.namespace",
+        query.connection.database.clone(),
+    ));
     attributes.extend(shape.attributes.iter().cloned());
     attributes.extend(server.iter().cloned());
-    if let Some(rows) = query.rows {
-        attributes.push(KeyValue::new(
-            "db.response.returned_rows",
-            i64::try_from(rows).unwrap_or(i64::MAX),
-        ));
-    }
-    if let Outcome::Error { sqlstate } = &query.outcome {
-        let code = sqlstate_text(sqlstate);
-        attributes.push(KeyValue::new("db.response.status_code", code.clone()));
-        attributes.push(KeyValue::new("error.type", code));
-    }
-    attributes.push(KeyValue::new("db.user", connection.user.clone()));
-    if !connection.application_name.is_empty() {
-        attributes.push(KeyValue::new(
-            "application_name",
-            connection.application_name.clone(),
-        ));
-    }
     attributes
+}
+
+/// Appends the attributes of `query`'s outcome and pgscope's own to `attributes`.
+pub(crate) fn at_end(query: &QueryFinished, analysis: &Analysis, attributes: &mut Vec<KeyValue>) {
+    if let Some(rows) = query.rows {
+        let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+        let (returned, affected) = row_kinds(&query.command, &analysis.normalized);
+        if returned {
+            attributes.push(KeyValue::new("db.response.returned_rows", rows));
+        }
+        if affected {
+            attributes.push(KeyValue::new("pgscope.affected_rows", rows));
+        }
+    }
+    match &query.outcome {
+        Outcome::Error { sqlstate } => {
+            let code = sqlstate_text(sqlstate);
+            attributes.push(KeyValue::new("db.response.status_code", code.clone()));
+            attributes.push(KeyValue::new("error.type", code));
+        }
+        Outcome::Skipped => attributes.push(KeyValue::new("pgscope.skipped", true)),
+        Outcome::Ok => {}
+    }
+    if query.batched {
+        attributes.push(KeyValue::new("pgscope.batched", true));
+    }
+    let application = &query.connection.application_name;
+    if !application.is_empty() {
+        attributes.push(KeyValue::new(
+            "pgscope.application_name",
+            application.clone(),
+        ));
+    }
+}
+
+/// Whether the row count of a command tag `command` (its verb) counts rows sent to the client
+/// (`db.response.returned_rows`), rows written (`pgscope.affected_rows`), or both (DML with
+/// `RETURNING`). `normalized` is the statement's normalized (lower-case) text.
+pub(crate) fn row_kinds(command: &str, normalized: &str) -> (bool, bool) {
+    match command {
+        "SELECT" | "FETCH" => (true, false),
+        "COPY" => {
+            let to_client = normalized.contains(" to stdout");
+            (to_client, !to_client)
+        }
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" => (normalized.contains(" returning "), true),
+        _ => (false, true),
+    }
 }
 
 /// A SQLSTATE as text (the five ASCII characters the server sent; anything else replaced).
@@ -145,16 +182,4 @@ pub(crate) fn single_table(analysis: &Analysis) -> Option<&str> {
         [table] => Some(table.as_str()),
         _ => None,
     }
-}
-
-/// `text` cut to at most `max` bytes at a character boundary.
-pub(crate) fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default()
 }

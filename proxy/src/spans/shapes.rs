@@ -31,7 +31,8 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
-    fn of(analysis: &Analysis) -> Shape {
+    /// The shape of `analysis`, its `db.query.text` cut to `max_text` bytes.
+    fn of(analysis: &Analysis, max_text: usize) -> Shape {
         let shared = |text: &str| Value::from(Arc::<str>::from(text));
         let mut kvs = Vec::with_capacity(5);
         if let Some(op) = attributes::operation(analysis) {
@@ -45,10 +46,7 @@ impl Shape {
         }
         kvs.push(KeyValue::new(
             "db.query.text",
-            shared(attributes::cut(
-                &analysis.normalized,
-                attributes::MAX_QUERY_TEXT,
-            )),
+            shared(&crate::observer::cut(&analysis.normalized, max_text)),
         ));
         kvs.push(KeyValue::new(
             "pgscope.fingerprint",
@@ -64,13 +62,16 @@ impl Shape {
 /// Shapes by fingerprint.
 #[derive(Debug)]
 pub(crate) struct ShapeCache {
+    /// Longest `db.query.text`, bytes (`recorder.max_query_text`).
+    max_text: usize,
     shards: [Mutex<HashMap<u64, Arc<Shape>, foldhash::fast::RandomState>>; SHARDS],
 }
 
 impl ShapeCache {
-    /// An empty cache.
-    pub(crate) fn new() -> ShapeCache {
+    /// An empty cache whose shapes cut `db.query.text` to `max_text` bytes.
+    pub(crate) fn new(max_text: usize) -> ShapeCache {
         ShapeCache {
+            max_text,
             shards: std::array::from_fn(|_| Mutex::new(HashMap::default())),
         }
     }
@@ -79,7 +80,7 @@ impl ShapeCache {
     pub(crate) fn get(&self, analysis: &Analysis) -> Arc<Shape> {
         let fingerprint = analysis.fingerprint.0;
         let Some(shard) = self.shards.get((fingerprint % SHARDS as u64) as usize) else {
-            return Arc::new(Shape::of(analysis));
+            return Arc::new(Shape::of(analysis, self.max_text));
         };
         let mut shapes = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(shape) = shapes.get(&fingerprint) {
@@ -88,7 +89,7 @@ impl ShapeCache {
         if shapes.len() >= PER_SHARD {
             shapes.clear();
         }
-        let shape = Arc::new(Shape::of(analysis));
+        let shape = Arc::new(Shape::of(analysis, self.max_text));
         shapes.insert(fingerprint, Arc::clone(&shape));
         shape
     }

@@ -14,6 +14,7 @@ use pgscope_exporters::otel::{SamplerSpec, SpanCounters, TraceOptions, TraceSett
 
 use super::*;
 use crate::event::{ConnectionInfo, Protocol, Statement};
+use crate::recorder::RecorderSettings;
 
 /// Keeps every exported span.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +38,11 @@ struct Harness {
 
 impl Harness {
     fn new(sampler: SamplerSpec) -> Harness {
+        Harness::with_text_limit(sampler, RecorderSettings::default().max_query_text)
+    }
+
+    /// A harness whose spans cut `db.query.text` to `max_text` bytes.
+    fn with_text_limit(sampler: SamplerSpec, max_text: usize) -> Harness {
         let mut settings = TraceSettings::resolve(&TraceOptions::default(), Vec::new()).unwrap();
         settings.sampler = sampler;
         let spans = Collect::default();
@@ -45,6 +51,7 @@ impl Harness {
         let observer = SpanObserver::new(
             tracing.emitter().clone(),
             ServerAddress::parse("db.internal:5433"),
+            max_text,
         );
         Harness {
             tracing,
@@ -125,8 +132,7 @@ fn a_select_gets_every_semantic_convention_attribute() {
         ("server.port", Value::I64(5433)),
         ("db.response.returned_rows", Value::I64(1)),
         ("pgscope.fingerprint", text(&fingerprint)),
-        ("db.user", text("app")),
-        ("application_name", text("checkout")),
+        ("pgscope.application_name", text("checkout")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -173,26 +179,93 @@ fn an_error_sets_the_sqlstate_and_the_error_status() {
 
 #[test]
 fn the_fullest_span_fits_its_attribute_vector_as_allocated() {
-    // Every optional attribute at once: one table, a summary, rows, an error, an application.
-    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[query(
-        "SELECT * FROM missing_table",
+    // Every optional attribute at once: one table, a summary, returned and affected rows, an
+    // error, batched, an application.
+    let mut q = query(
+        "UPDATE missing_table SET a = 1 RETURNING a",
         Outcome::Error {
             sqlstate: *b"42P01",
         },
         Some(3),
-    )]);
+    );
+    q.command = "UPDATE".into();
+    q.batched = true;
+    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[q]);
     let attributes = &spans[0].attributes;
-    assert_eq!(attributes.len(), 14);
-    assert_eq!(attributes.capacity(), 14, "the vector never grew");
+    assert_eq!(attributes.len(), 15);
+    assert_eq!(attributes.capacity(), 15, "the vector never grew");
     // ... and the allocation stays on mimalloc's small-object path.
     assert!(std::mem::size_of::<opentelemetry::KeyValue>() * attributes.capacity() <= 1024);
 }
 
 #[test]
-fn skipped_requests_get_no_span() {
+fn skipped_requests_get_a_span_marked_skipped() {
     let spans =
         Harness::new(SamplerSpec::AlwaysOn).run(&[query("SELECT 1", Outcome::Skipped, None)]);
-    assert!(spans.is_empty(), "{spans:?}");
+    let [span] = spans.as_slice() else {
+        panic!("{spans:?}")
+    };
+    assert_eq!(attributes(span)["pgscope.skipped"], Value::Bool(true));
+    assert_eq!(span.status, Status::Unset);
+}
+
+#[test]
+fn batched_statements_are_marked_and_others_are_not() {
+    let mut batched = query("SELECT 1", Outcome::Ok, Some(1));
+    batched.batched = true;
+    let alone = query("SELECT 2", Outcome::Ok, Some(1));
+    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[batched, alone]);
+    assert_eq!(attributes(&spans[0])["pgscope.batched"], Value::Bool(true));
+    assert!(!attributes(&spans[1]).contains_key("pgscope.batched"));
+}
+
+#[test]
+fn written_rows_are_affected_rows_and_only_rows_sent_are_returned_rows() {
+    let mut update = query("UPDATE t SET a = 1 WHERE id = 2", Outcome::Ok, Some(4));
+    update.command = "UPDATE".into();
+    let mut returning = query(
+        "DELETE FROM t WHERE id = 2 RETURNING id",
+        Outcome::Ok,
+        Some(1),
+    );
+    returning.command = "DELETE".into();
+    let mut copy_in = query("COPY t FROM STDIN", Outcome::Ok, Some(9));
+    copy_in.command = "COPY".into();
+    let mut copy_out = query("COPY t TO STDOUT", Outcome::Ok, Some(7));
+    copy_out.command = "COPY".into();
+    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[update, returning, copy_in, copy_out]);
+    let rows = |span: &SpanData| {
+        let attrs = attributes(span);
+        (
+            attrs.get("db.response.returned_rows").cloned(),
+            attrs.get("pgscope.affected_rows").cloned(),
+        )
+    };
+    assert_eq!(rows(&spans[0]), (None, Some(Value::I64(4))));
+    assert_eq!(rows(&spans[1]), (Some(Value::I64(1)), Some(Value::I64(1))));
+    assert_eq!(rows(&spans[2]), (None, Some(Value::I64(9))));
+    assert_eq!(rows(&spans[3]), (Some(Value::I64(7)), None));
+}
+
+#[test]
+fn the_sampler_gets_the_conventions_sampling_attributes_at_span_start() {
+    let q = query("SELECT name FROM users WHERE id = 42", Outcome::Ok, Some(1));
+    let analysis = pgscope_fingerprint::analyze(&q.statement.text);
+    let shape = shapes::ShapeCache::new(4096).get(&analysis);
+    let server = ServerAddress::parse("db.internal:5433").attributes();
+    let at_start = attributes::at_start(&q, &shape, &server);
+    let keys: Vec<&str> = at_start.iter().map(|kv| kv.key.as_str()).collect();
+    for key in [
+        "db.namespace",
+        "db.query.summary",
+        "db.query.text",
+        "server.address",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+    assert!(!keys
+        .iter()
+        .any(|k| k.starts_with("db.response") || *k == "error.type"));
 }
 
 #[test]
@@ -303,25 +376,14 @@ fn a_malformed_traceparent_starts_a_root_span() {
 }
 
 #[test]
-fn sampled_out_queries_are_never_analysed() {
-    let harness = Harness::new(SamplerSpec::AlwaysOff);
-    let q = query("SELECT 2", Outcome::Ok, Some(1));
-    let statement = Arc::clone(&q.statement);
-    let spans = harness.run(&[q]);
-    assert!(spans.is_empty());
-    assert!(statement.analysis.get().is_none());
-}
-
-#[test]
-fn long_query_texts_are_cut_at_a_character_boundary() {
+fn long_query_texts_are_cut_to_the_recorders_limit_by_the_recorders_rule() {
     let sql = format!("SELECT * FROM t WHERE {}", "ä_column = 1 AND ".repeat(400));
-    let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[query(&sql, Outcome::Ok, None)]);
+    let spans =
+        Harness::with_text_limit(SamplerSpec::AlwaysOn, 100).run(&[query(&sql, Outcome::Ok, None)]);
     let text = attributes(&spans[0])["db.query.text"].as_str().into_owned();
-    assert!(
-        text.len() <= MAX_QUERY_TEXT && text.len() > MAX_QUERY_TEXT - 4,
-        "{}",
-        text.len()
-    );
+    let analysis = pgscope_fingerprint::analyze(&sql);
+    assert_eq!(text, crate::observer::cut(&analysis.normalized, 100));
+    assert!(text.len() <= 100 && text.ends_with('…'), "{text}");
 }
 
 #[test]
@@ -350,6 +412,7 @@ fn tracing_off_constructs_nothing() {
         &TracingConfig::default(),
         "127.0.0.1:5432",
         Arc::new(SpanCounters::default()),
+        4096,
         Vec::new(),
     )
     .unwrap();
@@ -366,6 +429,7 @@ fn a_bad_otel_variable_fails_start_with_its_name() {
         &config,
         "127.0.0.1:5432",
         Arc::new(SpanCounters::default()),
+        4096,
         vec![("OTEL_TRACES_SAMPLER".to_owned(), "often".to_owned())],
     )
     .unwrap_err();
@@ -373,8 +437,30 @@ fn a_bad_otel_variable_fails_start_with_its_name() {
 }
 
 #[test]
+fn otel_sdk_disabled_or_traces_exporter_none_switch_configured_tracing_off() {
+    let config = TracingConfig {
+        enabled: true,
+        ..TracingConfig::default()
+    };
+    for (name, value) in [
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+    ] {
+        let export = SpanExport::start_with_env(
+            &config,
+            "127.0.0.1:5432",
+            Arc::new(SpanCounters::default()),
+            4096,
+            vec![(name.to_owned(), value.to_owned())],
+        )
+        .unwrap();
+        assert!(export.is_none(), "{name}={value}");
+    }
+}
+
+#[test]
 fn a_shape_is_built_once_and_a_full_shard_starts_over() {
-    let cache = shapes::ShapeCache::new();
+    let cache = shapes::ShapeCache::new(4096);
     let analysis = pgscope_fingerprint::analyze("SELECT name FROM users WHERE id = 1");
     assert!(Arc::ptr_eq(&cache.get(&analysis), &cache.get(&analysis)));
     // Shapes whose fingerprints share a shard: more than a shard holds.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pgscope_config::{OtlpProtocol, TracingConfig};
 use pgscope_exporters::otel::{
-    OtelError, Protocol, SpanCounters, TraceOptions, TraceSettings, Tracing,
+    tracing_enabled, OtelError, Protocol, SpanCounters, TraceOptions, TraceSettings, Tracing,
 };
 
 use super::{ServerAddress, SpanObserver};
@@ -34,13 +34,17 @@ pub struct SpanExport {
 }
 
 impl SpanExport {
-    /// Starts span export when `config.enabled`, reading the `OTEL_*` variables of the
-    /// process; `Ok(None)` (and nothing constructed) when tracing is off. `upstream` is the
-    /// server's `host:port`; `counters` are where drops are counted (the proxy's stats).
+    /// Starts span export when `config.enabled` — or `OTEL_TRACES_EXPORTER=otlp`, unless
+    /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` (see
+    /// [`tracing_enabled`]) — reading the `OTEL_*` variables of the process; `Ok(None)` (and
+    /// nothing constructed) when tracing is off. `upstream` is the
+    /// server's `host:port`; `counters` are where drops are counted (the proxy's stats);
+    /// `max_query_text` bounds `db.query.text` (`recorder.max_query_text`).
     pub fn start(
         config: &TracingConfig,
         upstream: &str,
         counters: Arc<SpanCounters>,
+        max_query_text: usize,
     ) -> Result<Option<SpanExport>, SpanExportError> {
         let env = std::env::vars_os().map(|(name, value)| {
             (
@@ -48,7 +52,7 @@ impl SpanExport {
                 value.to_string_lossy().into_owned(),
             )
         });
-        SpanExport::start_with_env(config, upstream, counters, env)
+        SpanExport::start_with_env(config, upstream, counters, max_query_text, env)
     }
 
     /// Same with an explicit environment.
@@ -56,9 +60,11 @@ impl SpanExport {
         config: &TracingConfig,
         upstream: &str,
         counters: Arc<SpanCounters>,
+        max_query_text: usize,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Option<SpanExport>, SpanExportError> {
-        if !config.enabled {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        if !tracing_enabled(config.enabled, env.iter().cloned())? {
             return Ok(None);
         }
         let settings = TraceSettings::resolve(&options(config), env)?;
@@ -67,6 +73,7 @@ impl SpanExport {
         let observer = Arc::new(SpanObserver::new(
             tracing.emitter().clone(),
             ServerAddress::parse(upstream),
+            max_query_text,
         ));
         Ok(Some(SpanExport {
             tracing,
