@@ -82,12 +82,17 @@ impl<'a> Normalizer<'a> {
     }
 
     /// Writes tokens up to the end of the current `CASE` part (exclusive).
+    /// Each token is lexed once: the lexer is copied, not asked to peek.
     fn case_part(&mut self, depth: u32) {
-        while let Some(token) = self.lex.peek_significant() {
+        loop {
+            let mut look = self.lex;
+            let Some(token) = look.next_significant() else {
+                return;
+            };
             if self.ends_case_part(token, depth) {
                 return;
             }
-            self.lex.next_significant();
+            self.lex = look;
             self.step(token);
         }
     }
