@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use pgscope_config::{Config, ListenAddr, PipelineTiming, RunArgs, SslMode, Upstream};
+use pgscope_config::{Config, ListenAddr, LogFormat, PipelineTiming, RunArgs, SslMode, Upstream};
 use pgscope_protocol::Limits;
 use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::ServerConf;
@@ -49,11 +49,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 "no upstream configured and no throw-away PostgreSQL cluster could be started \
                  (give --upstream postgres://HOST:PORT)",
             )?;
-            eprintln!(
-                "pgscope: no --upstream given; started a throw-away PostgreSQL cluster at {} \
-                 (data in {}, removed on exit)",
-                cluster.url(),
-                cluster.data_dir().display()
+            announce(
+                &config,
+                &format!(
+                    "no --upstream given; started a throw-away PostgreSQL cluster at {} \
+                     (data in {}, removed on exit)",
+                    cluster.url(),
+                    cluster.data_dir().display()
+                ),
             );
             let mut upstream = Upstream::tcp(cluster.host(), cluster.port());
             // The throw-away cluster has no TLS: skip the SSLRequest round trip.
@@ -71,11 +74,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         ListenAddr::Tcp(addr) => Some(addr),
         ListenAddr::Unix(_) => None,
     }) {
-        Some(addr) => eprintln!(
-            "pgscope: proxying {} -> {label}; connect with: psql postgres://postgres@{addr}/postgres",
-            listen_list(&config)
+        Some(addr) => announce(
+            &config,
+            &format!(
+                "proxying {} -> {label}; connect with: psql postgres://postgres@{addr}/postgres",
+                listen_list(&config)
+            ),
         ),
-        None => eprintln!("pgscope: proxying {} -> {label}", listen_list(&config)),
+        None => announce(
+            &config,
+            &format!("proxying {} -> {label}", listen_list(&config)),
+        ),
     }
 
     let stats = Arc::new(ProxyStats::default());
@@ -192,6 +201,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     log::info!("pgscope stopped");
     Ok(())
+}
+
+/// Tells the operator something at start: a plain line on stderr, or a log line when logs are
+/// JSON (so that every line a log shipper reads is JSON).
+fn announce(config: &Config, message: &str) {
+    match config.log_format {
+        LogFormat::Text => eprintln!("pgscope: {message}"),
+        LogFormat::Json => log::info!("{message}"),
+    }
 }
 
 fn listen_list(config: &Config) -> String {
