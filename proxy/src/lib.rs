@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod admission;
 pub mod cli;
+pub mod clock;
 pub mod embedded;
 pub mod event;
 pub mod growth;

@@ -22,19 +22,20 @@
 //!    counts the drop.
 //!
 //! The span covers exactly the interval the recorder measures (`started`..`finished`), the
-//! events' monotonic `Instant`s placed on the wall clock through one mapping for the whole
-//! process, re-read once a minute (`clock.rs`).
+//! events' monotonic `Instant`s placed on the wall clock through the recorder's
+//! [`WallClock`] — the process's one mapping — so a query's span and its window agree.
 //!
 //! [`SpanExport`] (`wiring.rs`) is what `pgscope run` holds: it exists only when
 //! `tracing.enabled` is true — otherwise no span code runs at all — and its
 //! [`finish`](SpanExport::finish) flushes the queue at shutdown.
 
 mod attributes;
-mod clock;
 mod parent;
 mod shapes;
 mod wiring;
 
+#[cfg(test)]
+mod clock_tests;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +46,7 @@ use opentelemetry::trace::{SpanKind, Status};
 use pgscope_exporters::otel::{FinishedSpan, SpanEmitter};
 use pgscope_fingerprint::Analyzer;
 
+use crate::clock::WallClock;
 use crate::event::{Event, Observer, Outcome, QueryFinished};
 use crate::observer::analysis_of;
 
@@ -62,7 +64,7 @@ pub struct SpanObserver {
     server: ServerAddress,
     server_attributes: Vec<opentelemetry::KeyValue>,
     shapes: shapes::ShapeCache,
-    clock: clock::SpanClock,
+    clock: Arc<WallClock>,
 }
 
 impl std::fmt::Debug for SpanObserver {
@@ -75,15 +77,21 @@ impl std::fmt::Debug for SpanObserver {
 
 impl SpanObserver {
     /// Spans made by `emitter` for queries sent to `server`, their `db.query.text` cut to
-    /// `max_query_text` bytes (`recorder.max_query_text`, the recorder's limit).
-    pub fn new(emitter: SpanEmitter, server: ServerAddress, max_query_text: usize) -> Self {
+    /// `max_query_text` bytes (`recorder.max_query_text`, the recorder's limit), their times
+    /// placed by `clock` (the recorder's).
+    pub fn new(
+        emitter: SpanEmitter,
+        server: ServerAddress,
+        max_query_text: usize,
+        clock: Arc<WallClock>,
+    ) -> Self {
         SpanObserver {
             emitter,
             analyzer: Analyzer::new(ANALYSIS_CACHE),
             server_attributes: server.attributes(),
             server,
             shapes: shapes::ShapeCache::new(max_query_text),
-            clock: clock::SpanClock::new(),
+            clock,
         }
     }
 
@@ -106,13 +114,15 @@ impl SpanObserver {
             }
             _ => Status::Unset,
         };
-        let start = self.clock.start(query.started);
+        // The end is the start plus the measured duration: never before the start, and spans
+        // that touch on the monotonic clock touch when exported.
+        let start = self.clock.system_time(query.started);
         self.emitter.end(
             span,
             FinishedSpan {
                 name: Cow::Owned(shape.name.clone()),
                 start,
-                end: self.clock.end(start, query.started, query.finished),
+                end: start + query.latency(),
                 attributes,
                 status,
             },

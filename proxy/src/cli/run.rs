@@ -112,7 +112,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         &config.tracing,
         &label,
         Arc::clone(&stats.spans),
-        config.recorder.max_query_text,
+        recording.recorder(),
     )?;
     let pump = Pump::new(
         PumpConfig {

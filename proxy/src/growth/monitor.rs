@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pgscope_config::GrowthConfig;
@@ -92,12 +92,6 @@ pub struct GrowthMonitor {
     target: Target,
     state: Arc<GrowthState>,
     rounds: tokio::sync::Mutex<Rounds>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl GrowthMonitor {
@@ -435,7 +429,7 @@ impl BackgroundService for GrowthMonitor {
                 _ = shutdown.changed() => return,
             }
             tokio::select! {
-                _ = self.run_round(now_ms()) => {}
+                _ = self.run_round(self.recorder.clock().now_ms()) => {}
                 _ = shutdown.changed() => return,
             }
         }

@@ -1,5 +1,6 @@
 //! The recorder's background chores, as a pingora background service: every
-//! `snapshot_interval`, free the windows that aged out and save a snapshot to the state
+//! `snapshot_interval`, re-read the wall clock into the process's one Instant→wall-clock
+//! mapping ([`crate::clock`]), free the windows that aged out and save a snapshot to the state
 //! directory (when one is configured). Saving runs on a blocking thread so it never stalls a
 //! runtime; the final snapshot at shutdown is written by `pgscope run` after the server has
 //! drained, so it holds every query.
@@ -34,6 +35,9 @@ impl Housekeeper {
 
     /// Prunes and saves once.
     pub fn run_once(&self) {
+        // The process's one Instant→wall-clock mapping follows a wall-clock step here, for the
+        // recorder, the spans and the growth monitor at once.
+        self.recorder.clock().resync();
         self.recorder.prune();
         if let Some(state) = &self.state {
             // A failure is logged, counted and reported by the state directory itself.

@@ -31,7 +31,6 @@
 //! reads; [`pgscope_exporters::view::series`] over it is the per-window time series later
 //! analyses (the table-growth detector) consume.
 
-mod clock;
 mod fanout;
 pub mod housekeeping;
 mod key;
@@ -54,7 +53,7 @@ use pgscope_fingerprint::{Analysis, Analyzer};
 use crate::event::{ConnectionInfo, Event, Observer, Outcome, QueryFinished};
 use crate::observer::{analysis_of, cut};
 
-pub use clock::WallClock;
+pub use crate::clock::WallClock;
 pub use fanout::Fanout;
 pub use key::Key;
 pub use shard::Entry;
@@ -118,7 +117,7 @@ pub struct Recorder {
     budget: Budget,
     settings: RecorderSettings,
     analyzer: Arc<Analyzer>,
-    clock: WallClock,
+    clock: Arc<WallClock>,
     since_ms: AtomicU64,
 }
 
@@ -140,7 +139,7 @@ impl Recorder {
     /// An empty recorder analysing statements with `analyzer` (shared with the rest of the
     /// process) on the system clock.
     pub fn new(settings: RecorderSettings, analyzer: Arc<Analyzer>) -> Self {
-        Recorder::with_clock(settings, analyzer, WallClock::new())
+        Recorder::with_clock(settings, analyzer, Arc::new(WallClock::new()))
     }
 
     /// The analyzer shared with the other observers.
@@ -152,7 +151,7 @@ impl Recorder {
     pub fn with_clock(
         settings: RecorderSettings,
         analyzer: Arc<Analyzer>,
-        clock: WallClock,
+        clock: Arc<WallClock>,
     ) -> Self {
         let max_entries = settings.max_entries.max(1);
         let count = floor_pow2((max_entries / MIN_SHARD_SHARE).clamp(1, MAX_SHARDS));
@@ -174,8 +173,9 @@ impl Recorder {
         &self.settings
     }
 
-    /// The clock events are placed with.
-    pub fn clock(&self) -> &WallClock {
+    /// The clock events are placed with: the process's one Instant→wall-clock mapping, which
+    /// span export and the growth monitor share.
+    pub fn clock(&self) -> &Arc<WallClock> {
         &self.clock
     }
 

@@ -23,7 +23,7 @@ fn fixture(settings: RecorderSettings) -> Fixture {
     let recorder = Recorder::with_clock(
         settings,
         Arc::new(Analyzer::new(100)),
-        WallClock::anchored(start, T0),
+        Arc::new(WallClock::anchored(start, T0)),
     );
     Fixture { recorder, start }
 }

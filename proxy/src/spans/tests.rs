@@ -13,8 +13,9 @@ use pgscope_config::TracingConfig;
 use pgscope_exporters::otel::{SamplerSpec, SpanCounters, TraceOptions, TraceSettings, Tracing};
 
 use super::*;
+use crate::clock::WallClock;
 use crate::event::{ConnectionInfo, Protocol, Statement};
-use crate::recorder::RecorderSettings;
+use crate::recorder::{Recorder, RecorderSettings};
 
 /// Keeps every exported span.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +53,7 @@ impl Harness {
             tracing.emitter().clone(),
             ServerAddress::parse("db.internal:5433"),
             max_text,
+            Arc::new(WallClock::new()),
         );
         Harness {
             tracing,
@@ -88,6 +90,14 @@ fn query(sql: &str, outcome: Outcome, rows: Option<u64>) -> QueryFinished {
         outcome,
         batched: false,
     }
+}
+
+/// A recorder lending its settings and clock to span export.
+fn recorder() -> Recorder {
+    Recorder::new(
+        RecorderSettings::default(),
+        Arc::new(pgscope_fingerprint::Analyzer::new(10)),
+    )
 }
 
 fn attributes(span: &SpanData) -> HashMap<String, Value> {
@@ -412,7 +422,7 @@ fn tracing_off_constructs_nothing() {
         &TracingConfig::default(),
         "127.0.0.1:5432",
         Arc::new(SpanCounters::default()),
-        4096,
+        &recorder(),
         Vec::new(),
     )
     .unwrap();
@@ -429,7 +439,7 @@ fn a_bad_otel_variable_fails_start_with_its_name() {
         &config,
         "127.0.0.1:5432",
         Arc::new(SpanCounters::default()),
-        4096,
+        &recorder(),
         vec![("OTEL_TRACES_SAMPLER".to_owned(), "often".to_owned())],
     )
     .unwrap_err();
@@ -450,7 +460,7 @@ fn otel_sdk_disabled_or_traces_exporter_none_switch_configured_tracing_off() {
             &config,
             "127.0.0.1:5432",
             Arc::new(SpanCounters::default()),
-            4096,
+            &recorder(),
             vec![(name.to_owned(), value.to_owned())],
         )
         .unwrap();

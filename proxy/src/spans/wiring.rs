@@ -11,7 +11,7 @@ use pgscope_exporters::otel::{
 
 use super::{ServerAddress, SpanObserver};
 use crate::event::Observer;
-use crate::recorder::Fanout;
+use crate::recorder::{Fanout, Recorder};
 
 /// Why span export could not be set up. The message already holds the cause's, so the cause
 /// is not also reported as a `source` (which would print it twice).
@@ -39,12 +39,12 @@ impl SpanExport {
     /// [`tracing_enabled`]) — reading the `OTEL_*` variables of the process; `Ok(None)` (and
     /// nothing constructed) when tracing is off. `upstream` is the
     /// server's `host:port`; `counters` are where drops are counted (the proxy's stats);
-    /// `max_query_text` bounds `db.query.text` (`recorder.max_query_text`).
+    /// `recorder` lends its text limit (`recorder.max_query_text`) and its clock.
     pub fn start(
         config: &TracingConfig,
         upstream: &str,
         counters: Arc<SpanCounters>,
-        max_query_text: usize,
+        recorder: &Recorder,
     ) -> Result<Option<SpanExport>, SpanExportError> {
         let env = std::env::vars_os().map(|(name, value)| {
             (
@@ -52,7 +52,7 @@ impl SpanExport {
                 value.to_string_lossy().into_owned(),
             )
         });
-        SpanExport::start_with_env(config, upstream, counters, max_query_text, env)
+        SpanExport::start_with_env(config, upstream, counters, recorder, env)
     }
 
     /// Same with an explicit environment.
@@ -60,7 +60,7 @@ impl SpanExport {
         config: &TracingConfig,
         upstream: &str,
         counters: Arc<SpanCounters>,
-        max_query_text: usize,
+        recorder: &Recorder,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Option<SpanExport>, SpanExportError> {
         let env: Vec<(String, String)> = env.into_iter().collect();
@@ -73,7 +73,8 @@ impl SpanExport {
         let observer = Arc::new(SpanObserver::new(
             tracing.emitter().clone(),
             ServerAddress::parse(upstream),
-            max_query_text,
+            recorder.settings().max_query_text,
+            Arc::clone(recorder.clock()),
         ));
         Ok(Some(SpanExport {
             tracing,
