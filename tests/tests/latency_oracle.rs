@@ -45,11 +45,11 @@ const TOLERANCE_MS: f64 = 3.0;
 const PGBENCH_CLIENTS: u64 = 2;
 const PGBENCH_TRANSACTIONS: u64 = 30;
 
-/// The one known under-count of the oracle: pg_stat_statements on PostgreSQL 15 counts a
-/// utility statement run from a *named prepared* statement only at its first execution per
-/// connection (its queryId is set at parse analysis, which a re-execution of the prepared
-/// statement skips). pgbench `-M prepared` runs its `BEGIN` and `END` that way, so the server
-/// misses all but the first of each client's. For these two texts only, the server's count is
+/// The one known under-count of the oracle, observed with pg_stat_statements on PostgreSQL 15:
+/// a utility statement run from a *named prepared* statement is counted only at its first
+/// execution per connection (presumably because its queryId comes from parse analysis, which a
+/// re-execution of the prepared statement skips). pgbench `-M prepared` runs its `BEGIN` and
+/// `END` that way, so the server misses all but the first of each client's. For these two texts only, the server's count is
 /// checked against pgscope's minus those re-executions (and the latency check, whose server
 /// mean covers other calls than pgscope's, is skipped).
 const PREPARED_UTILITY: [&str; 2] = ["begin", "end"];
