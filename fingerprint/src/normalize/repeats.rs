@@ -70,40 +70,45 @@ impl<'a> Normalizer<'a> {
 
     /// Whether `token` ends the current part of a `CASE` opened at parenthesis depth `depth`.
     fn ends_case_part(&self, token: Token<'_>, depth: u32) -> bool {
+        let is = |keyword: &str| token.text.eq_ignore_ascii_case(keyword);
         match token.kind {
             Kind::Semicolon => true,
             Kind::RParen => self.depth <= depth,
-            Kind::Word => {
-                self.depth == depth
-                    && (token.is_word("when") || token.is_word("else") || token.is_word("end"))
-            }
+            Kind::Word if self.depth == depth => match token.text.len() {
+                3 => is("end"),
+                4 => is("when") || is("else"),
+                _ => false,
+            },
             _ => false,
         }
     }
 
-    /// Writes tokens up to the end of the current `CASE` part (exclusive).
-    /// Each token is lexed once: the lexer is copied, not asked to peek.
-    fn case_part(&mut self, depth: u32) {
+    /// Writes tokens up to the end of the current `CASE` part and returns the token that ends
+    /// it with the lexer after that token, without consuming it: each token is lexed once.
+    fn case_part(&mut self, depth: u32) -> Option<(Token<'a>, Lexer<'a>)> {
         loop {
             let mut look = self.lex;
-            let Some(token) = look.next_significant() else {
-                return;
-            };
+            let token = look.next_significant()?;
             if self.ends_case_part(token, depth) {
-                return;
+                return Some((token, look));
             }
             self.lex = look;
             self.step(token);
         }
     }
 
-    /// Writes one `WHEN … THEN …` arm, if one is next; returns its text range.
-    fn case_arm(&mut self, depth: u32) -> Option<(usize, usize)> {
-        let when = self.lex.peek_significant().filter(|t| t.is_word("when"))?;
-        self.lex.next_significant();
+    /// Writes one `WHEN … THEN …` arm if `next` (the token that ended the previous part) is a
+    /// `WHEN`; returns the arm's text range and leaves the token that ends it in `next`.
+    fn case_arm(
+        &mut self,
+        next: &mut Option<(Token<'a>, Lexer<'a>)>,
+        depth: u32,
+    ) -> Option<(usize, usize)> {
+        let (when, after) = next.filter(|(t, _)| t.is_word("when"))?;
+        self.lex = after;
         self.step(when);
         let start = self.out.text.len().saturating_sub(when.text.len());
-        self.case_part(depth);
+        *next = self.case_part(depth);
         Some((start, self.out.text.len()))
     }
 
@@ -115,19 +120,19 @@ impl<'a> Normalizer<'a> {
         }
         self.collapse_nesting += 1;
         let depth = self.depth;
-        self.case_part(depth);
+        let mut next = self.case_part(depth);
         let mut arm_params = self.out.params;
-        let mut previous = self.case_arm(depth);
+        let mut previous = self.case_arm(&mut next, depth);
         let mut marked = false;
-        while previous.is_some() {
+        while let Some(written) = previous {
             let mark = self.out.mark();
-            let rewind = self.lex;
+            let rewind = (self.lex, next);
             self.out.params = arm_params;
-            let Some(current) = self.case_arm(depth) else {
+            let Some(current) = self.case_arm(&mut next, depth) else {
                 self.out.reset(mark);
                 break;
             };
-            let same = previous.is_some_and(|previous| self.out.same_shape(previous, current));
+            let same = self.out.same_shape(written, current);
             self.out.reset(mark);
             if same {
                 if !marked {
@@ -135,25 +140,20 @@ impl<'a> Normalizer<'a> {
                     marked = true;
                 }
             } else {
-                self.lex = rewind;
+                (self.lex, next) = rewind;
                 arm_params = self.out.params;
-                previous = self.case_arm(depth);
+                previous = self.case_arm(&mut next, depth);
                 marked = false;
             }
         }
-        if self
-            .lex
-            .peek_significant()
-            .is_some_and(|t| t.is_word("else"))
-        {
-            if let Some(token) = self.lex.next_significant() {
-                self.step(token);
-            }
-            self.case_part(depth);
+        if let Some((token, after)) = next.filter(|(t, _)| t.is_word("else")) {
+            self.lex = after;
+            self.step(token);
+            next = self.case_part(depth);
         }
-        if let Some(end) = self.lex.peek_significant().filter(|t| t.is_word("end")) {
-            self.lex.next_significant();
-            self.step(end);
+        if let Some((token, after)) = next.filter(|(t, _)| t.is_word("end")) {
+            self.lex = after;
+            self.step(token);
         }
         self.collapse_nesting -= 1;
     }
