@@ -110,7 +110,7 @@ pgscope_install_deps() {
         pgscope_apt_install "${missing[@]}" || return 1
     fi
 
-    local imports='import psycopg, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.psycopg, django, sqlalchemy, asyncpg'
+    local imports='import psycopg, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.psycopg, psycopg_pool, django, sqlalchemy, asyncpg'
     if ! "$venv/bin/python" -c "$imports" 2>/dev/null; then
         if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
             pgscope_log "creating the Python venv $venv"
@@ -119,7 +119,7 @@ pgscope_install_deps() {
         fi
         pgscope_log "installing psycopg[binary], OpenTelemetry, Django, SQLAlchemy and asyncpg into $venv"
         PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install --quiet \
-            'psycopg[binary]' opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
+            'psycopg[binary]' psycopg-pool opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
             opentelemetry-instrumentation-psycopg 'django>=5.2' 'sqlalchemy>=2' asyncpg || return 1
         "$venv/bin/python" -c "$imports" || return 1
     fi

@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// Bearer token required by the admin API [default: none, the API is open]
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+    /// Take over from the pgscope running with the same `listen`: receive its listening
+    /// sockets once it gets SIGQUIT (it then drains and exits), so no client is refused
+    #[arg(long)]
+    pub upgrade: bool,
 }
 
 impl RunArgs {

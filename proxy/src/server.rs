@@ -9,6 +9,11 @@
 //! 2. when the last connection has ended, or `shutdown_grace` has passed, pingora is told to
 //!    terminate, and the process exits with status 0.
 //!
+//! SIGQUIT replaces the process without refusing anyone (pingora's graceful upgrade): a new
+//! `pgscope run --upgrade` with the same configuration waits for the listening sockets; on
+//! SIGQUIT this process writes a snapshot for it, pingora hands the sockets over, this process
+//! serves what it already accepted, drains as above and exits.
+//!
 //! SIGINT shuts down at once. SIGHUP reloads the configuration ([`Reloader`]) and never
 //! terminates: without a handler its default action would end the process (and, in embedded
 //! mode, orphan the throw-away cluster).
@@ -120,23 +125,93 @@ impl ServerApp for ProxyApp {
     }
 }
 
-/// pingora's shutdown watch for pgscope: SIGTERM (or SIGQUIT) drains, SIGINT stops at once,
-/// SIGHUP reloads.
+/// What a process being replaced (SIGQUIT, `pgscope run --upgrade`) runs around the handover.
+pub struct Handover {
+    /// Before the listening sockets go: write the snapshot the new process starts from.
+    pub before: Box<dyn Fn() + Send + Sync>,
+    /// Once the last session has drained (or the grace period is over), before the process
+    /// exits: flush what is queued (spans). No snapshot: the state directory is the new
+    /// process's now.
+    pub after: Box<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Handover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handover")
+    }
+}
+
+/// How long pingora keeps accepting on the old process after handing the sockets over (its
+/// `CLOSE_TIMEOUT`, 5 s) plus a margin: connections it accepts then are served, and only then
+/// does the drain start, so none of them is refused.
+const HANDOVER_ACCEPTS: Duration = Duration::from_millis(5_500);
+
+/// pingora's shutdown watch for pgscope: SIGTERM drains, SIGQUIT hands the listening sockets to
+/// a new process and then drains, SIGINT stops at once, SIGHUP reloads.
 #[derive(Debug)]
 pub struct DrainOnSignal {
     drain: Arc<Drain>,
     grace: Duration,
     reloader: Arc<Reloader>,
+    handover: Arc<Handover>,
 }
 
 impl DrainOnSignal {
-    /// Drains `drain` for at most `grace` after SIGTERM; reloads with `reloader` on SIGHUP.
-    pub fn new(drain: Arc<Drain>, grace: Duration, reloader: Arc<Reloader>) -> Self {
+    /// Drains `drain` for at most `grace` after SIGTERM or SIGQUIT (after `handover.before`);
+    /// reloads with `reloader` on SIGHUP.
+    pub fn new(
+        drain: Arc<Drain>,
+        grace: Duration,
+        reloader: Arc<Reloader>,
+        handover: Handover,
+    ) -> Self {
         DrainOnSignal {
             drain,
             grace,
             reloader,
+            handover: Arc::new(handover),
         }
+    }
+
+    /// SIGQUIT: the snapshot, then pingora sends the listening sockets to the process started
+    /// with `--upgrade`; this process serves what it accepted, drains and exits on a thread of
+    /// its own (pingora's own timeline would stop the runtimes after its grace period).
+    fn hand_over(&self) -> ShutdownSignal {
+        log::info!(
+            "SIGQUIT: handing the listening sockets to the new process, then draining client \
+             connections for up to {:?}",
+            self.grace
+        );
+        (self.handover.before)();
+        let (drain, grace, handover) = (
+            Arc::clone(&self.drain),
+            self.grace,
+            Arc::clone(&self.handover),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("pgscope-handover".to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async {
+                        tokio::time::sleep(HANDOVER_ACCEPTS).await;
+                        drain.start();
+                        tokio::select! {
+                            _ = drain.all_closed() => log::info!("all client connections closed"),
+                            _ = tokio::time::sleep(grace) => log::warn!("shutdown grace period over; closing remaining connections"),
+                        }
+                    });
+                }
+                (handover.after)();
+                log::info!("pgscope stopped (replaced)");
+                std::process::exit(0);
+            });
+        if let Err(error) = spawned {
+            log::error!("cannot start the handover thread ({error}); stopping now");
+        }
+        ShutdownSignal::GracefulUpgrade
     }
 }
 
@@ -155,7 +230,7 @@ impl ShutdownSignalWatch for DrainOnSignal {
         loop {
             tokio::select! {
                 _ = term.recv() => break,
-                _ = quit.recv() => break,
+                _ = quit.recv() => return self.hand_over(),
                 _ = interrupt.recv() => return ShutdownSignal::FastShutdown,
                 _ = hangup.recv() => {
                     let reloader = Arc::clone(&self.reloader);
@@ -174,6 +249,8 @@ impl ShutdownSignalWatch for DrainOnSignal {
             _ = tokio::time::sleep(self.grace) => log::warn!("shutdown grace period over; closing remaining connections"),
             _ = interrupt.recv() => return ShutdownSignal::FastShutdown,
         }
-        ShutdownSignal::GracefulTerminate
+        // Drained already: nothing is left for pingora's grace period (which is long, for the
+        // SIGQUIT handover), so stop at once.
+        ShutdownSignal::FastShutdown
     }
 }

@@ -20,6 +20,9 @@ pub struct Operations {
     pub reloader: Option<Arc<Reloader>>,
     /// What `/readyz` asks.
     pub readiness: Option<Arc<Readiness>>,
+    /// Taking over the listening sockets of a running pgscope (`pgscope run --upgrade`): the
+    /// admin address is in use by design.
+    pub upgrading: bool,
 }
 
 impl Operations {
@@ -29,6 +32,7 @@ impl Operations {
             token: Arc::new(Live::new(Arc::new(token))),
             reloader: None,
             readiness: None,
+            upgrading: false,
         }
     }
 

@@ -68,6 +68,7 @@ fn fixture() -> Fixture {
         token,
         reloader: Some(Arc::new(reloader)),
         readiness: None,
+        upgrading: false,
     };
     Fixture {
         router: Router::new(source, MetricsOptions::default(), ops).unwrap(),

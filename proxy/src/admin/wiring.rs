@@ -110,11 +110,14 @@ impl Recording {
         target: Target,
         ops: Operations,
     ) -> Result<(), WiringError> {
-        // Fail with a clear message now rather than inside pingora's listener.
-        TcpListener::bind(config.admin).map_err(|cause| WiringError::Admin {
-            addr: config.admin,
-            cause,
-        })?;
+        // Fail with a clear message now rather than inside pingora's listener (unless taking
+        // over from a running pgscope, whose admin socket this process receives).
+        if !ops.upgrading {
+            TcpListener::bind(config.admin).map_err(|cause| WiringError::Admin {
+                addr: config.admin,
+                cause,
+            })?;
+        }
         let source = Arc::new(LiveSource {
             recorder: Arc::clone(&self.recorder),
             stats,
@@ -156,10 +159,19 @@ impl Recording {
 
     /// Writes the final snapshot (after the server has drained).
     pub fn finish(&self) {
+        self.save("final");
+    }
+
+    /// Writes a snapshot now (`what` names it in the log): the final one, or the one a process
+    /// taking over (`pgscope run --upgrade`) starts from.
+    pub fn save(&self, what: &str) {
         if let Some(state) = &self.state {
             match state.save(self.recorder.as_ref()) {
-                Ok(()) => log::info!("saved snapshot to {}", state.snapshot_path().display()),
-                Err(error) => log::error!("cannot save the final snapshot: {error}"),
+                Ok(()) => log::info!(
+                    "saved the {what} snapshot to {}",
+                    state.snapshot_path().display()
+                ),
+                Err(error) => log::error!("cannot save the {what} snapshot: {error}"),
             }
         }
     }

@@ -7,13 +7,13 @@
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use pgscope_config::{Config, ListenAddr, LogFormat, PipelineTiming, RunArgs, SslMode, Upstream};
 use pgscope_protocol::Limits;
 use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
-use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::{RunArgs as PingoraRunArgs, Server};
 use pingora_core::services::listening::Service;
 
@@ -23,7 +23,7 @@ use crate::embedded::{ClusterOptions, LocalCluster};
 use crate::growth::catalog::Target;
 use crate::pump::{Pump, PumpConfig};
 use crate::reload::{logging, Live, Reloader, Targets};
-use crate::server::{Drain, DrainOnSignal, ProxyApp};
+use crate::server::{Drain, DrainOnSignal, Handover, ProxyApp};
 use crate::session::SessionConfig;
 use crate::spans::{self, SpanExport};
 use crate::stats::ProxyStats;
@@ -33,10 +33,24 @@ use crate::tls::{ServerTls, UpstreamConnector};
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = Config::load(args)?;
     let log = logging::init(config.log_level, config.log_format);
-    let recording = Recording::start(&config)?;
-    // Fail with a clear message now rather than inside pingora's listener.
-    for listen in &config.listen {
-        check_listen(listen)?;
+    anyhow::ensure!(
+        !args.upgrade || config.upstream.is_some(),
+        "--upgrade needs an upstream: the throw-away cluster belongs to the process being replaced"
+    );
+    // Taking over (--upgrade): wait for the running pgscope's listening sockets, which it sends
+    // on SIGQUIT right after writing the snapshot this process then starts from.
+    let opt = Opt {
+        upgrade: args.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf(&config));
+    server.bootstrap();
+    let recording = Arc::new(Recording::start(&config)?);
+    if !args.upgrade {
+        // Fail with a clear message now rather than inside pingora's listener.
+        for listen in &config.listen {
+            check_listen(listen)?;
+        }
     }
     let server_tls = ServerTls::load(&config.tls)
         .context("cannot set up TLS for clients ([tls])")?
@@ -155,8 +169,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
 
-    let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
-    server.bootstrap();
     server.add_service(service);
     let target = Target {
         host: upstream.host.clone(),
@@ -185,15 +197,30 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             live_connector,
             Some(Arc::clone(&drain)),
         ))),
+        upgrading: args.upgrade,
     };
     recording.add_services(&mut server, Arc::clone(&stats), &config, target, ops)?;
+    let span_export = Arc::new(Mutex::new(span_export));
+    let handover = Handover {
+        before: {
+            let recording = Arc::clone(&recording);
+            Box::new(move || recording.save("handover"))
+        },
+        after: {
+            let span_export = Arc::clone(&span_export);
+            Box::new(move || finish_spans(&span_export))
+        },
+    };
     server.run(PingoraRunArgs {
-        shutdown_signal: Box::new(DrainOnSignal::new(drain, config.shutdown_grace, reloader)),
+        shutdown_signal: Box::new(DrainOnSignal::new(
+            drain,
+            config.shutdown_grace,
+            reloader,
+            handover,
+        )),
     });
     recording.finish();
-    if let Some(span_export) = span_export {
-        span_export.finish();
-    }
+    finish_spans(&span_export);
     for listen in &config.listen {
         if let ListenAddr::Unix(path) = listen {
             let _ = std::fs::remove_file(path);
@@ -209,6 +236,17 @@ fn announce(config: &Config, message: &str) {
     match config.log_format {
         LogFormat::Text => eprintln!("pgscope: {message}"),
         LogFormat::Json => log::info!("{message}"),
+    }
+}
+
+/// Flushes and stops span export, once.
+fn finish_spans(span_export: &Mutex<Option<SpanExport>>) {
+    let taken = span_export
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(span_export) = taken {
+        span_export.finish();
     }
 }
 
@@ -252,6 +290,18 @@ fn check_listen(listen: &ListenAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a process started with `--upgrade` waits for the listening sockets: one path per
+/// `listen` setting, so the old and the new process find each other.
+fn upgrade_sock(config: &Config) -> std::path::PathBuf {
+    let name: String = listen_list(config)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        // A Unix socket path has room for 107 bytes.
+        .take(64)
+        .collect();
+    std::env::temp_dir().join(format!("pgscope-upgrade-{name}.sock"))
+}
+
 fn server_conf(config: &Config) -> ServerConf {
     let pid = std::process::id();
     let tmp = std::env::temp_dir();
@@ -263,14 +313,13 @@ fn server_conf(config: &Config) -> ServerConf {
         // balance within a connection, and its bookkeeping cost 340 instructions per query
         // and, at 64 clients, a fifth of pgscope's CPU (`benches/README.md`, "Schedulers").
         work_stealing: false,
-        // pgscope drains itself before telling pingora to stop (see `server`).
-        grace_period_seconds: Some(0),
+        // pgscope drains itself: after SIGTERM it tells pingora to stop at once once drained;
+        // after SIGQUIT (handover) its own thread exits the process once drained, so pingora's
+        // grace period only has to outlast that.
+        grace_period_seconds: Some(config.shutdown_grace.as_secs() + 10),
         graceful_shutdown_timeout_seconds: Some(1),
         pid_file: tmp.join(format!("pgscope-{pid}.pid")).display().to_string(),
-        upgrade_sock: tmp
-            .join(format!("pgscope-{pid}-upgrade.sock"))
-            .display()
-            .to_string(),
+        upgrade_sock: upgrade_sock(config).display().to_string(),
         ..ServerConf::default()
     }
 }

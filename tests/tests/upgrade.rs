@@ -1,0 +1,201 @@
+//! Replacing pgscope without failing a transaction: `pgscope run --upgrade` waits for the
+//! running process's listening sockets; SIGQUIT makes the old one write a snapshot, hand the
+//! sockets over, serve what it had accepted, drain and exit. A client opening a connection per
+//! transaction (pgbench -C) and a pool (psycopg_pool, which checks connections before handing
+//! them out) run through it all, and the new process's recorder carries on from the old one's.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pgscope::cli::report::client::AdminClient;
+use pgscope_tests::{free_port, pgscope_bin, python, Cluster};
+use serde_json::Value;
+
+fn start(config: &Path, log: &Path, upgrade: bool) -> Child {
+    let log_file = std::fs::File::create(log).unwrap();
+    let mut command = Command::new(pgscope_bin());
+    command.args(["run", "--config"]).arg(config);
+    if upgrade {
+        command.arg("--upgrade");
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log_file.try_clone().unwrap()))
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .unwrap()
+}
+
+fn calls(admin: &AdminClient) -> Option<u64> {
+    let body = admin.get("/api/v1/fingerprints?limit=1").ok()?;
+    serde_json::from_slice::<Value>(&body).ok()?["totals"]["calls"].as_u64()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_sigquit_handover_fails_no_transaction_and_the_recorder_carries_on() {
+    let cluster = Cluster::start();
+    cluster.psql("CREATE TABLE hits (n int); INSERT INTO hits VALUES (0)");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pgscope.toml");
+    let (port, admin_addr) = (free_port(), format!("127.0.0.1:{}", free_port()));
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nadmin = \"{admin_addr}\"\nshutdown_grace = \"20s\"\n\
+             upstream = \"postgres://127.0.0.1:{}/?sslmode=disable\"\n\
+             [recorder]\nstate_dir = \"{}\"\n",
+            cluster.port(),
+            state.display()
+        ),
+    )
+    .unwrap();
+    let (old_log, new_log) = (dir.path().join("old.log"), dir.path().join("new.log"));
+    let mut old = start(&config, &old_log, false);
+    let admin = AdminClient::new(&admin_addr, None);
+    wait_for(
+        "the old pgscope did not start",
+        Duration::from_secs(20),
+        || admin.get("/healthz").is_ok(),
+    );
+
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    // A new connection per transaction, for 14 s, across the handover.
+    let script = dir.path().join("hit.sql");
+    std::fs::write(
+        &script,
+        "BEGIN;\nUPDATE hits SET n = n + 1;\nSELECT pg_sleep(0.02);\nCOMMIT;\n",
+    )
+    .unwrap();
+    let pgbench = Command::new(cluster.bin("pgbench"))
+        .args(["-n", "-C", "-c", "2", "-T", "14", "-f"])
+        .arg(&script)
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A pool that checks a connection before lending it, as pools in production do.
+    let pool_code = format!(
+        "import time\nfrom psycopg_pool import ConnectionPool\n\
+         pool = ConnectionPool({url:?}, min_size=2, max_size=2, \
+         check=ConnectionPool.check_connection, open=True)\n\
+         errors, done, end = 0, 0, time.time() + 14\n\
+         while time.time() < end:\n    \
+         try:\n        \
+         with pool.connection() as conn:\n            \
+         conn.execute('SELECT pg_sleep(0.01)')\n        \
+         done += 1\n    \
+         except Exception as e:\n        \
+         errors += 1\n        print('error', type(e).__name__, e)\n\
+         print('done', done, 'errors', errors)\n"
+    );
+    let pool = Command::new(python())
+        .args(["-c", &pool_code])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    std::thread::sleep(Duration::from_secs(3));
+    let before = calls(&admin).expect("the old recorder answers");
+    // The new process waits for the sockets; the old one hands them over on SIGQUIT.
+    let mut new = start(&config, &new_log, true);
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-QUIT", &old.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The old process drains and exits 0 by itself.
+    wait_for(
+        "the old pgscope did not exit",
+        Duration::from_secs(40),
+        || old.try_wait().unwrap().is_some(),
+    );
+    assert!(
+        old.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(&old_log).unwrap()
+    );
+
+    let pgbench = pgbench.wait_with_output().unwrap();
+    let pgbench_out = String::from_utf8_lossy(&pgbench.stdout).into_owned();
+    let logs = format!(
+        "old log:\n{}\nnew log:\n{}",
+        std::fs::read_to_string(&old_log).unwrap(),
+        std::fs::read_to_string(&new_log).unwrap()
+    );
+    assert!(
+        pgbench.status.success(),
+        "pgbench failed: {pgbench_out}{}\n{logs}",
+        String::from_utf8_lossy(&pgbench.stderr)
+    );
+    assert!(
+        pgbench_out.contains("number of failed transactions: 0 "),
+        "{pgbench_out}\n{logs}"
+    );
+    let pool = pool.wait_with_output().unwrap();
+    let pool_out = String::from_utf8_lossy(&pool.stdout).into_owned();
+    assert!(
+        pool.status.success(),
+        "{pool_out}{}",
+        String::from_utf8_lossy(&pool.stderr)
+    );
+    assert!(
+        pool_out.trim_end().ends_with("errors 0"),
+        "{pool_out}\n{logs}"
+    );
+    let pooled: u64 = pool_out
+        .split_whitespace()
+        .skip_while(|w| *w != "done")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        pooled > 100,
+        "the pool ran only {pooled} queries\n{pool_out}"
+    );
+    // Both processes served: the old one until the handover, then the new one.
+    let committed: u64 = cluster.psql("SELECT n FROM hits").parse().unwrap();
+    assert!(
+        committed > 20,
+        "only {committed} pgbench transactions committed"
+    );
+    assert!(
+        logs.contains("SIGQUIT: handing the listening sockets"),
+        "{logs}"
+    );
+    let new_clients = pgscope_tests::metric(&admin, "pgscope_client_connections_total");
+    assert!(
+        new_clients > Some(5.0),
+        "the new process served {new_clients:?} clients\n{logs}"
+    );
+
+    // The new process serves, and its recorder started from the old one's snapshot.
+    assert!(new.try_wait().unwrap().is_none(), "{logs}");
+    let after = calls(&admin).expect("the new recorder answers");
+    assert!(
+        after >= before,
+        "{after} calls after the handover, {before} before\n{logs}"
+    );
+    assert!(
+        std::fs::read_to_string(&new_log)
+            .unwrap()
+            .contains("restored"),
+        "the new process did not start from the snapshot\n{logs}"
+    );
+    let _ = new.kill();
+    let _ = new.wait();
+}
