@@ -64,7 +64,8 @@ import measure
 from measure import Run, write_report
 from report import print_table, summarise
 from servers import Servers
-from workloads import TARGETS, WORKLOADS, BenchError, Interrupted, log, run_script, select
+from workloads import (BATCH_PGSCOPE, WORKLOADS, BenchError, Interrupted, log, proxies,
+                       run_script, select, targets)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,6 +169,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="TLS on every hop: clients sslmode=require, pgscope [tls] and "
                              "sslmode=require upstream, PgBouncer client/server_tls_sslmode=require, "
                              "PostgreSQL ssl=on")
+    parser.add_argument("--pipeline-timing-pair", action="store_true",
+                        help="also run a second pgscope with --pipeline-timing batch (target "
+                             f"{BATCH_PGSCOPE}) beside the default (exact), to measure what "
+                             "exact's Flushes cost; pair with --workloads pipeline-extended-c8,"
+                             "pipeline-prepared-c8")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp dir (logs, data) for inspection")
     opts = parser.parse_args(argv)
@@ -185,11 +191,11 @@ def raise_interrupted(signum: int, _frame) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
-def tls_sessions(bench: Servers) -> dict:
+def tls_sessions(bench: Servers, names: tuple[str, ...]) -> dict:
     """Per target, what one psql connection negotiated (`\\conninfo`'s SSL line) and what the
     backend serving it sees (pg_stat_ssl: the proxy's upstream hop, for the proxies)."""
     sessions = {}
-    for target in TARGETS:
+    for target in names:
         out = bench.psql(["\\conninfo", "SELECT concat_ws(' ', version, cipher, bits) "
                           "FROM pg_stat_ssl WHERE pid = pg_backend_pid()"],
                          port=bench.ports[target]).splitlines()
@@ -200,7 +206,8 @@ def tls_sessions(bench: Servers) -> dict:
 
 def run_rounds(bench: Servers, opts: argparse.Namespace, runs: list[Run]) -> None:
     """The interleaved rounds; appends each run to `runs` as soon as it is done."""
-    measure.run_rounds(bench, opts.workload_list, list(TARGETS), opts.rounds, opts.duration, runs)
+    measure.run_rounds(bench, opts.workload_list, list(targets(opts.pipeline_timing_pair)),
+                       opts.rounds, opts.duration, runs)
 
 
 def main(argv: list[str]) -> int:
@@ -228,14 +235,17 @@ def main(argv: list[str]) -> int:
     try:
         bench.start_postgres()
         bench.start_pgscope(pgscope_bin)
+        if opts.pipeline_timing_pair:
+            bench.start_pgscope(pgscope_bin, BATCH_PGSCOPE, ("--pipeline-timing", "batch"))
         bench.start_pgbouncer(pgbouncer_bin)
         log("ports: " + ", ".join(f"{k} {v}" for k, v in bench.ports.items())
             + f"; temp dir {bench.tmp}")
         if opts.tls:
-            sessions = tls_sessions(bench)
+            sessions = tls_sessions(bench, targets(opts.pipeline_timing_pair))
             for target, seen in sessions.items():
                 log(f"TLS {target}: client {seen['client']}; backend {seen['backend']}")
-        measure.warm_up(bench, WORKLOADS[0], list(TARGETS), opts.duration)
+        measure.warm_up(bench, WORKLOADS[0], list(targets(opts.pipeline_timing_pair)),
+                        opts.duration)
         try:
             run_rounds(bench, opts, runs)
         except BenchError as err:
@@ -247,9 +257,10 @@ def main(argv: list[str]) -> int:
         bench.close()
         signal.signal(signal.SIGINT, previous)
 
-    summaries = [summarise(w, runs) for w in opts.workload_list]
+    run_proxies = proxies(opts.pipeline_timing_pair)
+    summaries = [summarise(w, runs, run_proxies) for w in opts.workload_list]
     print()
-    print_table(summaries)
+    print_table(summaries, run_proxies)
     failed = [r for r in runs if not r.ok]
     if failed:
         print(f"\n{len(failed)} run(s) failed:")
@@ -266,6 +277,7 @@ def main(argv: list[str]) -> int:
             "scale": opts.scale,
             "pgscope_threads": opts.pgscope_threads,
             "tls": opts.tls,
+            "pipeline_timing_pair": opts.pipeline_timing_pair,
             "client_env": {"PGSSLMODE": "require"} if opts.tls else {},
             "tls_sessions": sessions,
             "loadavg_at_start": load_at_start,

@@ -118,7 +118,13 @@ def run_pgbench(bench: Servers, workload: Workload, target: str, rnd: int, posit
     before or after is a BenchError, since every later run through it would fail too.
     """
     run = Run(rnd, workload.name, target, position)
+    script = []
+    if workload.script is not None:
+        path = bench.tmp / f"{workload.name}.pgbench"
+        path.write_text(workload.script)
+        script = ["-f", str(path)]
     run.command = [str(bench.bin / "pgbench"), "-n", "-T", str(duration), *workload.args,
+                   *script,
                    "-h", "127.0.0.1", "-p", str(bench.ports[target]), "-U", "postgres", "bench"]
     if workload.tpcb:
         bench.psql(["VACUUM pgbench_branches, pgbench_tellers", "TRUNCATE pgbench_history"])

@@ -19,12 +19,13 @@ def per_query(runs: list[Run], attribute: str, scale: float) -> float | None:
                    if getattr(r, attribute) is not None and r.queries])
 
 
-def summarise(workload: Workload, runs: list[Run]) -> dict:
+def summarise(workload: Workload, runs: list[Run],
+              proxies: tuple[str, ...] = PROXIES) -> dict:
     """The figures of one workload: direct's TPS and latency, and for each proxy its TPS ratio,
     CPU per 100k queries (also split user/system), context switches per query and added
     latency per round trip."""
     mine = [r for r in runs if r.workload == workload.name and r.ok]
-    by = {t: {r.round: r for r in mine if r.target == t} for t in TARGETS}
+    by = {t: {r.round: r for r in mine if r.target == t} for t in ("direct", *proxies)}
     direct = by["direct"]
     pick = min if workload.latency_probe else median
     summary: dict = {
@@ -39,7 +40,7 @@ def summarise(workload: Workload, runs: list[Run]) -> dict:
             "runs_ok": len(direct),
         },
     }
-    for proxy in PROXIES:
+    for proxy in proxies:
         own = by[proxy]
         ratios = [own[n].tps / direct[n].tps for n in own if n in direct and direct[n].tps]
         latency = pick([r.latency_ms for r in own.values()]) if own else None
@@ -67,16 +68,17 @@ def fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def print_table(summaries: list[dict]) -> None:
-    """The summary as a fixed-width table on stdout."""
-    head = (f"{'workload':<21}{'direct TPS':>11} | {'pgscope':^27} | {'pgbouncer':^27}\n"
-            f"{'':<21}{'':>11} | {'TPS ratio':>9}{'CPU/100k':>9}{'+us/rt':>9} |"
-            f" {'TPS ratio':>9}{'CPU/100k':>9}{'+us/rt':>9}")
+def print_table(summaries: list[dict], proxies: tuple[str, ...] = PROXIES) -> None:
+    """The summary as a fixed-width table on stdout, one column group per proxy."""
+    head = (f"{'workload':<21}{'direct TPS':>11} | "
+            + " | ".join(f"{p:^27}" for p in proxies) + "\n"
+            + f"{'':<21}{'':>11} | "
+            + " | ".join(f"{'TPS ratio':>9}{'CPU/100k':>9}{'+us/rt':>9}" for _ in proxies))
     print(head)
     print("-" * len(head.splitlines()[1]))
     for s in summaries:
         cells = []
-        for proxy in PROXIES:
+        for proxy in proxies:
             p = s[proxy]
             cells.append(f"{fmt(p['tps_ratio_median'], '.3f'):>9}"
                          f"{fmt(p['cpu_s_per_100k_queries'], '.2f'):>9}"

@@ -245,11 +245,13 @@ class Servers:
         return {"PGSCOPE_TLS_CERT": str(self.certs.cert), "PGSCOPE_TLS_KEY": str(self.certs.key),
                 "PGSCOPE_TLS_MODE": "allow"}
 
-    def start_pgscope(self, binary: Path) -> None:
-        """pgscope in front of the cluster, on a free port, admin API on another."""
-        port = self.ports["pgscope"] = free_port()
-        managed = self.spawn("pgscope", self.pgscope_command(binary, port), signal.SIGTERM,
-                             as_postgres=False, env=self.pgscope_env())
+    def start_pgscope(self, binary: Path, name: str = "pgscope",
+                      extra_args: tuple[str, ...] = ()) -> None:
+        """pgscope in front of the cluster, on a free port, admin API on another, as target
+        `name` with `extra_args` (e.g. `--pipeline-timing batch`) added to its command."""
+        port = self.ports[name] = free_port()
+        managed = self.spawn(name, self.pgscope_command(binary, port) + list(extra_args),
+                             signal.SIGTERM, as_postgres=False, env=self.pgscope_env())
         self.wait_ready(managed, port)
 
     def pgbouncer_command(self, binary: Path, port: int) -> list:

@@ -9,6 +9,19 @@ from typing import Callable, NoReturn
 
 TARGETS = ("direct", "pgscope", "pgbouncer")
 PROXIES = ("pgscope", "pgbouncer")
+# With --pipeline-timing-pair: a second pgscope with `--pipeline-timing batch` beside the first
+# (default `exact`), so the cost of the Flushes `exact` adds is measured in the same run.
+BATCH_PGSCOPE = "pgscope-batch"
+
+
+def targets(pipeline_timing_pair: bool) -> tuple[str, ...]:
+    """The targets of a run: TARGETS, plus BATCH_PGSCOPE with --pipeline-timing-pair."""
+    return TARGETS + ((BATCH_PGSCOPE,) if pipeline_timing_pair else ())
+
+
+def proxies(pipeline_timing_pair: bool) -> tuple[str, ...]:
+    """The proxies of a run: PROXIES, plus BATCH_PGSCOPE with --pipeline-timing-pair."""
+    return PROXIES + ((BATCH_PGSCOPE,) if pipeline_timing_pair else ())
 
 
 @dataclass(frozen=True)
@@ -21,6 +34,8 @@ class Workload:
     statements_per_txn: int
     latency_probe: bool = False
     tpcb: bool = False
+    # A pgbench script (run with `-f`, written to the temp dir) instead of a built-in one.
+    script: str | None = None
 
 
 WORKLOADS = (
@@ -40,15 +55,34 @@ WORKLOADS = (
 )
 
 
+# Ten point SELECTs in one pipeline (`\\startpipeline` … `\\endpipeline`: one Sync for the
+# ten), the shape pipeline_timing is about; not in the default run, name them with --workloads.
+PIPELINE_SCRIPT = (
+    "".join(f"\\set aid{i} random(1, 100000)\n" for i in range(10))
+    + "\\startpipeline\n"
+    + "".join(f"SELECT abalance FROM pgbench_accounts WHERE aid = :aid{i};\n"
+              for i in range(10))
+    + "\\endpipeline\n"
+)
+
+PIPELINE_WORKLOADS = (
+    Workload("pipeline-extended-c8", "10 SELECTs per pipeline, extended protocol, 8 clients",
+             ("-M", "extended", "-c", "8", "-j", "2"), 10, script=PIPELINE_SCRIPT),
+    Workload("pipeline-prepared-c8", "10 SELECTs per pipeline, prepared, 8 clients",
+             ("-M", "prepared", "-c", "8", "-j", "2"), 10, script=PIPELINE_SCRIPT),
+)
+
+
 def select(names: str) -> list[Workload]:
-    """The workloads named in the comma-separated `names`, in WORKLOADS order; ValueError
-    naming the unknown ones (or saying none was given)."""
+    """The workloads named in the comma-separated `names`, in WORKLOADS then
+    PIPELINE_WORKLOADS order; ValueError naming the unknown ones (or saying none was given)."""
     chosen = [n.strip() for n in names.split(",") if n.strip()]
-    known = {w.name for w in WORKLOADS}
+    every = WORKLOADS + PIPELINE_WORKLOADS
+    known = {w.name for w in every}
     unknown = [n for n in chosen if n not in known]
     if unknown or not chosen:
         raise ValueError(f"unknown workload(s) {unknown}; choose from {sorted(known)}")
-    return [w for w in WORKLOADS if w.name in chosen]
+    return [w for w in every if w.name in chosen]
 
 
 class Interrupted(Exception):
