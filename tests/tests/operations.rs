@@ -3,12 +3,10 @@
 //! new `admin_token` in force after a reload, the last reload in `/healthz`, `pgscope_build_info`
 //! and `process_*` in `/metrics`, `log_format = "json"`, and `/readyz` following the upstream.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 use pgscope::cli::report::client::{AdminClient, ClientError};
-use pgscope_tests::{free_port, metric, pgscope_bin, psql_at, Cluster};
+use pgscope_tests::{free_port, metric, psql_at, run_with_config, wait_for, write_config, Cluster};
 use serde_json::Value;
 
 /// A running `pgscope run --config FILE`, killed on drop.
@@ -27,16 +25,7 @@ impl Running {
         let (admin_addr, port) = (format!("127.0.0.1:{}", free_port()), free_port());
         let config = dir.path().join("pgscope.toml");
         write_config(&config, port, &admin_addr, upstream, extra);
-        let log = std::fs::File::create(dir.path().join("pgscope.log")).unwrap();
-        let child = Command::new(pgscope_bin())
-            .args(["run", "--config"])
-            .arg(&config)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
+        let child = run_with_config(&config, &dir.path().join("pgscope.log"), &[]);
         let running = Running {
             child,
             dir,
@@ -95,26 +84,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A config file for pgscope on `port` (admin on `admin`) in front of `upstream`, then `extra`.
-fn write_config(path: &Path, port: u16, admin: &str, upstream: u16, extra: &str) {
-    std::fs::write(
-        path,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nadmin = \"{admin}\"\n\
-             upstream = \"postgres://127.0.0.1:{upstream}/?sslmode=disable\"\n{extra}"
-        ),
-    )
-    .unwrap();
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -2,39 +2,13 @@
 //! the upstream for new connections), open sessions stay where they are, keys that need a
 //! restart are named, and a bad file changes nothing — and SIGHUP never stops pgscope.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use pgscope::cli::report::client::AdminClient;
 use pgscope_tests::{
-    free_port, metric, output_within, pgscope_bin, psql_command, Cluster, CLIENT_TIMEOUT,
+    free_port, metric, output_within, psql_command, run_with_config, wait_for, write_config,
+    Cluster, CLIENT_TIMEOUT,
 };
-
-/// `pgscope run --config FILE` with its log in `log`; everything else comes from the file.
-fn start(config: &Path, log: &Path) -> Child {
-    let log_file = std::fs::File::create(log).unwrap();
-    Command::new(pgscope_bin())
-        .args(["run", "--config"])
-        .arg(config)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log_file.try_clone().unwrap()))
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .unwrap()
-}
-
-fn write_config(path: &Path, port: u16, admin: &str, upstream: u16, extra: &str) {
-    std::fs::write(
-        path,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nadmin = \"{admin}\"\n\
-             upstream = \"postgres://127.0.0.1:{upstream}/?sslmode=disable\"\n{extra}"
-        ),
-    )
-    .unwrap();
-}
 
 fn hup(child: &Child) {
     let status = Command::new("kill")
@@ -42,14 +16,6 @@ fn hup(child: &Child) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// `SELECT current_setting('port')` through pgscope: which cluster answered.
@@ -84,7 +50,7 @@ fn sighup_applies_live_settings_and_names_those_needing_a_restart() {
         a.port(),
         "max_connections = 1\n",
     );
-    let mut child = start(&config, &log);
+    let mut child = run_with_config(&config, &log, &[]);
     let admin = AdminClient::new(&admin_addr, None);
     wait_for("pgscope did not start", || admin.get("/healthz").is_ok());
     assert_eq!(server_port(port), a.port().to_string());
@@ -156,7 +122,7 @@ fn a_bad_file_on_reload_changes_nothing_and_is_counted() {
     let port = free_port();
     let admin_addr = format!("127.0.0.1:{}", free_port());
     write_config(&config, port, &admin_addr, cluster.port(), "");
-    let mut child = start(&config, &log);
+    let mut child = run_with_config(&config, &log, &[]);
     let admin = AdminClient::new(&admin_addr, None);
     wait_for("pgscope did not start", || admin.get("/healthz").is_ok());
     write_config(

@@ -4,40 +4,16 @@
 //! transaction (pgbench -C) and a pool (psycopg_pool, which checks connections before handing
 //! them out) run through it all, and the new process's recorder carries on from the old one's.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use pgscope::cli::report::client::AdminClient;
-use pgscope_tests::{free_port, pgscope_bin, python, Cluster};
+use pgscope_tests::{free_port, python, run_with_config, wait_for_within, Cluster};
 use serde_json::Value;
-
-fn start(config: &Path, log: &Path, upgrade: bool) -> Child {
-    let log_file = std::fs::File::create(log).unwrap();
-    let mut command = Command::new(pgscope_bin());
-    command.args(["run", "--config"]).arg(config);
-    if upgrade {
-        command.arg("--upgrade");
-    }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log_file.try_clone().unwrap()))
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .unwrap()
-}
 
 fn calls(admin: &AdminClient) -> Option<u64> {
     let body = admin.get("/api/v1/fingerprints?limit=1").ok()?;
     serde_json::from_slice::<Value>(&body).ok()?["totals"]["calls"].as_u64()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -61,9 +37,9 @@ fn a_sigquit_handover_fails_no_transaction_and_the_recorder_carries_on() {
     )
     .unwrap();
     let (old_log, new_log) = (dir.path().join("old.log"), dir.path().join("new.log"));
-    let mut old = start(&config, &old_log, false);
+    let mut old = run_with_config(&config, &old_log, &[]);
     let admin = AdminClient::new(&admin_addr, None);
-    wait_for(
+    wait_for_within(
         "the old pgscope did not start",
         Duration::from_secs(20),
         || admin.get("/healthz").is_ok(),
@@ -111,7 +87,7 @@ fn a_sigquit_handover_fails_no_transaction_and_the_recorder_carries_on() {
     std::thread::sleep(Duration::from_secs(3));
     let before = calls(&admin).expect("the old recorder answers");
     // The new process waits for the sockets; the old one hands them over on SIGQUIT.
-    let mut new = start(&config, &new_log, true);
+    let mut new = run_with_config(&config, &new_log, &["--upgrade"]);
     std::thread::sleep(Duration::from_millis(500));
     let status = Command::new("kill")
         .args(["-QUIT", &old.id().to_string()])
@@ -119,7 +95,7 @@ fn a_sigquit_handover_fails_no_transaction_and_the_recorder_carries_on() {
         .unwrap();
     assert!(status.success());
     // The old process drains and exits 0 by itself.
-    wait_for(
+    wait_for_within(
         "the old pgscope did not exit",
         Duration::from_secs(40),
         || old.try_wait().unwrap().is_some(),

@@ -11,7 +11,6 @@
 //! exits 0; a failure exits non-zero with `run`'s error message, which names the key.
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::Context;
 use pgscope_config::{Config, ListenAddr, RunArgs};
@@ -24,13 +23,7 @@ pub fn run(args: &RunArgs, mut out: impl Write) -> anyhow::Result<()> {
     let config = Config::load(args)?;
     for listen in &config.listen {
         if let ListenAddr::Unix(path) = listen {
-            let dir = path.parent().unwrap_or(Path::new("/"));
-            anyhow::ensure!(
-                dir.is_dir(),
-                "cannot listen on {} (listen): the directory {} does not exist",
-                path.display(),
-                dir.display()
-            );
+            super::run::check_socket_dir(path)?;
         }
     }
     if let Some(dir) = &config.recorder.state_dir {
@@ -87,6 +80,8 @@ fn summary(args: &RunArgs, config: &Config, upstream: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn args_for(file: &Path) -> RunArgs {

@@ -255,6 +255,18 @@ fn listen_list(config: &Config) -> String {
     names.join(", ")
 }
 
+/// Checks that the directory of the socket `path` exists.
+pub(super) fn check_socket_dir(path: &Path) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    anyhow::ensure!(
+        dir.is_dir(),
+        "cannot listen on {} (listen): the directory {} does not exist",
+        path.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
 /// Checks that `listen` can be listened on, so a mistake is reported with the key's name.
 fn check_listen(listen: &ListenAddr) -> anyhow::Result<()> {
     match listen {
@@ -262,13 +274,7 @@ fn check_listen(listen: &ListenAddr) -> anyhow::Result<()> {
             TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} (listen)"))?;
         }
         ListenAddr::Unix(path) => {
-            let dir = path.parent().unwrap_or(Path::new("/"));
-            anyhow::ensure!(
-                dir.is_dir(),
-                "cannot listen on {} (listen): the directory {} does not exist",
-                path.display(),
-                dir.display()
-            );
+            check_socket_dir(path)?;
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
                 anyhow::bail!(
                     "cannot listen on {} (listen): another server is listening there",
