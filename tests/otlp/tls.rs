@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use pgscope_tests::{Issued, TestCa};
+use pgscope_tests::{crypto_provider, pem_certificates, root_store, Issued, TestCa};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::PrivateKeyDer;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 /// The receiver's TLS settings.
@@ -38,20 +38,15 @@ impl ServerTls {
 
     /// The acceptor, offering `alpn` (`h2` for gRPC, `http/1.1` for OTLP/HTTP).
     pub fn acceptor(&self, alpn: &[u8]) -> TlsAcceptor {
-        #[allow(deprecated)] // ring lacks post-quantum key exchange; fine for a test.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = crypto_provider();
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .expect("TLS versions");
         let builder = match &self.client_ca {
             None => builder.with_no_client_auth(),
             Some(ca) => {
-                let mut roots = RootCertStore::empty();
-                for cert in certificates(ca) {
-                    roots.add(cert).expect("a CA certificate");
-                }
                 let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(ca)), provider)
                         .build()
                         .expect("a client verifier");
                 builder.with_client_cert_verifier(verifier)
@@ -60,17 +55,11 @@ impl ServerTls {
         let key = PrivateKeyDer::from_pem_file(&self.identity.key)
             .unwrap_or_else(|err| panic!("{}: {err}", self.identity.key.display()));
         let mut config = builder
-            .with_single_cert(certificates(&self.identity.cert), key)
+            .with_single_cert(pem_certificates(&self.identity.cert), key)
             .expect("the receiver's certificate and key");
         config.alpn_protocols = vec![alpn.to_vec()];
         TlsAcceptor::from(Arc::new(config))
     }
-}
-
-fn certificates(path: &Path) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect())
-        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
 /// A CA with a receiver certificate for 127.0.0.1 and a client certificate.

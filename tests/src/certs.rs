@@ -4,7 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::RootCertStore;
 use tempfile::TempDir;
 
 /// A throw-away CA (an EC P-256 key and a self-signed certificate) in its own temporary
@@ -37,17 +42,7 @@ impl TestCa {
             name: name.to_owned(),
         };
         let key = ca.path("ca.key");
-        openssl(
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-            ],
-            &key,
-        );
+        new_key(&key);
         openssl_args(&[
             "req",
             "-x509",
@@ -112,17 +107,7 @@ impl TestCa {
         let cert = self.path(&format!("{file}.crt"));
         std::fs::write(&ext, extensions)
             .unwrap_or_else(|err| panic!("cannot write {}: {err}", ext.display()));
-        openssl(
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-            ],
-            &key,
-        );
+        new_key(&key);
         openssl_args(&[
             "req",
             "-new",
@@ -168,11 +153,17 @@ fn path_str(path: &Path) -> &str {
         .unwrap_or_else(|| panic!("{} is not UTF-8", path.display()))
 }
 
-/// `openssl ARGS… OUT`, then restricts OUT (a key) to its owner.
-fn openssl(args: &[&str], out: &Path) {
-    let mut all = args.to_vec();
-    all.push(path_str(out));
-    openssl_args(&all);
+/// Generates an EC P-256 private key at `out`, readable by its owner only.
+fn new_key(out: &Path) {
+    openssl_args(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        path_str(out),
+    ]);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))
         .unwrap_or_else(|err| panic!("cannot chmod {}: {err}", out.display()));
@@ -188,4 +179,28 @@ fn openssl_args(args: &[&str]) {
         "openssl {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The crypto provider of the tests' own TLS peers (collectors, raw clients): *ring*, as pgscope's.
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    #[allow(deprecated)] // ring lacks post-quantum key exchange; fine for a test peer.
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Every certificate in the PEM file `path`.
+pub fn pem_certificates(path: &Path) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect())
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// A root store trusting every certificate in the PEM file `path` (a test CA).
+pub fn root_store(path: &Path) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for cert in pem_certificates(path) {
+        roots
+            .add(cert)
+            .unwrap_or_else(|err| panic!("{}: not a CA certificate: {err}", path.display()));
+    }
+    roots
 }

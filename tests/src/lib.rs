@@ -28,7 +28,7 @@ mod proxy;
 mod tls;
 
 pub use browser::{chromium, rendered_dom};
-pub use certs::{Issued, TestCa};
+pub use certs::{crypto_provider, pem_certificates, root_store, Issued, TestCa};
 pub use clients::{output_within, pg_bin, psql_at, psql_command, python, CLIENT_TIMEOUT};
 pub use cluster::Cluster;
 pub use daemon::{run_with_config, wait_for, wait_for_within, write_config};

@@ -12,10 +12,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use pgscope_protocol::encode::frontend as fe;
-use pgscope_tests::{Proxy, ProxyEnv, TestCa, TlsCluster};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use pgscope_tests::{crypto_provider, root_store, Proxy, ProxyEnv, TestCa, TlsCluster};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -29,16 +28,10 @@ async fn tls_connect(port: u16, ca: &Path) -> TlsStream<TcpStream> {
     let mut answer = [0u8; 1];
     tcp.read_exact(&mut answer).await.unwrap();
     assert_eq!(&answer, b"S", "the server on port {port} refused TLS");
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    #[allow(deprecated)] // ring lacks post-quantum key exchange; fine for a test.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let config = ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
+        .with_root_certificates(root_store(ca))
         .with_no_client_auth();
     TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
