@@ -1,4 +1,4 @@
--- Corpus for tests/tests/fingerprint_oracle.rs: every statement runs, in order, against a
+-- Corpus for tests/tests/suite/fingerprint_oracle.rs: every statement runs, in order, against a
 -- throw-away cluster with pg_stat_statements; pgscope's grouping must equal the server's
 -- queryid grouping except for the deliberate differences documented in
 -- pgscope-fingerprint's crate docs. A statement preceded by `-- expect: CATEGORY` is one whose

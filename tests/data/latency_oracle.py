@@ -1,4 +1,4 @@
-"""Client workload for tests/tests/latency_oracle.rs, run through pgscope.
+"""Client workload for tests/tests/suite/latency_oracle.rs, run through pgscope.
 
 Usage: latency_oracle.py rtt SERVER_PORT — prints the mean round trip to the server (ms,
 `SELECT 1` direct, no pgscope); latency_oracle.py workload PROXY_PORT — runs the psycopg

@@ -1,5 +1,5 @@
 """Django's ordinary operations, each run several times with other values and sizes, for the
-ORM corpus test (tests/tests/orm_corpus.rs). Before each run of an operation it sends
+ORM corpus test (tests/tests/suite/orm_corpus.rs). Before each run of an operation it sends
 `SELECT 'pgscope-op:<name>'`, so the test can tell which statements one run sent.
 
 usage: django_app.py HOST PORT DBNAME server|client  (server- or client-side parameter binding)

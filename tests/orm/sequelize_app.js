@@ -1,5 +1,5 @@
 // Sequelize 6's ordinary operations (over node-postgres), each run several times with other
-// values and sizes, for the ORM corpus test (tests/tests/orm_corpus.rs). Before each run of an
+// values and sizes, for the ORM corpus test (tests/tests/suite/orm_corpus.rs). Before each run of an
 // operation it sends `SELECT 'pgscope-op:<name>'`.
 //
 // usage: node sequelize_app.js HOST PORT DBNAME   (NODE_PATH must reach sequelize and pg)

@@ -1,5 +1,5 @@
 """SQLAlchemy 2's ordinary operations (ORM session over psycopg 3), each run several times with
-other values and sizes, for the ORM corpus test (tests/tests/orm_corpus.rs). Before each run of
+other values and sizes, for the ORM corpus test (tests/tests/suite/orm_corpus.rs). Before each run of
 an operation it sends `SELECT 'pgscope-op:<name>'`.
 
 usage: sqlalchemy_app.py HOST PORT DBNAME

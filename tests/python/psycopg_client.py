@@ -1,4 +1,4 @@
-"""psycopg 3 scenarios that tests/tests/psycopg.rs runs through pgscope.
+"""psycopg 3 scenarios that tests/tests/suite/psycopg.rs runs through pgscope.
 
 Usage: psycopg_client.py SCENARIO PROXY_URL [DIRECT_URL]
 

@@ -1,4 +1,4 @@
-//! `pgscope_tests`: the harness the integration tests in `tests/tests/` share.
+//! `pgscope_tests`: the harness the integration tests in `tests/tests/suite/` share.
 //!
 //! Every test proves pgscope against the real thing: a throw-away PostgreSQL cluster of its own
 //! ([`Cluster`], which wraps [`pgscope::embedded::LocalCluster`] so the proxy's `pgscope run`

@@ -13,7 +13,7 @@
 //!   `OTEL_EXPORTER_OTLP_*CERTIFICATE`/`*KEY` variables (`…_TRACES_…` winning); an untrusted
 //!   collector certificate gets no span; a bad TLS file stops pgscope at start.
 
-#[path = "../otlp/mod.rs"]
+#[path = "../../otlp/mod.rs"]
 mod otlp;
 
 use std::collections::HashMap;

@@ -16,7 +16,7 @@ use pgscope_fingerprint::{analyze, split_statements, Analysis};
 use pgscope_tests::{Cluster, ClusterOptions};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-const CORPUS: &str = include_str!("../data/fingerprint_corpus.sql");
+const CORPUS: &str = include_str!("../../data/fingerprint_corpus.sql");
 
 /// Why pgscope and pg_stat_statements may group a pair of statements differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
