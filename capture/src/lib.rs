@@ -48,6 +48,12 @@
 //! [`StatementOutcome`] (fingerprint, latency, rows, SQLSTATE, batched — the baseline),
 //! [`SessionEnd`], [`Dropped`] (records lost because the writer fell behind) and the
 //! [`Trailer`]. Times are microseconds since the capture's start.
+//!
+//! # Redaction
+//!
+//! [`redact::Redactor`] rewrites Query and Parse texts, Bind and FunctionCall values and COPY
+//! data so that no literal survives while types and sizes do (plans stay comparable); its
+//! module documentation says what that costs in fidelity.
 
 mod block;
 mod codec;
@@ -55,6 +61,7 @@ mod error;
 mod header;
 mod reader;
 mod record;
+pub mod redact;
 mod writer;
 
 #[cfg(test)]

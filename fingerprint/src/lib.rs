@@ -130,6 +130,7 @@ mod heuristic;
 mod keywords;
 mod lexer;
 mod lists;
+mod literals;
 mod normalize;
 mod operation;
 mod shape;
@@ -141,6 +142,7 @@ use std::str::FromStr;
 pub use cache::{Analyzer, DEFAULT_MAX_CACHED_TEXT};
 pub use commenter::{sqlcommenter, sqlcommenter_with};
 pub use lexer::ConformingStrings;
+pub use literals::{literals_with, Literal, LiteralKind};
 pub use operation::{ObjectKind, Operation};
 pub use split::{split_statements, split_statements_with};
 
