@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use pgscope::event::{
-    ConnectionInfo, Event, Observer, Outcome, Protocol, QueryFinished, Statement,
-};
+use pgscope::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
+use pgscope::observer::Observer;
 use pgscope::recorder::{Recorder, RecorderSettings};
 use pgscope_exporters::prometheus::{encode_text, MetricsOptions};
 use pgscope_exporters::view::{self, Query};

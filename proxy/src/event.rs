@@ -179,10 +179,3 @@ pub enum Event {
     /// See [`QueryFinished`].
     QueryFinished(QueryFinished),
 }
-
-/// A consumer of session events. Implementations must be cheap and must never block: they run on
-/// the connection's task right after its bytes were forwarded.
-pub trait Observer: Send + Sync {
-    /// Called with each event, in order, for one connection at a time.
-    fn observe(&self, event: &Event);
-}

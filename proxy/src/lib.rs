@@ -11,8 +11,10 @@
 //!   its upstream connection; [`tls`] gives it TLS on either side (rustls), the way PostgreSQL
 //!   and libpq do it.
 //! - [`server`] wires the pump into a pingora `ServerApp`, with graceful drain on SIGTERM.
-//! - [`observer`] holds the event consumers that ship with the proxy; [`stats`] counts the
-//!   proxy's own work.
+//! - [`wiring`] is the composition root: from the validated configuration it builds the one
+//!   clock, the recorder, span export and the flat list of [`observer`]s the pumps report to,
+//!   and the services beside the proxy (admin API, housekeeping, growth monitor); [`stats`]
+//!   counts the proxy's own work.
 //! - [`embedded`] starts a throw-away local PostgreSQL cluster (for `pgscope run` with no
 //!   upstream, and for the integration tests).
 //! - [`cli`] holds the subcommands of the `pgscope` binary.
@@ -33,3 +35,4 @@ pub mod session;
 pub mod spans;
 pub mod stats;
 pub mod tls;
+pub mod wiring;

@@ -1,16 +1,71 @@
-//! Observers that ship with the proxy itself.
+//! Observers: what consumes the session's events, and the flat list the pumps report to.
+//!
+//! An [`Observer`] runs on the connection's task right after the bytes that caused an event
+//! were forwarded, so it must be cheap and never block: it records, enqueues, or drops and
+//! counts. The process has exactly one list of them, [`Observers`], built in one place — the
+//! composition root, [`crate::wiring`] — from the validated configuration: the recorder, the
+//! debug log, span export and whatever comes next each take one line there. The list is flat:
+//! no observer wraps another, so the order in which they see an event is the order they were
+//! pushed, and the recorder (first) has usually memoised the statement's analysis by the time
+//! the others look at it.
 //!
 //! [`LogObserver`] logs each finished query at `debug` level as its fingerprint and normalized
 //! text — never the raw text, which carries literals. The analysis is memoised in the
 //! statement, so a prepared statement is analysed once however often it runs, and the
-//! analyzer is the process's shared one (the recorder's).
+//! analyzer is the process's shared one.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use pgscope_fingerprint::{Analysis, Analyzer};
 
-use crate::event::{Event, Observer, Statement};
+use crate::event::{Event, Statement};
+
+/// A consumer of session events. Implementations must be cheap and must never block: they run on
+/// the connection's task right after its bytes were forwarded.
+pub trait Observer: Send + Sync {
+    /// Called with each event, in order, for one connection at a time.
+    fn observe(&self, event: &Event);
+}
+
+/// The process's observers, in the order they see each event.
+#[derive(Clone, Default)]
+pub struct Observers {
+    list: Vec<Arc<dyn Observer>>,
+}
+
+impl Observers {
+    /// Appends `observer`: it sees each event after those pushed before it.
+    pub fn push(&mut self, observer: Arc<dyn Observer>) {
+        self.list.push(observer);
+    }
+
+    /// How many observers the list holds.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observers")
+            .field("observers", &self.list.len())
+            .finish()
+    }
+}
+
+impl Observer for Observers {
+    fn observe(&self, event: &Event) {
+        for observer in &self.list {
+            observer.observe(event);
+        }
+    }
+}
 
 /// Logs finished queries at `debug` level.
 #[derive(Debug)]

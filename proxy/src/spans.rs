@@ -25,7 +25,8 @@
 //! events' monotonic `Instant`s placed on the wall clock through the recorder's
 //! [`WallClock`] — the process's one mapping — so a query's span and its window agree.
 //!
-//! [`SpanExport`] (`wiring.rs`) is what `pgscope run` holds: it exists only when
+//! [`SpanExport`] (`wiring.rs`) is what the composition root ([`crate::wiring`]) holds and
+//! puts in the process's one observer list: it exists only when
 //! `tracing.enabled` is true — otherwise no span code runs at all — and its
 //! [`finish`](SpanExport::finish) flushes the queue at shutdown.
 
@@ -47,11 +48,12 @@ use pgscope_exporters::otel::{FinishedSpan, SpanEmitter};
 use pgscope_fingerprint::Analyzer;
 
 use crate::clock::WallClock;
-use crate::event::{Event, Observer, Outcome, QueryFinished};
+use crate::event::{Event, Outcome, QueryFinished};
 use crate::observer::analysis_of;
+use crate::observer::Observer;
 
 pub use attributes::ServerAddress;
-pub use wiring::{chain, SpanExport, SpanExportError};
+pub use wiring::{SpanExport, SpanExportError};
 
 /// Query shapes whose analysis this observer caches for itself. It is consulted only when no
 /// observer before it (the recorder) has analysed the statement already.

@@ -31,7 +31,6 @@ pub mod ready;
 pub mod router;
 mod source;
 pub mod transport;
-mod wiring;
 
 #[cfg(test)]
 mod ops_tests;
@@ -43,7 +42,6 @@ pub use ready::Readiness;
 pub use router::{Reply, Request, Router};
 pub use source::LiveSource;
 pub use transport::AdminServer;
-pub use wiring::{Recording, WiringError};
 
 /// The HTTP response for `reply`.
 fn response(reply: Reply) -> http::Response<Vec<u8>> {

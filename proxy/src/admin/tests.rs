@@ -9,7 +9,8 @@ use pgscope_fingerprint::Analyzer;
 use serde_json::Value;
 
 use super::{LiveSource, Operations, Reply, Request, Router};
-use crate::event::{ConnectionInfo, Event, Observer, Outcome, Protocol, QueryFinished, Statement};
+use crate::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
+use crate::observer::Observer;
 use crate::recorder::{Recorder, RecorderSettings};
 use crate::stats::ProxyStats;
 

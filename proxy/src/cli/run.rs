@@ -7,7 +7,7 @@
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 use pgscope_config::{Config, ListenAddr, LogFormat, PipelineTiming, RunArgs, SslMode, Upstream};
@@ -17,7 +17,7 @@ use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::{RunArgs as PingoraRunArgs, Server};
 use pingora_core::services::listening::Service;
 
-use crate::admin::{Operations, Readiness, Recording};
+use crate::admin::{Operations, Readiness};
 use crate::admission::{self, Admission};
 use crate::embedded::{ClusterOptions, LocalCluster};
 use crate::growth::catalog::Target;
@@ -25,9 +25,9 @@ use crate::pump::{Pump, PumpConfig};
 use crate::reload::{logging, Live, Reloader, Targets};
 use crate::server::{Drain, DrainOnSignal, Handover, ProxyApp};
 use crate::session::SessionConfig;
-use crate::spans::{self, SpanExport};
 use crate::stats::ProxyStats;
 use crate::tls::{ServerTls, UpstreamConnector};
+use crate::wiring::Wiring;
 
 /// Runs `pgscope run` with these flags until shutdown.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
@@ -45,7 +45,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     };
     let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf(&config));
     server.bootstrap();
-    let recording = Arc::new(Recording::start(&config)?);
     if !args.upgrade {
         // Fail with a clear message now rather than inside pingora's listener.
         for listen in &config.listen {
@@ -122,12 +121,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         fd_cap,
         Arc::clone(&stats),
     );
-    let span_export = SpanExport::start(
-        &config.tracing,
-        &label,
-        Arc::clone(&stats.spans),
-        recording.recorder(),
-    )?;
+    let wiring = Arc::new(Wiring::build(&config, &upstream, &stats)?);
     let pump = Pump::new(
         PumpConfig {
             connector: Arc::clone(&live_connector),
@@ -144,7 +138,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 ..SessionConfig::default()
             },
         },
-        spans::chain(recording.observer(), span_export.as_ref()),
+        wiring.observers(),
         Arc::clone(&stats),
     );
     let drain = Drain::new(Arc::clone(&admission));
@@ -199,16 +193,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         ))),
         upgrading: args.upgrade,
     };
-    recording.add_services(&mut server, Arc::clone(&stats), &config, target, ops)?;
-    let span_export = Arc::new(Mutex::new(span_export));
+    wiring.add_services(&mut server, Arc::clone(&stats), &config, target, ops)?;
     let handover = Handover {
         before: {
-            let recording = Arc::clone(&recording);
-            Box::new(move || recording.save("handover"))
+            let wiring = Arc::clone(&wiring);
+            Box::new(move || wiring.save("handover"))
         },
         after: {
-            let span_export = Arc::clone(&span_export);
-            Box::new(move || finish_spans(&span_export))
+            let wiring = Arc::clone(&wiring);
+            Box::new(move || wiring.finish_spans())
         },
     };
     server.run(PingoraRunArgs {
@@ -219,8 +212,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             handover,
         )),
     });
-    recording.finish();
-    finish_spans(&span_export);
+    wiring.finish();
     for listen in &config.listen {
         if let ListenAddr::Unix(path) = listen {
             let _ = std::fs::remove_file(path);
@@ -236,17 +228,6 @@ fn announce(config: &Config, message: &str) {
     match config.log_format {
         LogFormat::Text => eprintln!("pgscope: {message}"),
         LogFormat::Json => log::info!("{message}"),
-    }
-}
-
-/// Flushes and stops span export, once.
-fn finish_spans(span_export: &Mutex<Option<SpanExport>>) {
-    let taken = span_export
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
-    if let Some(span_export) = taken {
-        span_export.finish();
     }
 }
 

@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::admission::{Admission, StartupTicket};
-use crate::event::Observer;
+use crate::observer::Observer;
 use crate::reload::Live;
 use crate::session::{Action, Output, Session, SessionConfig};
 use crate::stats::{GaugeGuard, ProxyStats};

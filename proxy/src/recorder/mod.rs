@@ -31,7 +31,6 @@
 //! reads; [`pgscope_exporters::view::series`] over it is the per-window time series later
 //! analyses (the table-growth detector) consume.
 
-mod fanout;
 pub mod housekeeping;
 mod key;
 pub mod persist;
@@ -50,11 +49,11 @@ use pgscope_exporters::{
 };
 use pgscope_fingerprint::{Analysis, Analyzer};
 
-use crate::event::{ConnectionInfo, Event, Observer, Outcome, QueryFinished};
+use crate::event::{ConnectionInfo, Event, Outcome, QueryFinished};
+use crate::observer::Observer;
 use crate::observer::{analysis_of, cut};
 
 pub use crate::clock::WallClock;
-pub use fanout::Fanout;
 pub use key::Key;
 pub use shard::Entry;
 

@@ -9,7 +9,8 @@ use pgscope_fingerprint::Analyzer;
 
 use super::persist::StateDir;
 use super::{Recorder, RecorderSettings, WallClock};
-use crate::event::{ConnectionInfo, Event, Observer, Outcome, Protocol, QueryFinished, Statement};
+use crate::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
+use crate::observer::Observer;
 
 const T0: u64 = 1_714_564_830_000;
 

@@ -27,6 +27,7 @@
 //! {db.collection.name}`, then `{db.operation.name}`, then `postgresql`.
 
 use opentelemetry::KeyValue;
+use pgscope_config::Upstream;
 use pgscope_fingerprint::{Analysis, Operation};
 
 use super::shapes::Shape;
@@ -45,24 +46,17 @@ pub struct ServerAddress {
 }
 
 impl ServerAddress {
-    /// Reads `host:port` or `[v6]:port`, as the pump dials it; anything else is taken as a
-    /// bare host.
-    pub fn parse(upstream: &str) -> ServerAddress {
-        let split = upstream
-            .rsplit_once(':')
-            .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)));
-        match split {
-            Some((host, port)) if !host.is_empty() => ServerAddress {
-                address: host
-                    .strip_prefix('[')
-                    .and_then(|h| h.strip_suffix(']'))
-                    .unwrap_or(host)
-                    .to_owned(),
-                port: Some(port),
-            },
-            _ => ServerAddress {
-                address: upstream.to_owned(),
+    /// The address of `upstream` as the pump dials it: its host (an IPv6 address without
+    /// brackets) and port, or for a Unix socket its path and no port.
+    pub fn of(upstream: &Upstream) -> ServerAddress {
+        match upstream.socket_path() {
+            Some(path) => ServerAddress {
+                address: path.display().to_string(),
                 port: None,
+            },
+            None => ServerAddress {
+                address: upstream.host.clone(),
+                port: Some(upstream.port),
             },
         }
     }

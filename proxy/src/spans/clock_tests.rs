@@ -13,7 +13,8 @@ use pgscope_fingerprint::Analyzer;
 
 use super::{ServerAddress, SpanObserver};
 use crate::clock::WallClock;
-use crate::event::{ConnectionInfo, Event, Observer, Outcome, Protocol, QueryFinished, Statement};
+use crate::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
+use crate::observer::Observer;
 use crate::recorder::{Recorder, RecorderSettings};
 
 const T0_MS: u64 = 1_714_564_830_000;
@@ -68,7 +69,7 @@ fn a_querys_window_and_its_span_agree_after_the_clock_is_stepped() {
         Tracing::with_exporter(&settings, Arc::new(SpanCounters::default()), spans.clone());
     let observer = SpanObserver::new(
         tracing.emitter().clone(),
-        ServerAddress::parse("db:5432"),
+        ServerAddress::of(&pgscope_config::Upstream::tcp("db", 5432)),
         4096,
         Arc::clone(&clock),
     );

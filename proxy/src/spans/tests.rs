@@ -9,13 +9,13 @@ use opentelemetry::trace::{SpanKind, Status, TraceId};
 use opentelemetry::Value;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use pgscope_config::TracingConfig;
+use pgscope_config::{TracingConfig, Upstream};
 use pgscope_exporters::otel::{SamplerSpec, SpanCounters, TraceOptions, TraceSettings, Tracing};
 
 use super::*;
 use crate::clock::WallClock;
 use crate::event::{ConnectionInfo, Protocol, Statement};
-use crate::recorder::{Recorder, RecorderSettings};
+use crate::recorder::RecorderSettings;
 
 /// Keeps every exported span.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +51,7 @@ impl Harness {
             Tracing::with_exporter(&settings, Arc::new(SpanCounters::default()), spans.clone());
         let observer = SpanObserver::new(
             tracing.emitter().clone(),
-            ServerAddress::parse("db.internal:5433"),
+            server("db.internal:5433"),
             max_text,
             Arc::new(WallClock::new()),
         );
@@ -92,12 +92,10 @@ fn query(sql: &str, outcome: Outcome, rows: Option<u64>) -> QueryFinished {
     }
 }
 
-/// A recorder lending its settings and clock to span export.
-fn recorder() -> Recorder {
-    Recorder::new(
-        RecorderSettings::default(),
-        Arc::new(pgscope_fingerprint::Analyzer::new(10)),
-    )
+/// The server of the upstream `host:port`.
+fn server(upstream: &str) -> ServerAddress {
+    let (host, port) = upstream.rsplit_once(':').unwrap();
+    ServerAddress::of(&Upstream::tcp(host, port.parse().unwrap()))
 }
 
 fn attributes(span: &SpanData) -> HashMap<String, Value> {
@@ -262,7 +260,7 @@ fn the_sampler_gets_the_conventions_sampling_attributes_at_span_start() {
     let q = query("SELECT name FROM users WHERE id = 42", Outcome::Ok, Some(1));
     let analysis = pgscope_fingerprint::analyze(&q.statement.text);
     let shape = shapes::ShapeCache::new(4096).get(&analysis);
-    let server = ServerAddress::parse("db.internal:5433").attributes();
+    let server = server("db.internal:5433").attributes();
     let at_start = attributes::at_start(&q, &shape, &server);
     let keys: Vec<&str> = at_start.iter().map(|kv| kv.key.as_str()).collect();
     for key in [
@@ -397,21 +395,25 @@ fn long_query_texts_are_cut_to_the_recorders_limit_by_the_recorders_rule() {
 }
 
 #[test]
-fn server_address_parses_what_the_pump_dials() {
+fn server_address_is_what_the_pump_dials() {
     let cases = [
-        ("127.0.0.1:5432", "127.0.0.1", Some(5432)),
-        ("[::1]:6543", "::1", Some(6543)),
-        ("db.internal:5433", "db.internal", Some(5433)),
-        ("/var/run/postgresql", "/var/run/postgresql", None),
+        (("127.0.0.1", 5432), "127.0.0.1", Some(5432)),
+        (("::1", 6543), "::1", Some(6543)),
+        (("db.internal", 5433), "db.internal", Some(5433)),
+        (
+            ("/var/run/postgresql", 5432),
+            "/var/run/postgresql/.s.PGSQL.5432",
+            None,
+        ),
     ];
-    for (upstream, address, port) in cases {
+    for ((host, port_in), address, port) in cases {
         assert_eq!(
-            ServerAddress::parse(upstream),
+            ServerAddress::of(&Upstream::tcp(host, port_in)),
             ServerAddress {
                 address: address.to_owned(),
                 port
             },
-            "{upstream}"
+            "{host}"
         );
     }
 }
@@ -420,9 +422,10 @@ fn server_address_parses_what_the_pump_dials() {
 fn tracing_off_constructs_nothing() {
     let export = SpanExport::start_with_env(
         &TracingConfig::default(),
-        "127.0.0.1:5432",
+        server("127.0.0.1:5432"),
         Arc::new(SpanCounters::default()),
-        &recorder(),
+        Arc::new(WallClock::new()),
+        RecorderSettings::default().max_query_text,
         Vec::new(),
     )
     .unwrap();
@@ -437,9 +440,10 @@ fn a_bad_otel_variable_fails_start_with_its_name() {
     };
     let error = SpanExport::start_with_env(
         &config,
-        "127.0.0.1:5432",
+        server("127.0.0.1:5432"),
         Arc::new(SpanCounters::default()),
-        &recorder(),
+        Arc::new(WallClock::new()),
+        RecorderSettings::default().max_query_text,
         vec![("OTEL_TRACES_SAMPLER".to_owned(), "often".to_owned())],
     )
     .unwrap_err();
@@ -458,9 +462,10 @@ fn otel_sdk_disabled_or_traces_exporter_none_switch_configured_tracing_off() {
     ] {
         let export = SpanExport::start_with_env(
             &config,
-            "127.0.0.1:5432",
+            server("127.0.0.1:5432"),
             Arc::new(SpanCounters::default()),
-            &recorder(),
+            Arc::new(WallClock::new()),
+            RecorderSettings::default().max_query_text,
             vec![(name.to_owned(), value.to_owned())],
         )
         .unwrap();

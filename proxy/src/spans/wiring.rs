@@ -1,5 +1,5 @@
-//! [`SpanExport`]: span export as `pgscope run` sets it up from the `[tracing]` section, and
-//! its flush at shutdown.
+//! [`SpanExport`]: span export as the composition root ([`crate::wiring`]) sets it up from the
+//! `[tracing]` section, and its flush at shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +10,8 @@ use pgscope_exporters::otel::{
 };
 
 use super::{ServerAddress, SpanObserver};
-use crate::event::Observer;
-use crate::recorder::{Fanout, Recorder};
+use crate::clock::WallClock;
+use crate::observer::Observer;
 
 /// Why span export could not be set up. The message already holds the cause's, so the cause
 /// is not also reported as a `source` (which would print it twice).
@@ -37,14 +37,15 @@ impl SpanExport {
     /// Starts span export when `config.enabled` — or `OTEL_TRACES_EXPORTER=otlp`, unless
     /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` (see
     /// [`tracing_enabled`]) — reading the `OTEL_*` variables of the process; `Ok(None)` (and
-    /// nothing constructed) when tracing is off. `upstream` is the
-    /// server's `host:port`; `counters` are where drops are counted (the proxy's stats);
-    /// `recorder` lends its text limit (`recorder.max_query_text`) and its clock.
+    /// nothing constructed) when tracing is off. `server` is the upstream's address;
+    /// `counters` are where drops are counted (the proxy's stats); `clock` is the process's
+    /// one clock and `max_query_text` its one text limit (`recorder.max_query_text`).
     pub fn start(
         config: &TracingConfig,
-        upstream: &str,
+        server: ServerAddress,
         counters: Arc<SpanCounters>,
-        recorder: &Recorder,
+        clock: Arc<WallClock>,
+        max_query_text: usize,
     ) -> Result<Option<SpanExport>, SpanExportError> {
         let env = std::env::vars_os().map(|(name, value)| {
             (
@@ -52,15 +53,16 @@ impl SpanExport {
                 value.to_string_lossy().into_owned(),
             )
         });
-        SpanExport::start_with_env(config, upstream, counters, recorder, env)
+        SpanExport::start_with_env(config, server, counters, clock, max_query_text, env)
     }
 
     /// Same with an explicit environment.
     pub fn start_with_env(
         config: &TracingConfig,
-        upstream: &str,
+        server: ServerAddress,
         counters: Arc<SpanCounters>,
-        recorder: &Recorder,
+        clock: Arc<WallClock>,
+        max_query_text: usize,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Option<SpanExport>, SpanExportError> {
         let env: Vec<(String, String)> = env.into_iter().collect();
@@ -72,9 +74,9 @@ impl SpanExport {
         log::info!("tracing: exporting a span per query, {settings}");
         let observer = Arc::new(SpanObserver::new(
             tracing.emitter().clone(),
-            ServerAddress::parse(upstream),
-            recorder.settings().max_query_text,
-            Arc::clone(recorder.clock()),
+            server,
+            max_query_text,
+            clock,
         ));
         Ok(Some(SpanExport {
             tracing,
@@ -109,14 +111,6 @@ impl SpanExport {
             Ok(()) => log::info!("tracing stopped: spans {summary}"),
             Err(error) => log::warn!("tracing stopped: spans {summary}; {error}"),
         }
-    }
-}
-
-/// `base`, followed by the span observer when span export runs.
-pub fn chain(base: Arc<dyn Observer>, spans: Option<&SpanExport>) -> Arc<dyn Observer> {
-    match spans {
-        Some(spans) => Arc::new(Fanout::new(vec![base, spans.observer()])),
-        None => base,
     }
 }
 

@@ -1,36 +1,57 @@
-//! [`Recording`]: what `pgscope run` adds to the proxy for recording and the admin API — the
-//! recorder (restored from the state directory), the observer the pumps report to, the admin
-//! HTTP service, the housekeeping service, and the final snapshot at shutdown.
+//! The composition root: everything `pgscope run` hangs off the proxy, built in one place from
+//! the validated [`Config`].
+//!
+//! # Design
+//!
+//! The session emits events; what consumes them is decided here and nowhere else.
+//! [`Wiring::build`] makes, from the configuration and the typed upstream ([`Upstream`], never a
+//! `"host:port"` string to be parsed again):
+//!
+//! - the process's one clock ([`WallClock`]), shared by the recorder's windows, the spans'
+//!   times and the growth monitor's rounds, so a query's span and its window agree;
+//! - the recorder, restored from the state directory's snapshot;
+//! - span export, when tracing is on;
+//! - the flat list of [`Observers`] the pumps report to, in the order they see each event:
+//!   the recorder (when recording), the debug log, span export (when tracing). An observer
+//!   to come is one more `push` in [`Wiring::build`].
+//!
+//! [`Wiring::add_services`] then adds what runs beside the proxy — the admin HTTP service,
+//! the recorder's housekeeping, the growth monitor — and [`Wiring::finish`] saves the final
+//! snapshot and flushes the spans once the server has drained.
 
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use pgscope_config::Config;
+use pgscope_config::{Config, Upstream};
 use pgscope_exporters::MetricsOptions;
 use pgscope_fingerprint::Analyzer;
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 
-use super::{AdminServer, LiveSource, Operations, Router};
-use crate::event::Observer;
+use crate::admin::{AdminServer, LiveSource, Operations, Router};
+use crate::clock::WallClock;
 use crate::growth::catalog::Target;
 use crate::growth::{GrowthMonitor, GrowthState};
-use crate::observer::LogObserver;
+use crate::observer::{LogObserver, Observer, Observers};
 use crate::recorder::housekeeping::Housekeeper;
 use crate::recorder::persist::{PersistError, SnapshotHealth, StateDir};
-use crate::recorder::{Fanout, Recorder, RecorderSettings};
+use crate::recorder::{Recorder, RecorderSettings};
+use crate::spans::{ServerAddress, SpanExport, SpanExportError};
 use crate::stats::ProxyStats;
 
 /// Query shapes whose analysis is cached (one analyzer for the process).
 const ANALYSIS_CACHE: usize = 5000;
 
-/// Why recording or the admin server could not be set up.
+/// Why the observers or their services could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum WiringError {
     /// The state directory is unusable.
     #[error("recorder.state_dir: {0}")]
     State(PersistError),
+    /// Span export could not start.
+    #[error(transparent)]
+    Spans(#[from] SpanExportError),
     /// The admin address cannot be listened on.
     #[error("cannot listen on {addr} (admin): {cause}")]
     Admin {
@@ -44,59 +65,80 @@ pub enum WiringError {
     Metrics(prometheus::Error),
 }
 
-/// The recorder and its services for one `pgscope run`.
+/// The observers of one `pgscope run` and the services around them.
 #[derive(Debug)]
-pub struct Recording {
+pub struct Wiring {
     recorder: Arc<Recorder>,
     state: Option<StateDir>,
-    enabled: bool,
     growth: Arc<GrowthState>,
+    spans: Mutex<Option<SpanExport>>,
+    observers: Observers,
 }
 
-impl Recording {
-    /// Creates the recorder from `config.recorder` and restores the state directory's
-    /// snapshot, if any (one that cannot be read is moved aside, logged and reported).
-    pub fn start(config: &Config) -> Result<Recording, WiringError> {
-        let settings = RecorderSettings::from_config(&config.recorder);
+impl Wiring {
+    /// Builds the clock, the recorder (restoring the state directory's snapshot, if any: one
+    /// that cannot be read is moved aside, logged and reported), span export for `upstream`
+    /// (counting its drops in `stats`) and the list of observers, from `config`.
+    pub fn build(
+        config: &Config,
+        upstream: &Upstream,
+        stats: &ProxyStats,
+    ) -> Result<Wiring, WiringError> {
+        let clock = Arc::new(WallClock::new());
         let analyzer = Arc::new(Analyzer::new(ANALYSIS_CACHE));
-        let recorder = Arc::new(Recorder::new(settings, analyzer));
+        let recorder = Arc::new(Recorder::with_clock(
+            RecorderSettings::from_config(&config.recorder),
+            Arc::clone(&analyzer),
+            Arc::clone(&clock),
+        ));
         let state = match &config.recorder.state_dir {
             Some(dir) => Some(StateDir::open(dir).map_err(WiringError::State)?),
             None => None,
         };
-        if let Some(snapshot) = state.as_ref().and_then(StateDir::restore) {
-            let loaded = recorder.restore(snapshot);
-            if let Some(state) = &state {
+        if let Some(state) = &state {
+            if let Some(snapshot) = state.restore() {
+                let loaded = recorder.restore(snapshot);
                 log::info!(
                     "restored {loaded} recorder entries from {}",
                     state.snapshot_path().display()
                 );
             }
         }
+        let spans = SpanExport::start(
+            &config.tracing,
+            ServerAddress::of(upstream),
+            Arc::clone(&stats.spans),
+            clock,
+            config.recorder.max_query_text,
+        )?;
+
+        let mut observers = Observers::default();
+        if config.recorder.enabled {
+            observers.push(recorder.clone());
+        }
+        observers.push(Arc::new(LogObserver::new(analyzer)));
+        if let Some(spans) = &spans {
+            observers.push(spans.observer());
+        }
+
         let growth_on = config.recorder.enabled && config.growth.enabled;
-        Ok(Recording {
+        Ok(Wiring {
             recorder,
             state,
-            enabled: config.recorder.enabled,
             growth: Arc::new(GrowthState::new(growth_on, config.growth.interval)),
+            spans: Mutex::new(spans),
+            observers,
         })
+    }
+
+    /// The observers the pumps report to, in order.
+    pub fn observers(&self) -> Arc<dyn Observer> {
+        Arc::new(self.observers.clone())
     }
 
     /// The recorder.
     pub fn recorder(&self) -> &Arc<Recorder> {
         &self.recorder
-    }
-
-    /// The observer the pumps report to: the recorder (when enabled), then the log.
-    pub fn observer(&self) -> Arc<dyn Observer> {
-        let log: Arc<dyn Observer> =
-            Arc::new(LogObserver::new(Arc::clone(self.recorder.analyzer())));
-        if self.enabled {
-            let recorder: Arc<dyn Observer> = self.recorder.clone();
-            Arc::new(Fanout::new(vec![recorder, log]))
-        } else {
-            log
-        }
     }
 
     /// Adds the admin HTTP service (on `config.admin`, one thread, with the token, reload and
@@ -141,7 +183,7 @@ impl Recording {
             config.recorder.snapshot_interval,
         );
         server.add_service(background_service("pgscope recorder", chores));
-        if self.enabled && config.growth.enabled {
+        if config.recorder.enabled && config.growth.enabled {
             let monitor = GrowthMonitor::new(
                 Arc::clone(&self.recorder),
                 config.growth.clone(),
@@ -157,9 +199,10 @@ impl Recording {
         Ok(())
     }
 
-    /// Writes the final snapshot (after the server has drained).
+    /// Writes the final snapshot and flushes the spans (after the server has drained).
     pub fn finish(&self) {
         self.save("final");
+        self.finish_spans();
     }
 
     /// Writes a snapshot now (`what` names it in the log): the final one, or the one a process
@@ -173,6 +216,18 @@ impl Recording {
                 ),
                 Err(error) => log::error!("cannot save the {what} snapshot: {error}"),
             }
+        }
+    }
+
+    /// Flushes and stops span export, once (later calls do nothing).
+    pub fn finish_spans(&self) {
+        let taken = self
+            .spans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(spans) = taken {
+            spans.finish();
         }
     }
 }
