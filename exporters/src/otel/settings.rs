@@ -380,7 +380,10 @@ fn parse_ratio(value: &str) -> Option<f64> {
 }
 
 /// `key=value,key2=value2`, values percent-decoded (W3C Baggage octets, as the
-/// specification defines the variable).
+/// specification defines the variable). The SDK's `EnvResourceDetector` is not used: it reads
+/// the process environment (resolution here is a function of the environment it is given), it
+/// does not percent-decode values, and it drops a malformed pair silently where pgscope names
+/// the variable in an error.
 fn parse_resource(value: &str) -> Option<Vec<(String, String)>> {
     value
         .split(',')
@@ -394,21 +397,7 @@ fn parse_resource(value: &str) -> Option<Vec<(String, String)>> {
 }
 
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = |at: usize| bytes.get(at).and_then(|c| (*c as char).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }

@@ -13,28 +13,23 @@ pub const MAX_LIMIT: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRequest(pub String);
 
-/// Decodes `%XX` escapes and `+` (as space); malformed escapes are errors.
+/// Decodes `%XX` escapes and `+` (as space), as an HTML form's query string is written; a
+/// `%` not followed by two hex digits, or bytes that are not UTF-8 once decoded, are errors.
 pub fn percent_decode(text: &str) -> Result<String, BadRequest> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| BadRequest(format!("malformed percent-escape in {text:?}")))?;
-                out.push(hex);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    let malformed = text.split('%').skip(1).any(|after| {
+        !after
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(BadRequest(format!("malformed percent-escape in {text:?}")));
     }
-    String::from_utf8(out).map_err(|_| BadRequest(format!("{text:?} is not UTF-8 once decoded")))
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| BadRequest(format!("{text:?} is not UTF-8 once decoded")))
 }
 
 /// The parameters of one request, checked against the names `allowed`.
@@ -125,5 +120,23 @@ impl Params {
             filter: self.filter(),
             span: self.span(windows)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plus_is_a_space_and_an_escaped_plus_is_a_plus() {
+        assert_eq!(percent_decode("a+b%2Bc%C3%A9").unwrap(), "a b+cé");
+    }
+
+    #[test]
+    fn malformed_escapes_and_non_utf8_are_errors() {
+        for text in ["%zz", "100%", "%4", "%%41", "%+1"] {
+            assert!(percent_decode(text).is_err(), "{text}");
+        }
+        assert!(percent_decode("%FF").unwrap_err().0.contains("UTF-8"));
     }
 }

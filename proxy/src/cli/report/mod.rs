@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use pgscope_exporters::report::{self, html, text, Report};
 use pgscope_exporters::view::{Filter, Query, SortKey, Span};
 use pgscope_exporters::{read_snapshot, StatsSource};
@@ -83,18 +84,19 @@ pub struct ReportArgs {
     pub admin: AdminArgs,
 }
 
-/// Appends `name=value` (percent-encoded) to a query string.
+/// The bytes a query-string value keeps as written: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Appends `name=value` (the value percent-encoded) to a query string.
 pub fn push_param(query: &mut String, name: &str, value: &str) {
     query.push(if query.is_empty() { '?' } else { '&' });
     query.push_str(name);
     query.push('=');
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            query.push(byte as char);
-        } else {
-            query.push_str(&format!("%{byte:02X}"));
-        }
-    }
+    query.extend(utf8_percent_encode(value, UNRESERVED));
 }
 
 impl ReportArgs {
@@ -171,4 +173,17 @@ pub fn run(args: &ReportArgs, mut stdout: impl Write) -> anyhow::Result<()> {
         None => stdout.write_all(rendered.as_bytes())?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_param;
+
+    #[test]
+    fn values_keep_unreserved_bytes_and_escape_the_rest() {
+        let mut query = String::new();
+        push_param(&mut query, "sort", "total_time");
+        push_param(&mut query, "user", "a b&c=d/é~.-");
+        assert_eq!(query, "?sort=total_time&user=a%20b%26c%3Dd%2F%C3%A9~.-");
+    }
 }
