@@ -1,14 +1,14 @@
 //! The "Degrading hot paths" section, first in every report format: the growth detector's
 //! flags, most impact first, each with what happened, the evidence and what to expect next.
-//! In HTML each flag gets a latency-vs-size chart (log–log, so a slope of 1 is a scan).
+//! This module holds the text form and the lines every form shares; the HTML form, where
+//! each flag gets a latency-vs-size chart, is [`super::growth_html`].
 
 use std::fmt::Write;
 
 use super::fmt_ms;
-use super::html::escape;
 use crate::growth::{Flag, GrowthReport};
 
-fn bytes(n: f64) -> String {
+pub(super) fn bytes(n: f64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = n;
     let mut unit = 0;
@@ -29,7 +29,7 @@ fn duration(seconds: f64) -> String {
 }
 
 /// The figures line of a flag: elasticity, growth, forecast.
-fn figures(flag: &Flag) -> String {
+pub(super) fn figures(flag: &Flag) -> String {
     let mut parts = Vec::new();
     if let Some(e) = flag.variable_elasticity {
         parts.push(format!(
@@ -71,7 +71,7 @@ fn figures(flag: &Flag) -> String {
     parts.join(", ")
 }
 
-fn forecast(flag: &Flag) -> Option<String> {
+pub(super) fn forecast(flag: &Flag) -> Option<String> {
     let f = flag.forecast?;
     let when = f.seconds_to_2x.map_or("not growing now".to_owned(), |s| {
         format!("2x in {}", duration(s))
@@ -88,7 +88,7 @@ fn forecast(flag: &Flag) -> Option<String> {
     ))
 }
 
-fn plan_line(flag: &Flag) -> Option<String> {
+pub(super) fn plan_line(flag: &Flag) -> Option<String> {
     let plan = flag.plan.as_ref()?;
     if let Some(error) = &plan.error {
         return Some(format!("plan: unavailable ({error})"));
@@ -165,132 +165,13 @@ pub fn text(out: &mut String, growth: &GrowthReport) -> std::fmt::Result {
     writeln!(out, "#")
 }
 
-/// An inline SVG of p95 (and p50) against the blamed table's size, both axes logarithmic.
-fn chart(flag: &Flag) -> String {
-    let points: Vec<(f64, f64, f64)> = flag
-        .latency
-        .iter()
-        .filter(|p| p.table_bytes > 0 && p.p95_ms > 0.0)
-        .map(|p| (p.table_bytes as f64, p.p50_ms.max(1e-3), p.p95_ms))
-        .collect();
-    if points.len() < 2 {
-        return String::new();
-    }
-    let (w, h, pad) = (420.0, 180.0, 40.0);
-    let lx: Vec<f64> = points.iter().map(|p| p.0.ln()).collect();
-    let ly: Vec<f64> = points.iter().flat_map(|p| [p.1.ln(), p.2.ln()]).collect();
-    let range = |v: &[f64]| {
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (lo, if hi - lo < 1e-9 { lo + 1.0 } else { hi })
-    };
-    let ((x0, x1), (y0, y1)) = (range(&lx), range(&ly));
-    let sx = |x: f64| pad + (x.ln() - x0) / (x1 - x0) * (w - 2.0 * pad);
-    let sy = |y: f64| h - pad / 2.0 - (y.ln() - y0) / (y1 - y0) * (h - pad);
-    let mut svg = format!(
-        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"latency vs table size\">"
-    );
-    for (series, class) in [(2usize, "p95"), (1, "p50")] {
-        let path: Vec<String> = points
-            .iter()
-            .map(|p| {
-                let y = if series == 2 { p.2 } else { p.1 };
-                format!("{:.1},{:.1}", sx(p.0), sy(y))
-            })
-            .collect();
-        let color = if series == 2 { "#c22" } else { "#4a7bd0" };
-        let _ = write!(
-            svg,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"><title>{class}</title></polyline>",
-            path.join(" ")
-        );
-    }
-    let _ = write!(
-        svg,
-        "<text class=\"axis\" x=\"{pad}\" y=\"{h}\">{}</text><text class=\"axis\" x=\"{}\" y=\"{h}\" text-anchor=\"end\">{} (table size, log)</text>\
-         <text class=\"axis\" x=\"2\" y=\"12\">p95 {} ms</text><text class=\"axis\" x=\"2\" y=\"{}\">{} ms (log)</text>\
-         <text class=\"axis\" x=\"{w}\" y=\"12\" text-anchor=\"end\"><tspan fill=\"#c22\">━ p95</tspan> <tspan fill=\"#4a7bd0\">━ p50</tspan></text></svg>",
-        bytes(x0.exp()),
-        w - pad,
-        bytes(x1.exp()),
-        fmt_ms(y1.exp()),
-        h - pad / 2.0,
-        fmt_ms(y0.exp()),
-    );
-    svg
-}
-
-/// Writes the section as HTML.
-pub fn html(out: &mut String, growth: &GrowthReport) -> std::fmt::Result {
-    write!(out, "<h2 id=\"growth\">Degrading hot paths</h2>")?;
-    if !growth.enabled {
-        write!(out, "<p class=\"meta\">Growth monitoring is off.</p>")?;
-    } else if growth.flags.is_empty() {
-        write!(
-            out,
-            "<p class=\"meta\">None flagged ({} sampling rounds).</p>",
-            growth.rounds
-        )?;
-    }
-    for d in growth.databases.iter().filter(|d| !d.ok) {
-        write!(
-            out,
-            "<p class=\"regressed\">Database {}: {}</p>",
-            escape(&d.database),
-            escape(d.error.as_deref().unwrap_or("not sampled"))
-        )?;
-    }
-    for (i, flag) in growth.flags.iter().enumerate() {
-        write!(
-            out,
-            "<div class=\"query growth\"><h3>{}. <span class=\"regressed\">{}</span> <code>{}</code> {} ({})</h3><p>{}</p><p class=\"meta\">{}</p>",
-            i + 1,
-            escape(&flag.class),
-            escape(&flag.fingerprint),
-            escape(&flag.summary),
-            escape(&flag.database),
-            escape(&flag.explanation),
-            escape(&figures(flag)),
-        )?;
-        for line in [forecast(flag), plan_line(flag)].into_iter().flatten() {
-            write!(out, "<p class=\"meta\">{}</p>", escape(&line))?;
-        }
-        write!(
-            out,
-            "{}<pre>{}</pre></div>",
-            chart(flag),
-            escape(&flag.query)
-        )?;
-    }
-    for o in &growth.observations {
-        write!(
-            out,
-            "<p class=\"meta\">Observation, not a degrading hot path: <code>{}</code> {} ({}): {}</p>",
-            escape(&o.fingerprint),
-            escape(&o.summary),
-            escape(&o.database),
-            escape(&o.explanation)
-        )?;
-    }
-    for c in &growth.cleared {
-        write!(
-            out,
-            "<p class=\"meta\">Cleared: [{}] <code>{}</code> {} ({})</p>",
-            escape(&c.class),
-            escape(&c.fingerprint),
-            escape(&c.summary),
-            escape(&c.database)
-        )?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::growth::{Elasticity, LatencyPoint};
 
-    fn flag() -> Flag {
+    /// A scan-growth flag with five latency points over a doubling table.
+    pub(crate) fn flag() -> Flag {
         Flag {
             fingerprint: "00000000000000ab".to_owned(),
             database: "shop".to_owned(),
@@ -377,20 +258,6 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("flagged for 5 min"), "{out}");
-    }
-
-    #[test]
-    fn html_section_escapes_and_draws_a_chart() {
-        let report = GrowthReport {
-            enabled: true,
-            flags: vec![flag()],
-            ..GrowthReport::default()
-        };
-        let mut out = String::new();
-        html(&mut out, &report).unwrap();
-        assert!(out.contains("&lt;and&gt;"), "{out}");
-        assert!(out.contains("<polyline"), "{out}");
-        assert!(out.contains("1.0 MB"), "{out}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod diff;
 pub mod growth;
+pub mod growth_html;
 pub mod html;
 mod svg;
 pub mod text;

@@ -1,10 +1,9 @@
-//! The inline SVG bar chart of one latency distribution (no script, no external resource).
+//! The inline SVG bar chart of one latency distribution (no script, no external resource), a
+//! `maud` template like the page around it.
 
-use std::fmt::Write;
+use maud::{html, Markup};
 
 use crate::view::Bin;
-
-use super::html::escape;
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 180.0;
@@ -26,52 +25,39 @@ fn trim(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// One decimal, as SVG coordinates are written here.
+fn dec1(value: f64) -> String {
+    format!("{value:.1}")
+}
+
 /// An SVG chart of `bins`, titled for screen readers with `title`.
-pub(crate) fn distribution(bins: &[Bin], title: &str) -> String {
-    let mut svg = String::new();
+pub(crate) fn distribution(bins: &[Bin], title: &str) -> Markup {
     let max = bins.iter().map(|b| b.count).max().unwrap_or(0).max(1) as f64;
     let plot_w = WIDTH - LEFT - 8.0;
     let plot_h = HEIGHT - BOTTOM - TOP;
     let slot = plot_w / bins.len().max(1) as f64;
-    let _ = write!(
-        svg,
-        r#"<svg class="dist" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img"><title>{}</title>"#,
-        escape(title)
-    );
-    let _ = write!(
-        svg,
-        r##"<line x1="{LEFT}" y1="{y}" x2="{x2}" y2="{y}" stroke="#888"/><text x="{lx}" y="{ty}" class="axis" text-anchor="end">{max}</text><text x="{lx}" y="{y}" class="axis" text-anchor="end">0</text>"##,
-        y = TOP + plot_h,
-        x2 = WIDTH - 8.0,
-        lx = LEFT - 4.0,
-        ty = TOP + 8.0,
-        max = max as u64
-    );
-    for (i, bin) in bins.iter().enumerate() {
-        let h = if bin.count == 0 {
-            0.0
-        } else {
-            (bin.count as f64 / max * plot_h).max(1.0)
-        };
-        let x = LEFT + i as f64 * slot + 1.0;
-        let y = TOP + plot_h - h;
-        let _ = write!(
-            svg,
-            r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" class="bar"><title>≤ {label}: {count}</title></rect>"#,
-            w = (slot - 2.0).max(1.0),
-            label = escape(&bound_label(bin.le_ms)),
-            count = bin.count
-        );
-        let _ = write!(
-            svg,
-            r#"<text x="{cx:.1}" y="{ly:.1}" class="axis" text-anchor="middle">{label}</text>"#,
-            cx = x + slot / 2.0 - 1.0,
-            ly = TOP + plot_h + if i % 2 == 0 { 14.0 } else { 26.0 },
-            label = escape(&bound_label(bin.le_ms))
-        );
+    let base = TOP + plot_h;
+    html! {
+        svg.dist xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (WIDTH) " " (HEIGHT) }
+            width=(WIDTH) height=(HEIGHT) role="img" {
+            title { (title) }
+            line x1=(LEFT) y1=(base) x2=(WIDTH - 8.0) y2=(base) stroke="#888" {}
+            text x=(LEFT - 4.0) y=(TOP + 8.0) class="axis" text-anchor="end" { (max as u64) }
+            text x=(LEFT - 4.0) y=(base) class="axis" text-anchor="end" { "0" }
+            @for (i, bin) in bins.iter().enumerate() {
+                @let h = if bin.count == 0 { 0.0 } else { (bin.count as f64 / max * plot_h).max(1.0) };
+                @let x = LEFT + i as f64 * slot + 1.0;
+                @let label = bound_label(bin.le_ms);
+                rect x=(dec1(x)) y=(dec1(base - h)) width=(dec1((slot - 2.0).max(1.0)))
+                    height=(dec1(h)) class="bar" {
+                    title { "≤ " (label) ": " (bin.count) }
+                }
+                text x=(dec1(x + slot / 2.0 - 1.0))
+                    y=(dec1(base + if i % 2 == 0 { 14.0 } else { 26.0 }))
+                    class="axis" text-anchor="middle" { (label) }
+            }
+        }
     }
-    svg.push_str("</svg>");
-    svg
 }
 
 #[cfg(test)]
@@ -101,7 +87,7 @@ mod tests {
                 count: 9,
             },
         ];
-        let svg = distribution(&bins, "a <title>");
+        let svg = distribution(&bins, "a <title>").into_string();
         assert_eq!(svg.matches("<rect").count(), 3);
         assert!(svg.contains("a &lt;title&gt;"));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
