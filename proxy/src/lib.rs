@@ -10,7 +10,8 @@
 //! - [`pump`] is the only code that touches sockets: it drives one session between a client and
 //!   its upstream connection; [`tls`] gives it TLS on either side (rustls), the way PostgreSQL
 //!   and libpq do it.
-//! - [`server`] wires the pump into a pingora `ServerApp`, with graceful drain on SIGTERM.
+//! - [`server`] wires the pump into a pingora `ServerApp`, with graceful drain on SIGTERM;
+//!   [`notify`] tells systemd (`Type=notify`) when pgscope is ready, reloading or stopping.
 //! - [`wiring`] is the composition root: from the validated configuration it builds the one
 //!   clock, the recorder, span export and the flat list of [`observer`]s the pumps report to,
 //!   and the services beside the proxy (admin API, housekeeping, growth monitor); [`stats`]
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod embedded;
 pub mod event;
 pub mod growth;
+pub mod notify;
 pub mod observer;
 pub mod pump;
 pub mod recorder;
@@ -34,5 +36,6 @@ pub mod server;
 pub mod session;
 pub mod spans;
 pub mod stats;
+pub mod successor;
 pub mod tls;
 pub mod wiring;

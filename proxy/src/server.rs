@@ -14,6 +14,10 @@
 //! SIGQUIT this process writes a snapshot for it, pingora hands the sockets over, this process
 //! serves what it already accepted, drains as above and exits.
 //!
+//! SIGUSR2 does the same with a new process this one starts itself ([`Successor`]: the program
+//! at the path this one was started from, same arguments, `--upgrade`), so that under systemd
+//! the new process is part of the service.
+//!
 //! SIGINT shuts down at once. SIGHUP reloads the configuration ([`Reloader`]) and never
 //! terminates: without a handler its default action would end the process (and, in embedded
 //! mode, orphan the throw-away cluster).
@@ -31,13 +35,15 @@ use pingora_core::apps::ServerApp;
 use pingora_core::protocols::Stream;
 use pingora_core::server::{ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use tokio::io::AsyncWriteExt;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::admission::Admission;
+use crate::notify;
 use crate::pump::Pump;
 use crate::reload::Reloader;
 use crate::stats::ProxyStats;
+use crate::successor::Successor;
 
 /// Shared shutdown state: the drain flag and the connection caps.
 #[derive(Debug)]
@@ -133,6 +139,8 @@ pub struct Handover {
     /// exits: flush what is queued (spans). No snapshot: the state directory is the new
     /// process's now.
     pub after: Box<dyn Fn() + Send + Sync>,
+    /// What SIGUSR2 starts before handing over; `Err`: why SIGUSR2 cannot (logged).
+    pub successor: Result<Successor, String>,
 }
 
 impl std::fmt::Debug for Handover {
@@ -215,6 +223,38 @@ impl DrainOnSignal {
     }
 }
 
+impl DrainOnSignal {
+    /// SIGUSR2: starts the successor ([`Successor`]); whether it waits for the sockets now.
+    async fn start_successor(&self) -> bool {
+        let successor = match &self.handover.successor {
+            Ok(successor) => successor,
+            Err(why) => {
+                log::error!("SIGUSR2: cannot start a new process to hand over to: {why}");
+                return false;
+            }
+        };
+        log::info!("SIGUSR2: starting a new pgscope process to hand over to");
+        match successor.start().await {
+            Ok(pid) => {
+                log::info!("SIGUSR2: the new process {pid} waits for the listening sockets");
+                true
+            }
+            Err(error) => {
+                log::error!("SIGUSR2: no handover, this process keeps serving: {error}");
+                false
+            }
+        }
+    }
+}
+
+/// The next signal on `stream`; never resolves without one.
+async fn recv_or_never(stream: Option<&mut Signal>) -> Option<()> {
+    match stream {
+        Some(stream) => stream.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 #[async_trait]
 impl ShutdownSignalWatch for DrainOnSignal {
     async fn recv(&self) -> ShutdownSignal {
@@ -227,11 +267,20 @@ impl ShutdownSignalWatch for DrainOnSignal {
             log::error!("cannot install signal handlers; SIGTERM will not drain");
             return std::future::pending().await;
         };
+        let mut user2 = signal(SignalKind::user_defined2()).ok();
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = quit.recv() => return self.hand_over(),
-                _ = interrupt.recv() => return ShutdownSignal::FastShutdown,
+                Some(()) = recv_or_never(user2.as_mut()) => {
+                    if self.start_successor().await {
+                        return self.hand_over();
+                    }
+                }
+                _ = interrupt.recv() => {
+                    notify::stopping("stopping now (SIGINT)");
+                    return ShutdownSignal::FastShutdown;
+                }
                 _ = hangup.recv() => {
                     let reloader = Arc::clone(&self.reloader);
                     // Reading certificate files is blocking IO.
@@ -243,6 +292,10 @@ impl ShutdownSignalWatch for DrainOnSignal {
             "shutting down: draining client connections for up to {:?}",
             self.grace
         );
+        notify::stopping(&format!(
+            "shutting down: draining client connections for up to {:?}",
+            self.grace
+        ));
         self.drain.start();
         tokio::select! {
             _ = self.drain.all_closed() => log::info!("all client connections closed"),

@@ -27,21 +27,28 @@ pub fn write_config(path: &Path, port: u16, admin: &str, upstream: u16, extra: &
 /// Starts `pgscope run --config CONFIG EXTRA_ARGS…` with stdout and stderr in `log` and
 /// `RUST_LOG` unset (the file decides the level).
 pub fn run_with_config(config: &Path, log: &Path, extra_args: &[&str]) -> Child {
+    command_with_config(config, log, extra_args)
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run pgscope: {err}"))
+}
+
+/// The command [`run_with_config`] runs, for a test to add to (environment variables) first.
+pub fn command_with_config(config: &Path, log: &Path, extra_args: &[&str]) -> Command {
     let log_file = std::fs::File::create(log)
         .unwrap_or_else(|err| panic!("cannot create {}: {err}", log.display()));
     let log_too = log_file
         .try_clone()
         .unwrap_or_else(|err| panic!("cannot duplicate a file handle: {err}"));
-    Command::new(pgscope_bin())
+    let mut command = Command::new(pgscope_bin());
+    command
         .args(["run", "--config"])
         .arg(config)
         .args(extra_args)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log_file))
-        .stderr(Stdio::from(log_too))
-        .spawn()
-        .unwrap_or_else(|err| panic!("cannot run pgscope: {err}"))
+        .stderr(Stdio::from(log_too));
+    command
 }
 
 /// Polls `check` every 50 ms for up to [`WAIT`]; panics with `what` if it never holds.

@@ -31,7 +31,7 @@ pub use browser::{chromium, rendered_dom};
 pub use certs::{crypto_provider, pem_certificates, root_store, Issued, TestCa};
 pub use clients::{output_within, pg_bin, psql_at, psql_command, python, CLIENT_TIMEOUT};
 pub use cluster::Cluster;
-pub use daemon::{run_with_config, wait_for, wait_for_within, write_config};
+pub use daemon::{command_with_config, run_with_config, wait_for, wait_for_within, write_config};
 pub use metrics::metric;
 pub use pgscope::embedded::ClusterOptions;
 pub use proxy::{free_port, pgscope_bin, Proxy, ProxyEnv};

@@ -16,16 +16,19 @@ use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::{RunArgs as PingoraRunArgs, Server};
 use pingora_core::services::listening::Service;
+use pingora_core::services::Service as ServiceTrait;
 
 use crate::admin::{Operations, Readiness};
 use crate::admission::{self, Admission};
 use crate::embedded::{ClusterOptions, LocalCluster};
 use crate::growth::catalog::Target;
+use crate::notify::{self, WhenListening};
 use crate::pump::{Pump, PumpConfig};
 use crate::reload::{logging, Live, Reloader, Targets};
 use crate::server::{Drain, DrainOnSignal, Handover, ProxyApp};
 use crate::session::SessionConfig;
 use crate::stats::ProxyStats;
+use crate::successor::Successor;
 use crate::tls::{ServerTls, UpstreamConnector};
 use crate::wiring::Wiring;
 
@@ -163,6 +166,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
 
+    // The status systemd shows while pgscope serves; READY=1 once every listener listens.
+    let serving = format!("proxying {} -> {label}", listen_list(&config));
+    if notify::enabled() {
+        let mut addresses = ServiceTrait::listen_addresses(&service).unwrap_or_default();
+        addresses.push(config.admin.to_string());
+        server.add_service(WhenListening::new(addresses, serving, args.upgrade));
+    }
     server.add_service(service);
     let target = Target {
         host: upstream.host.clone(),
@@ -202,6 +212,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         after: {
             let wiring = Arc::clone(&wiring);
             Box::new(move || wiring.finish_spans())
+        },
+        successor: if config.upstream.is_some() {
+            Successor::of_this_process(upgrade_sock(&config))
+                .map_err(|e| format!("cannot tell which program this process runs: {e}"))
+        } else {
+            Err("no upstream: the throw-away cluster belongs to this process".to_owned())
         },
     };
     server.run(PingoraRunArgs {

@@ -72,7 +72,12 @@ impl Runner {
                 command
             }
         };
-        command.current_dir(cwd).stdin(Stdio::null());
+        // PostgreSQL speaks systemd's notification protocol too: with pgscope's NOTIFY_SOCKET
+        // it would tell pgscope's unit READY=1 (before pgscope listens) and STOPPING=1.
+        command
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .env_remove("NOTIFY_SOCKET");
         command
     }
 

@@ -17,7 +17,8 @@
 //!
 //! A failed reload is logged with the error (naming the key or file) and counted in
 //! `pgscope_config_reload_failures_total`; the running configuration stays in force. The last
-//! reload's result, either way, is kept for `/healthz` ([`Reloader::last`]).
+//! reload's result, either way, is kept for `/healthz` ([`Reloader::last`]) and told to systemd
+//! (`RELOADING=1`, then `READY=1` with a `STATUS=` line saying what happened).
 
 mod live;
 pub mod logging;
@@ -29,6 +30,7 @@ use pgscope_config::{Config, ConfigError, RunArgs, Secret};
 use serde::Serialize;
 
 use crate::admission::Admission;
+use crate::notify;
 use crate::stats::ProxyStats;
 use crate::tls::{ServerTls, UpstreamConnector};
 pub use live::Live;
@@ -119,16 +121,21 @@ impl Reloader {
     /// Re-reads the configuration (file and environment as they are now) and applies it;
     /// logs, counts and returns the result: what changed (and what needs a restart), or why
     /// nothing did.
+    /// A service manager listening on `NOTIFY_SOCKET` is told `RELOADING=1` before and
+    /// `READY=1` with the outcome after ([`crate::notify`]).
     pub fn reload(&self) -> Result<String, ReloadError> {
+        notify::reloading();
         let result = self.try_reload();
         match &result {
             Ok(summary) => {
                 ProxyStats::add(&self.stats.config_reloads, 1);
                 log::info!("configuration reloaded: {summary}");
+                notify::reloaded(Ok(summary));
             }
             Err(error) => {
                 ProxyStats::add(&self.stats.config_reload_failures, 1);
                 log::error!("configuration reload failed, nothing changed: {error}");
+                notify::reloaded(Err(&error.to_string()));
             }
         }
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) =

@@ -91,7 +91,8 @@ fn the_unit_runs_the_config_file_and_reloads_with_sighup() {
     let unit = std::fs::read_to_string(deploy_dir().join("pgscope.service")).unwrap();
     let lines: Vec<&str> = unit.lines().map(str::trim).collect();
     for line in [
-        "Type=simple",
+        "Type=notify",
+        "NotifyAccess=all",
         "ExecStart=/usr/local/bin/pgscope run --config /etc/pgscope/pgscope.toml",
         "ExecStartPre=/usr/local/bin/pgscope check-config --config /etc/pgscope/pgscope.toml",
         "ExecReload=/bin/kill -HUP $MAINPID",

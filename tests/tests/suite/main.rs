@@ -32,6 +32,7 @@ mod report;
 mod shutdown;
 mod smoke;
 mod snapshot_failures;
+mod systemd_notify;
 mod tls;
 mod tls_byte_exact;
 mod tls_clients;
