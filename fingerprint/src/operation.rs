@@ -276,6 +276,36 @@ impl Operation {
         }
     }
 
+    /// Whether the statement may change the database or is refused by a read-only replica
+    /// (hot standby): DML that writes, `COPY` (read its direction apart: `COPY … TO` only
+    /// reads), DDL, `CALL`/`DO` (their bodies are not read), maintenance, privileges,
+    /// `LOCK`, `LISTEN`/`NOTIFY`, two-phase commit, and anything unrecognised. Reads,
+    /// transaction control, settings, cursors and `EXPLAIN` do not write.
+    pub fn writes(self) -> bool {
+        !matches!(
+            self,
+            Operation::Select
+                | Operation::Begin
+                | Operation::Commit
+                | Operation::Rollback
+                | Operation::Savepoint
+                | Operation::Release
+                | Operation::Set
+                | Operation::Reset
+                | Operation::Show
+                | Operation::Discard
+                | Operation::Unlisten
+                | Operation::Explain
+                | Operation::Prepare
+                | Operation::Execute
+                | Operation::Deallocate
+                | Operation::Declare
+                | Operation::Fetch
+                | Operation::Move
+                | Operation::Close
+        )
+    }
+
     /// Whether the statement reads or writes rows (`SELECT`, `INSERT`, `UPDATE`, `DELETE`,
     /// `MERGE`), as opposed to utility statements.
     pub fn is_dml(self) -> bool {
@@ -470,5 +500,33 @@ mod tests {
         assert!(Operation::Merge.is_dml());
         assert!(!Operation::Create(ObjectKind::Table).is_dml());
         assert!(!Operation::Copy.is_dml());
+    }
+
+    #[test]
+    fn writes_are_what_a_read_only_replica_refuses_and_reads_are_not() {
+        for sql in [
+            "insert into t values (1)",
+            "update t set a = 1",
+            "delete from t",
+            "copy t from stdin",
+            "create index i on t (a)",
+            "truncate t",
+            "call p()",
+            "do $$ begin end $$",
+            "frobnicate",
+        ] {
+            assert!(detect(sql).writes(), "{sql}");
+        }
+        for sql in [
+            "select 1",
+            "begin",
+            "commit",
+            "set search_path = x",
+            "show all",
+            "fetch 10 from c",
+            "explain select 1",
+        ] {
+            assert!(!detect(sql).writes(), "{sql}");
+        }
     }
 }

@@ -32,6 +32,7 @@ pub mod observer;
 pub mod pump;
 pub mod recorder;
 pub mod reload;
+pub mod replay;
 pub mod server;
 pub mod session;
 pub mod spans;

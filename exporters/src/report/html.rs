@@ -18,7 +18,7 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}\
 pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap;word-break:break-word}\
 .query{border:1px solid #ddd;border-radius:6px;padding:.2em 1em 1em;margin:1.5em 0}\
 .meta{color:#555}.bar{fill:#4a7bd0}.axis{font-size:10px;fill:#555}\
-.new{color:#0a6}.regressed{color:#c22;font-weight:bold}.improved{color:#36c}";
+.new{color:#0a6}.regressed,.errors{color:#c22;font-weight:bold}.missing{color:#c60}.improved{color:#36c}";
 
 /// Renders `report` as a complete HTML document.
 pub fn render(report: &Report) -> String {
@@ -49,6 +49,7 @@ fn page(report: &Report) -> Markup {
                     @if !recorder.enabled { " " b { "Recording is off." } }
                 }
                 @if let Some(growth) = &report.growth { (growth_html::section(growth)) }
+                @if let Some(replay) = &report.replay { (super::replay::html(replay)) }
                 (profile(&report.rows))
                 @if let Some(baseline) = &report.baseline { (changes(baseline)) }
                 @for ranked in &report.rows { (query(ranked)) }
@@ -97,7 +98,9 @@ fn changes(baseline: &Comparison) -> Markup {
         table #changes {
             tr {
                 th.l { "Status" } th { "Rank" } th.l { "Fingerprint" } th { "Calls before" }
-                th { "Calls now" } th { "p95 before" } th { "p95 now" } th { "×" }
+                th { "Calls now" } th { "Errors before" } th { "Errors now" }
+                th { "p50 before" } th { "p50 now" } th { "p95 before" } th { "p95 now" }
+                th { "×" } th { "p99 before" } th { "p99 now" }
                 th { "Total ms before" } th { "Total ms now" } th.l { "Summary" }
             }
             @for change in &baseline.changes {
@@ -107,9 +110,20 @@ fn changes(baseline: &Comparison) -> Markup {
                     td.l { code { (change.fingerprint) } }
                     td { (change.calls_before) }
                     td { (change.calls_after) }
+                    td { (change.errors_before) }
+                    td {
+                        (change.errors_after)
+                        @for (code, n) in &change.new_errors {
+                            br; span.regressed { "new " (code) "×" (n) }
+                        }
+                    }
+                    td { (fmt_ms(change.p50_before_ms)) }
+                    td { (fmt_ms(change.p50_after_ms)) }
                     td { (fmt_ms(change.p95_before_ms)) }
                     td { (fmt_ms(change.p95_after_ms)) }
                     td { (change.p95_ratio.map_or_else(|| "new".to_owned(), |r| format!("{r:.2}"))) }
+                    td { (fmt_ms(change.p99_before_ms)) }
+                    td { (fmt_ms(change.p99_after_ms)) }
                     td { (fmt_ms(change.total_before_ms)) }
                     td { (fmt_ms(change.total_after_ms)) }
                     td.l { (change.summary) }

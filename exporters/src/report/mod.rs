@@ -8,6 +8,7 @@ pub mod diff;
 pub mod growth;
 pub mod growth_html;
 pub mod html;
+pub mod replay;
 mod svg;
 pub mod text;
 
@@ -17,7 +18,8 @@ use crate::source::StatsSource;
 use crate::time::rfc3339;
 use crate::view::{self, Query, Row, Totals};
 
-pub use diff::{compare, Change, ChangeStatus, Comparison};
+pub use diff::{compare, compare_all, Change, ChangeStatus, Comparison};
+pub use replay::{ReplayFailure, ReplayStall, ReplaySummary};
 
 /// One ranked row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +53,9 @@ pub struct Report {
     /// as in every other format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth: Option<crate::growth::GrowthReport>,
+    /// What a replay did, for the report of `pgscope replay` (whose baseline is the capture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplaySummary>,
     /// When it was made (RFC 3339).
     pub generated_at: String,
     /// Start of recording or last reset (RFC 3339).
@@ -102,6 +107,7 @@ pub fn build(source: &dyn StatsSource, query: &Query) -> Report {
         rows,
         baseline: None,
         growth: None,
+        replay: None,
     }
 }
 

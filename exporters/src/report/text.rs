@@ -45,6 +45,9 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
     if let Some(growth) = &report.growth {
         super::growth::text(out, growth)?;
     }
+    if let Some(replay) = &report.replay {
+        super::replay::text(out, replay)?;
+    }
     writeln!(out, "# Profile")?;
     writeln!(
         out,
@@ -94,37 +97,47 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         )?;
         writeln!(
             out,
-            "# {:<10} {:>4} {:<16} {:>21} {:>29} {:>25}  Summary",
+            "# {:<10} {:>4} {:<16} {:>21} {:>15} {:>21} {:>29} {:>21} {:>25}  Summary",
             "Status",
             "Rank",
             "Fingerprint",
             "Calls before → now",
+            "Errors",
+            "p50 ms",
             "p95 ms before → now (×)",
+            "p99 ms",
             "Total ms before → now"
         )?;
         for change in &baseline.changes {
             let ratio = change
                 .p95_ratio
                 .map_or_else(|| "new".to_owned(), |r| format!("×{r:.2}"));
+            let arrow = |before: f64, after: f64| format!("{} → {}", fmt_ms(before), fmt_ms(after));
             writeln!(
                 out,
-                "# {:<10} {:>4} {:<16} {:>21} {:>29} {:>25}  {}",
+                "# {:<10} {:>4} {:<16} {:>21} {:>15} {:>21} {:>29} {:>21} {:>25}  {}",
                 change.status.label(),
                 change.rank,
                 change.fingerprint,
                 format!("{} → {}", change.calls_before, change.calls_after),
+                format!("{} → {}", change.errors_before, change.errors_after),
+                arrow(change.p50_before_ms, change.p50_after_ms),
                 format!(
-                    "{} → {} ({ratio})",
-                    fmt_ms(change.p95_before_ms),
-                    fmt_ms(change.p95_after_ms)
+                    "{} ({ratio})",
+                    arrow(change.p95_before_ms, change.p95_after_ms)
                 ),
-                format!(
-                    "{} → {}",
-                    fmt_ms(change.total_before_ms),
-                    fmt_ms(change.total_after_ms)
-                ),
+                arrow(change.p99_before_ms, change.p99_after_ms),
+                arrow(change.total_before_ms, change.total_after_ms),
                 short(&change.summary, 50)
             )?;
+            if !change.new_errors.is_empty() {
+                let codes: Vec<String> = change
+                    .new_errors
+                    .iter()
+                    .map(|(code, n)| format!("{code}×{n}"))
+                    .collect();
+                writeln!(out, "#   new errors: {}", codes.join(", "))?;
+            }
         }
     }
     for ranked in &report.rows {

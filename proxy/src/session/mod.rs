@@ -162,6 +162,8 @@ pub struct Session {
     server_said_fatal: bool,
     /// The client connection is TLS (terminated by pgscope).
     client_tls: bool,
+    /// The server sent `CopyInResponse` and has not yet ended the COPY: it waits for data.
+    copy_in: bool,
     /// While the upstream is TLS and authentication is going on: the SCRAM filter.
     auth: Option<Box<AuthFilter>>,
 }
@@ -193,6 +195,7 @@ impl Session {
             server_framed: true,
             server_said_fatal: false,
             client_tls: false,
+            copy_in: false,
             auth: None,
         }
     }
@@ -232,6 +235,17 @@ impl Session {
     /// Whether this is a replication connection (forwarded, never recorded).
     pub fn is_replication(&self) -> bool {
         self.replication
+    }
+
+    /// The server's cancel key (process id and secret), once its `BackendKeyData` arrived.
+    pub fn backend_key(&self) -> Option<(u32, &Bytes)> {
+        self.backend_key.as_ref().map(|(pid, key)| (*pid, key))
+    }
+
+    /// Whether the server is in COPY FROM STDIN, waiting for the client's data: it sent
+    /// `CopyInResponse` and no `CommandComplete`, `ErrorResponse` or `ReadyForQuery` since.
+    pub fn copy_in(&self) -> bool {
+        self.copy_in
     }
 
     /// Number of requests sent upstream whose responses have not all arrived.
@@ -420,6 +434,14 @@ impl Session {
         match decoded {
             Decoded::Frame(frame) => {
                 let message = BackendMessage::parse(frame)?;
+                if matches!(
+                    message,
+                    BackendMessage::CommandComplete { .. }
+                        | BackendMessage::ErrorResponse(_)
+                        | BackendMessage::ReadyForQuery { .. }
+                ) {
+                    self.copy_in = false;
+                }
                 match &message {
                     BackendMessage::ErrorResponse(fields) => {
                         if matches!(fields.severity(), Some(b"FATAL" | b"PANIC")) {
@@ -451,6 +473,9 @@ impl Session {
                     .on_server_message(&message, &self.connection, now, &mut out.events);
             }
             Decoded::Skipped { tag, .. } => {
+                if *tag == pgscope_protocol::tag::backend::COPY_IN_RESPONSE {
+                    self.copy_in = true;
+                }
                 self.tracker
                     .on_server_tag(*tag, &self.connection, now, &mut out.events);
             }

@@ -28,6 +28,7 @@ mod psql;
 mod psycopg;
 mod recorder;
 mod reload;
+mod replay;
 mod report;
 mod shutdown;
 mod smoke;

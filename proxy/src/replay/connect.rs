@@ -1,0 +1,296 @@
+//! Opening a replay connection: TLS as the target URL says (the proxy's own
+//! [`UpstreamConnector`], so `sslmode` and the certificate checks behave as they do upstream),
+//! the startup packet, and authentication with the `postgres-protocol` crate's SCRAM-SHA-256
+//! and md5 — pgscope writes no cryptography of its own.
+
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use pgscope_protocol::backend::{Authentication, BackendMessage};
+use pgscope_protocol::encode::frontend as enc;
+use pgscope_protocol::frame::HEADER_LEN;
+use pgscope_protocol::Frame;
+use postgres_protocol::authentication::md5_hash;
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::ReplayError;
+use crate::tls::{ServerStream, UpstreamConnector};
+
+/// Longest the server may take over authentication.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest authentication message accepted.
+const MAX_AUTH_MESSAGE: usize = 1 << 20;
+
+/// Who a replayed session connects as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Login {
+    /// The `user` startup parameter.
+    pub(crate) user: String,
+    /// The `database` startup parameter.
+    pub(crate) database: String,
+    /// The `application_name` startup parameter (not sent when empty).
+    pub(crate) application: String,
+    /// The password, when one is known.
+    pub(crate) password: Option<String>,
+}
+
+impl Login {
+    /// The startup packet.
+    pub(crate) fn startup(&self) -> Bytes {
+        let mut params = vec![
+            ("user", self.user.as_str()),
+            ("database", self.database.as_str()),
+        ];
+        if !self.application.is_empty() {
+            params.push(("application_name", self.application.as_str()));
+        }
+        enc::startup((3, 0), &params)
+    }
+}
+
+/// An authenticated connection and what the server sent after `AuthenticationOk`
+/// (`ParameterStatus`, `BackendKeyData`, `ReadyForQuery`, …), not yet looked at.
+pub(crate) struct Opened {
+    /// The connection.
+    pub(crate) stream: ServerStream,
+    /// Bytes read after `AuthenticationOk`.
+    pub(crate) rest: Bytes,
+}
+
+/// Connects and authenticates as `login`.
+pub(crate) async fn open(
+    connector: &UpstreamConnector,
+    login: &Login,
+) -> Result<Opened, ReplayError> {
+    let mut stream = connector
+        .connect()
+        .await
+        .map_err(|e| ReplayError::Connect(format!("{}: {}", connector.label(), e.reason)))?;
+    let opened = tokio::time::timeout(AUTH_TIMEOUT, async {
+        stream.write_all(&login.startup()).await?;
+        let rest = authenticate(&mut stream, login).await?;
+        Ok::<_, ReplayError>(rest)
+    })
+    .await
+    .map_err(|_| ReplayError::Connect(format!("authentication took over {AUTH_TIMEOUT:?}")))??;
+    Ok(Opened {
+        stream,
+        rest: opened,
+    })
+}
+
+/// Splits the first whole message off `buf`.
+fn take_message(buf: &mut BytesMut) -> Result<Option<Frame>, ReplayError> {
+    let Some(header) = buf.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if !(4..=MAX_AUTH_MESSAGE).contains(&len) {
+        return Err(ReplayError::Connect(format!(
+            "the server sent a message of invalid length {len} during authentication"
+        )));
+    }
+    if buf.len() < len + 1 {
+        return Ok(None);
+    }
+    let bytes = buf.split_to(len + 1).freeze();
+    Ok(Some(Frame {
+        tag: bytes[0],
+        bytes,
+    }))
+}
+
+/// Answers the server's authentication requests until `AuthenticationOk`; returns what was
+/// read after it.
+async fn authenticate(stream: &mut ServerStream, login: &Login) -> Result<Bytes, ReplayError> {
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut scram: Option<ScramSha256> = None;
+    let password = || {
+        login.password.as_deref().ok_or_else(|| {
+            ReplayError::Connect(format!(
+                "the server asks a password for user {:?} and none was given (in the target \
+                 URL, PGPASSWORD or the password file)",
+                login.user
+            ))
+        })
+    };
+    loop {
+        let Some(frame) = take_message(&mut buf)? else {
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Err(ReplayError::Connect(
+                    "the server closed the connection during authentication".into(),
+                ));
+            }
+            continue;
+        };
+        let message = BackendMessage::parse(&frame)
+            .map_err(|e| ReplayError::Connect(format!("during authentication: {e}")))?;
+        let reply = match message {
+            BackendMessage::ErrorResponse(fields) => {
+                return Err(ReplayError::Refused {
+                    sqlstate: fields
+                        .sqlstate()
+                        .map(|code| String::from_utf8_lossy(&code).into_owned())
+                        .unwrap_or_default(),
+                    message: fields
+                        .message()
+                        .map(|m| String::from_utf8_lossy(m).into_owned())
+                        .unwrap_or_default(),
+                })
+            }
+            BackendMessage::Authentication(Authentication::Ok) => {
+                let rest = buf.split().freeze();
+                return Ok(rest);
+            }
+            BackendMessage::Authentication(Authentication::CleartextPassword) => {
+                enc::password(password()?)
+            }
+            BackendMessage::Authentication(Authentication::Md5Password { salt }) => {
+                let hash = md5_hash(login.user.as_bytes(), password()?.as_bytes(), salt);
+                enc::password(&hash)
+            }
+            BackendMessage::Authentication(auth @ Authentication::Sasl { .. }) => {
+                if !auth.mechanisms().any(|m| m == SCRAM_SHA_256.as_bytes()) {
+                    return Err(ReplayError::Connect(
+                        "the server offers no SASL mechanism pgscope supports (SCRAM-SHA-256)"
+                            .into(),
+                    ));
+                }
+                let client =
+                    ScramSha256::new(password()?.as_bytes(), ChannelBinding::unsupported());
+                let message = enc::sasl_initial_response(SCRAM_SHA_256, Some(client.message()));
+                scram = Some(client);
+                message
+            }
+            BackendMessage::Authentication(Authentication::SaslContinue { data }) => {
+                let client = scram.as_mut().ok_or_else(|| {
+                    ReplayError::Connect("SASL continuation before SASL start".into())
+                })?;
+                client
+                    .update(data)
+                    .map_err(|e| ReplayError::Connect(format!("SCRAM: {e}")))?;
+                enc::sasl_response(client.message())
+            }
+            BackendMessage::Authentication(Authentication::SaslFinal { data }) => {
+                scram
+                    .as_mut()
+                    .ok_or_else(|| ReplayError::Connect("SASL final before SASL start".into()))?
+                    .finish(data)
+                    .map_err(|e| ReplayError::Connect(format!("SCRAM: {e}")))?;
+                continue;
+            }
+            BackendMessage::Authentication(other) => {
+                return Err(ReplayError::Connect(format!(
+                    "the server asks for an authentication method pgscope does not support \
+                     ({other:?})"
+                )))
+            }
+            // NegotiateProtocolVersion and notices may come before the outcome.
+            _ => continue,
+        };
+        stream.write_all(&reply).await?;
+        stream.flush().await?;
+    }
+}
+
+/// Sends a `CancelRequest` for the backend `pid` with `key` on a fresh connection.
+pub(crate) async fn cancel(
+    connector: &UpstreamConnector,
+    pid: u32,
+    key: &[u8],
+) -> Result<(), ReplayError> {
+    let mut stream = connector
+        .connect()
+        .await
+        .map_err(|e| ReplayError::Connect(e.reason))?;
+    stream.write_all(&enc::cancel_request(pid, key)).await?;
+    stream.flush().await?;
+    // The server closes the connection once it has read the request.
+    let mut sink = [0u8; 64];
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut sink)).await;
+    Ok(())
+}
+
+/// Runs a simple query on a fresh connection as `login` and returns the first column of the
+/// first row (`None` for no row or NULL).
+pub(crate) async fn query_one(
+    connector: &UpstreamConnector,
+    login: &Login,
+    sql: &str,
+) -> Result<Option<String>, ReplayError> {
+    let Opened { mut stream, rest } = open(connector, login).await?;
+    stream.write_all(&enc::query(sql)).await?;
+    stream.write_all(&enc::terminate()).await?;
+    stream.flush().await?;
+    let mut buf = BytesMut::from(&rest[..]);
+    let mut value = None;
+    let mut seen_row = false;
+    loop {
+        let Some(frame) = take_message(&mut buf)? else {
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Ok(value);
+            }
+            continue;
+        };
+        match frame.tag {
+            b'D' if !seen_row => {
+                seen_row = true;
+                value = first_column(frame.body());
+            }
+            b'E' => {
+                let message = BackendMessage::parse(&frame)
+                    .ok()
+                    .and_then(|m| match m {
+                        BackendMessage::ErrorResponse(fields) => fields
+                            .message()
+                            .map(|m| String::from_utf8_lossy(m).into_owned()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                return Err(ReplayError::Connect(message));
+            }
+            b'Z' => return Ok(value),
+            _ => {}
+        }
+    }
+}
+
+/// The first value of a `DataRow` body, as text.
+fn first_column(mut body: &[u8]) -> Option<String> {
+    if body.remaining() < 6 || body.get_i16() < 1 {
+        return None;
+    }
+    let len = body.get_i32();
+    let len = usize::try_from(len).ok()?;
+    body.get(..len)
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_column_of_a_data_row_is_read_and_null_is_none() {
+        let row = pgscope_protocol::encode::backend::data_row(&[Some(b"Lock"), Some(b"x")]);
+        assert_eq!(first_column(&row[HEADER_LEN..]).as_deref(), Some("Lock"));
+        let null = pgscope_protocol::encode::backend::data_row(&[None]);
+        assert_eq!(first_column(&null[HEADER_LEN..]), None);
+    }
+
+    #[test]
+    fn the_startup_packet_carries_the_captured_labels() {
+        let login = Login {
+            user: "alice".into(),
+            database: "shop".into(),
+            application: "billing".into(),
+            password: None,
+        };
+        let packet = login.startup();
+        let text = String::from_utf8_lossy(&packet);
+        for part in ["user\0alice", "database\0shop", "application_name\0billing"] {
+            assert!(text.contains(part), "{text:?}");
+        }
+    }
+}

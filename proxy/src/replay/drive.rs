@@ -1,0 +1,286 @@
+//! One replayed session on its own connection: the steps of its [`Plan`] written at their
+//! (scaled) times, every server byte fed to a [`Session`] — the proxy's own state machine, so
+//! responses are matched to statements exactly as the proxy matches them and each finished
+//! statement reaches the replay's recorder as a `QueryFinished` event — and a stalled wait
+//! reported and cancelled.
+//!
+//! **Time.** A step due at capture offset `at` is written at `start + (at - zero) / speed +
+//! lag`, where `lag` grows by however late a wait for the server made a step: when the
+//! target answers more slowly than the captured server, the session's later think times are
+//! kept rather than squeezed. `--speed max` writes each step as soon as the previous answers
+//! allow.
+//!
+//! **Stalls.** While the session waits for answers and the server has sent nothing for
+//! `--stall-timeout`, the backend's `pg_stat_activity.wait_event_type` is read on a separate
+//! connection; if it is waiting on a `Lock`, the stall is reported and the statement cancelled
+//! with the session's `BackendKeyData` (the server then answers it with SQLSTATE 57014, which
+//! the report counts as a replay-only error). A statement that is merely slow is left running.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::connect::{self, Login};
+use super::plan::{Plan, Step};
+use super::{Context, ReplayError, Stall};
+use crate::observer::Observer;
+use crate::session::{Action, Output, Session, SessionConfig};
+use crate::tls::ServerStream;
+
+/// Bytes read from the server at a time.
+const READ_SIZE: usize = 64 * 1024;
+
+/// One session of the replay: a captured session (or one of its `--multiply` copies).
+pub(crate) struct Job {
+    /// The captured session's id.
+    pub(crate) id: u64,
+    /// Which copy (0-based).
+    pub(crate) copy: u32,
+    /// The labels statements are recorded under (the captured ones, so the comparison
+    /// matches them with the capture's even when the target URL overrides a login setting).
+    pub(crate) labels: Login,
+    /// Who to connect as.
+    pub(crate) login: Login,
+    /// When the session connected in the capture.
+    pub(crate) connected_at: Duration,
+    /// What to send.
+    pub(crate) plan: Plan,
+}
+
+/// A session's connection and state machine.
+struct Live<'a> {
+    ctx: &'a Context,
+    job: &'a Job,
+    stream: ServerStream,
+    session: Session,
+    out: Output,
+    buf: BytesMut,
+    /// When the server last sent something (or the wait began).
+    progress: Instant,
+    closed: bool,
+}
+
+/// Replays `job`; an error ends the session (it is reported, the replay goes on).
+pub(crate) async fn run(ctx: Arc<Context>, job: Job) -> Result<(), ReplayError> {
+    let start = ctx.due(job.connected_at, Duration::ZERO);
+    tokio::time::sleep_until(start.into()).await;
+    let mut session = Session::new(SessionConfig {
+        flush_pipelines: false,
+        ..SessionConfig::default()
+    });
+    let mut out = Output::default();
+    let mut startup = BytesMut::from(&job.labels.startup()[..]);
+    session.on_client_startup(&mut startup, &mut out);
+    if out.action != Some(Action::Connect) {
+        return Err(ReplayError::Connect(
+            "the captured startup parameters were refused".into(),
+        ));
+    }
+    out.clear();
+    let opened = connect::open(&ctx.connector, &job.login).await?;
+    session.on_upstream_connected(false);
+    let mut live = Live {
+        ctx: &ctx,
+        job: &job,
+        stream: opened.stream,
+        session,
+        out,
+        buf: BytesMut::with_capacity(READ_SIZE),
+        progress: Instant::now(),
+        closed: false,
+    };
+    live.on_server(opened.rest);
+    while !live.session.is_ready() {
+        live.read().await?;
+    }
+    ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+    let result = live.steps().await;
+    ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
+    result
+}
+
+impl Live<'_> {
+    async fn steps(&mut self) -> Result<(), ReplayError> {
+        let mut lag = Duration::ZERO;
+        let mut terminated = false;
+        for step in &self.job.plan.steps {
+            match step {
+                Step::Send {
+                    at,
+                    wait,
+                    bytes,
+                    terminates,
+                } => {
+                    if *wait {
+                        self.settle().await?;
+                        let due = self.ctx.due(*at, lag);
+                        lag += Instant::now().saturating_duration_since(due);
+                    }
+                    self.until(self.ctx.due(*at, lag)).await?;
+                    self.write(bytes.clone()).await?;
+                    self.ctx.counters.steps.fetch_add(1, Ordering::Relaxed);
+                    if *terminates {
+                        terminated = true;
+                    }
+                }
+                Step::Cancel { at } => {
+                    self.until(self.ctx.due(*at, lag)).await?;
+                    self.cancel().await;
+                    self.ctx.counters.steps.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if self.closed {
+                break;
+            }
+        }
+        if !terminated && !self.closed {
+            self.settle().await?;
+            self.write(pgscope_protocol::encode::frontend::terminate())
+                .await?;
+        }
+        // Read what is left until the server closes (after Terminate, at once).
+        while !self.closed {
+            if tokio::time::timeout(Duration::from_secs(5), self.read())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// Feeds server bytes to the session and its events to the recorder.
+    fn on_server(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.session
+            .on_server_data(chunk, Instant::now(), &mut self.out);
+        self.flush_events();
+    }
+
+    fn flush_events(&mut self) {
+        for event in &self.out.events {
+            self.ctx.recorder.observe(event);
+        }
+        self.out.clear();
+    }
+
+    /// Reads one chunk from the server.
+    async fn read(&mut self) -> Result<(), ReplayError> {
+        self.buf.reserve(READ_SIZE);
+        let n = self.stream.read_buf(&mut self.buf).await?;
+        if n == 0 {
+            self.closed = true;
+            return Ok(());
+        }
+        self.progress = Instant::now();
+        let chunk = self.buf.split().freeze();
+        self.on_server(chunk);
+        Ok(())
+    }
+
+    /// Reads what the server sends until `due`.
+    async fn until(&mut self, due: Instant) -> Result<(), ReplayError> {
+        while !self.closed && Instant::now() < due {
+            tokio::select! {
+                read = self.read() => read?,
+                () = tokio::time::sleep_until(due.into()) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` (one or more whole messages) through the session.
+    async fn write(&mut self, bytes: Bytes) -> Result<(), ReplayError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.session
+            .on_client_data(bytes, Instant::now(), &mut self.out);
+        for chunk in std::mem::take(&mut self.out.to_server) {
+            self.stream.write_all(&chunk).await?;
+        }
+        self.flush_events();
+        Ok(())
+    }
+
+    /// Waits until the server has answered everything in flight, or waits for COPY data.
+    async fn settle(&mut self) -> Result<(), ReplayError> {
+        self.progress = Instant::now();
+        let mut checked = self.progress;
+        while !self.closed && self.session.in_flight() > 0 && !self.session.copy_in() {
+            let Some(timeout) = self.ctx.stall_timeout else {
+                self.read().await?;
+                continue;
+            };
+            let check_at = self.progress.max(checked) + timeout;
+            tokio::select! {
+                read = self.read() => read?,
+                () = tokio::time::sleep_until(check_at.into()) => {
+                    checked = Instant::now();
+                    self.check_stall().await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The session has waited `--stall-timeout` without a byte: if its backend waits on a
+    /// lock, report the stall and cancel the statement.
+    async fn check_stall(&mut self) {
+        let Some((pid, _)) = self.session.backend_key() else {
+            return;
+        };
+        let sql = format!("SELECT wait_event_type FROM pg_stat_activity WHERE pid = {pid}");
+        let waiting = match connect::query_one(&self.ctx.connector, &self.job.login, &sql).await {
+            Ok(wait) => wait,
+            Err(error) => {
+                log::warn!(
+                    "session {}: cannot check for a lock wait: {error}",
+                    self.job.id
+                );
+                return;
+            }
+        };
+        if waiting.as_deref() != Some("Lock") {
+            return;
+        }
+        let waited = self.progress.elapsed();
+        log::warn!(
+            "session {} (copy {}) waited {waited:.1?} on a lock; cancelling its statement",
+            self.job.id,
+            self.job.copy
+        );
+        self.ctx.record_stall(Stall {
+            session: self.job.id,
+            copy: self.job.copy,
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+        });
+        self.cancel().await;
+    }
+
+    /// Sends a `CancelRequest` for the session's running statement.
+    async fn cancel(&mut self) {
+        let Some((pid, key)) = self.session.backend_key() else {
+            return;
+        };
+        let key = key.clone();
+        if let Err(error) = connect::cancel(&self.ctx.connector, pid, &key).await {
+            log::warn!("session {}: cancel request failed: {error}", self.job.id);
+        }
+    }
+
+    /// The connection is done: requests still in flight are resolved as skipped.
+    fn finish(&mut self) {
+        let label = self.ctx.connector.label().to_owned();
+        self.session
+            .on_server_closed(&label, Instant::now(), &mut self.out);
+        self.flush_events();
+    }
+}
