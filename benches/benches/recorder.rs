@@ -12,10 +12,10 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use pgscope::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
 use pgscope::observer::Observer;
 use pgscope::recorder::{Recorder, RecorderSettings};
+use pgscope::shape::{Shape, Shapes};
 use pgscope_exporters::prometheus::{encode_text, MetricsOptions};
 use pgscope_exporters::view::{self, Query};
 use pgscope_exporters::{Sample, SampleOutcome, StatsCollector, StatsSource};
-use pgscope_fingerprint::{Analysis, Analyzer};
 
 /// The allocator of the `pgscope` binary, so that the memory figures are the binary's.
 #[global_allocator]
@@ -47,23 +47,26 @@ fn connection() -> Arc<ConnectionInfo> {
     })
 }
 
-fn analyses(analyzer: &Analyzer, n: usize) -> Vec<Arc<Analysis>> {
+fn analyses(shapes: &Shapes, n: usize) -> Vec<Arc<Shape>> {
     (0..n)
-        .map(|i| analyzer.analyze(&format!("SELECT c{i}, name FROM t{} WHERE id = 1", i % 50)))
+        .map(|i| shapes.analyze(&format!("SELECT c{i}, name FROM t{} WHERE id = 1", i % 50)))
         .collect()
 }
 
 /// A recorder holding `keys` fingerprints with `windows` one-minute windows of `per_window`
 /// calls each (the analysis cache sized for them).
-fn filled(keys: usize, windows: u64, per_window: u64) -> (Recorder, Vec<Arc<Analysis>>) {
-    let analyzer = Arc::new(Analyzer::new(keys));
-    let all = analyses(&analyzer, keys);
+fn filled(keys: usize, windows: u64, per_window: u64) -> (Recorder, Vec<Arc<Shape>>) {
+    let shapes = Arc::new(Shapes::new(
+        keys,
+        RecorderSettings::default().max_query_text,
+    ));
+    let all = analyses(&shapes, keys);
     let recorder = Recorder::new(
         RecorderSettings {
             max_entries: keys,
             ..RecorderSettings::default()
         },
-        analyzer,
+        shapes,
     );
     let conn = connection();
     let start = recorder.clock().now_ms() - windows * 60_000;

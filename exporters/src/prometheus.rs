@@ -217,8 +217,8 @@ impl StatsCollector {
                 fingerprint: entry.fingerprint,
                 key: SeriesKey {
                     database: entry.labels.database.to_owned(),
-                    operation: entry.info.operation.clone(),
-                    summary: entry.info.summary.clone(),
+                    operation: entry.info.operation.to_string(),
+                    summary: entry.info.summary.to_string(),
                     fingerprint: String::new(),
                 },
                 series: Series {

@@ -6,22 +6,27 @@
 //! copied wholesale: the Prometheus collector, the JSON views, the report and the snapshot
 //! writer each take from an entry only what they need.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::stats::QueryStats;
 use crate::windows::WindowConfig;
 
 /// What is known about a query shape besides its numbers (from its fingerprint analysis).
+///
+/// The texts are shared (`Arc<str>`): the live recorder's entries of one shape — one per
+/// database × user × application — and the shape's analysis hold the same strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryInfo {
     /// The normalized text (literals replaced), cut to the configured maximum length.
-    pub query: String,
+    pub query: Arc<str>,
     /// A low-cardinality summary such as `SELECT pgbench_accounts`.
-    pub summary: String,
+    pub summary: Arc<str>,
     /// The operation, e.g. `SELECT`.
-    pub operation: String,
+    pub operation: Arc<str>,
     /// Tables the query references.
-    pub tables: Vec<String>,
+    pub tables: Vec<Arc<str>>,
 }
 
 /// The connection labels of an entry.

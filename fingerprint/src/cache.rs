@@ -13,6 +13,11 @@
 //! entry's `referenced` bit with a relaxed atomic store under the read lock; an insert into a
 //! full shard sweeps the hand past referenced entries (clearing their bit) and replaces the
 //! first unreferenced one. Eviction is therefore O(1) amortized and needs no list surgery.
+//!
+//! What is cached per shape is, by default, the [`Analysis`]; a caller that derives more from
+//! each shape (texts cut to its limit, attributes with shared strings) gives the derivation to
+//! [`Analyzer::shaping`], and the cache then holds the derived value instead: one value per
+//! shape, built once on the slow path, with no second cache keyed by fingerprint beside it.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -146,15 +151,20 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
     }
 }
 
+/// What an [`Analyzer`] makes of each new shape's analysis.
+type Derive<S> = Box<dyn Fn(Analysis) -> S + Send + Sync>;
+
 /// A thread-safe (`Send + Sync`), bounded analysis cache; see the module documentation of
-/// this file and the crate documentation for the design.
-pub struct Analyzer {
-    texts: Sharded<Arc<str>, Arc<Analysis>>,
-    shapes: Sharded<Fingerprint, Arc<Analysis>>,
+/// this file and the crate documentation for the design. It caches, per shape, an `S` made
+/// from the shape's [`Analysis`] (the analysis itself unless built by [`Analyzer::shaping`]).
+pub struct Analyzer<S = Analysis> {
+    texts: Sharded<Arc<str>, Arc<S>>,
+    shapes: Sharded<Fingerprint, Arc<S>>,
     max_text: usize,
+    derive: Derive<S>,
 }
 
-impl std::fmt::Debug for Analyzer {
+impl<S> std::fmt::Debug for Analyzer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Analyzer")
             .field("fingerprints", &self.len())
@@ -175,17 +185,30 @@ impl Analyzer {
     /// Like [`Analyzer::new`], caching exact texts only up to `max_text` bytes (0 disables the
     /// exact-text cache).
     pub fn with_max_text(capacity: usize, max_text: usize) -> Self {
+        Analyzer::shaping(capacity, max_text, |analysis| analysis)
+    }
+}
+
+impl<S> Analyzer<S> {
+    /// Like [`Analyzer::with_max_text`], caching per shape `derive(analysis)` instead of the
+    /// analysis: `derive` runs once per new fingerprint (on the slow path, after the parse).
+    pub fn shaping(
+        capacity: usize,
+        max_text: usize,
+        derive: impl Fn(Analysis) -> S + Send + Sync + 'static,
+    ) -> Self {
         Analyzer {
             texts: Sharded::new(capacity),
             shapes: Sharded::new(capacity),
             max_text,
+            derive: Box::new(derive),
         }
     }
 
     /// The analysis of `sql`: from the exact-text cache, else by normalizing it and looking up
     /// its fingerprint, else by a full analysis (cached for the next time). Strings are read
     /// as with `standard_conforming_strings = on`; see [`Analyzer::analyze_with`].
-    pub fn analyze(&self, sql: &str) -> Arc<Analysis> {
+    pub fn analyze(&self, sql: &str) -> Arc<S> {
         self.analyze_with(sql, ConformingStrings::On)
     }
 
@@ -193,7 +216,7 @@ impl Analyzer {
     /// `strings`. The exact-text cache holds analyses read under `On`; a text is read
     /// differently under another setting only if it holds a backslash, so such a text skips
     /// that cache under `Off` or `Unknown` (it still finds its fingerprint's analysis).
-    pub fn analyze_with(&self, sql: &str, strings: ConformingStrings) -> Arc<Analysis> {
+    pub fn analyze_with(&self, sql: &str, strings: ConformingStrings) -> Arc<S> {
         let cacheable = sql.len() <= self.max_text
             && (strings == ConformingStrings::On
                 || memchr::memchr(b'\\', sql.as_bytes()).is_none());
@@ -208,7 +231,8 @@ impl Analyzer {
         let analysis = match self.shapes.get(fingerprint.0, &fingerprint) {
             Some(hit) => hit,
             None => {
-                let fresh = Arc::new(build_analysis(sql, strings, fingerprint, normalized.text));
+                let analysis = build_analysis(sql, strings, fingerprint, normalized.text);
+                let fresh = Arc::new((self.derive)(analysis));
                 self.shapes.insert(fingerprint.0, fingerprint, fresh)
             }
         };

@@ -5,14 +5,17 @@
 //! forwarded, so nothing here is on the forwarding path's critical section.
 //!
 //! Statement text travels as an `Arc<Statement>`: a prepared statement is allocated once at
-//! `Parse` and shared by every `Execute` of it, and its fingerprint analysis is memoised in the
-//! statement itself ([`Statement::analysis`]) so that it is computed once per prepared statement,
+//! `Parse` and shared by every `Execute` of it, and its shape (the one analysis per query shape,
+//! [`crate::shape`]) is memoised in the statement itself ([`Statement::shape`]) so that it is
+//! looked up once per prepared statement,
 //! not once per execution.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use pgscope_fingerprint::{Analysis, ConformingStrings};
+use pgscope_fingerprint::ConformingStrings;
+
+use crate::shape::Shape;
 
 /// Who is connected: the startup parameters that label every query of a connection.
 ///
@@ -34,7 +37,7 @@ pub struct ConnectionInfo {
 /// The text of one SQL statement as the client sent it, with literals.
 ///
 /// The raw text stays in memory; what is stored and exported is the normalized text of its
-/// [`Analysis`], read under the connection's `standard_conforming_strings` of when the server
+/// [`Shape`], read under the connection's `standard_conforming_strings` of when the server
 /// parsed it ([`Statement::strings`]).
 #[derive(Debug)]
 pub struct Statement {
@@ -46,25 +49,25 @@ pub struct Statement {
     pub strings: ConformingStrings,
     /// Running it may change `standard_conforming_strings` (see [`may_change_strings`]).
     pub(crate) changes_strings: bool,
-    /// The fingerprint analysis, computed at most once by whichever consumer needs it first.
-    pub analysis: OnceLock<Arc<Analysis>>,
+    /// The statement's shape, looked up at most once by whichever observer needs it first.
+    pub shape: OnceLock<Arc<Shape>>,
 }
 
 impl Statement {
-    /// A statement with no analysis yet, from a connection with `standard_conforming_strings`
+    /// A statement with no shape yet, from a connection with `standard_conforming_strings`
     /// on (PostgreSQL's default).
     pub fn new(text: impl Into<Box<str>>) -> Arc<Self> {
         Self::with_strings(text, ConformingStrings::On)
     }
 
-    /// A statement with no analysis yet, whose literals the server reads under `strings`.
+    /// A statement with no shape yet, whose literals the server reads under `strings`.
     pub fn with_strings(text: impl Into<Box<str>>, strings: ConformingStrings) -> Arc<Self> {
         let text = text.into();
         Arc::new(Statement {
             changes_strings: may_change_strings(&text),
             text,
             strings,
-            analysis: OnceLock::new(),
+            shape: OnceLock::new(),
         })
     }
 }

@@ -12,6 +12,8 @@
 //!   and libpq do it.
 //! - [`server`] wires the pump into a pingora `ServerApp`, with graceful drain on SIGTERM;
 //!   [`notify`] tells systemd (`Type=notify`) when pgscope is ready, reloading or stopping.
+//! - [`shape`] is the one analysis per query shape (fingerprint, normalized text, operation,
+//!   tables, summary, texts cut to the one limit), made once and shared by every observer.
 //! - [`wiring`] is the composition root: from the validated configuration it builds the one
 //!   clock, the recorder, span export and the flat list of [`observer`]s the pumps report to,
 //!   and the services beside the proxy (admin API, housekeeping, growth monitor); [`stats`]
@@ -35,6 +37,7 @@ pub mod reload;
 pub mod replay;
 pub mod server;
 pub mod session;
+pub mod shape;
 pub mod spans;
 pub mod stats;
 pub mod successor;

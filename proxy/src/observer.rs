@@ -6,20 +6,19 @@
 //! composition root, [`crate::wiring`] — from the validated configuration: the recorder, the
 //! debug log, span export and whatever comes next each take one line there. The list is flat:
 //! no observer wraps another, so the order in which they see an event is the order they were
-//! pushed, and the recorder (first) has usually memoised the statement's analysis by the time
+//! pushed, and the recorder (first) has usually memoised the statement's shape by the time
 //! the others look at it.
 //!
 //! [`LogObserver`] logs each finished query at `debug` level as its fingerprint and normalized
-//! text — never the raw text, which carries literals. The analysis is memoised in the
-//! statement, so a prepared statement is analysed once however often it runs, and the
-//! analyzer is the process's shared one.
+//! text — never the raw text, which carries literals. The shape is memoised in the statement,
+//! so a prepared statement is looked up once however often it runs, from the process's one
+//! cache of shapes ([`crate::shape`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use pgscope_fingerprint::{Analysis, Analyzer};
-
-use crate::event::{Event, Statement};
+use crate::event::Event;
+use crate::shape::Shapes;
 
 /// A consumer of session events. Implementations must be cheap and must never block: they run on
 /// the connection's task right after its bytes were forwarded.
@@ -70,20 +69,20 @@ impl Observer for Observers {
 /// Logs finished queries at `debug` level.
 #[derive(Debug)]
 pub struct LogObserver {
-    analyzer: Arc<Analyzer>,
+    shapes: Arc<Shapes>,
 }
 
 impl LogObserver {
-    /// A logger analysing statements with the shared `analyzer`.
-    pub fn new(analyzer: Arc<Analyzer>) -> Self {
-        LogObserver { analyzer }
+    /// A logger taking each statement's shape from the process's `shapes`.
+    pub fn new(shapes: Arc<Shapes>) -> Self {
+        LogObserver { shapes }
     }
 }
 
 /// `text` cut to at most `max` bytes at a character boundary, the cut marked with `…` (which
 /// counts towards `max`). The one rule for every text pgscope stores or exports — the
-/// recorder's query texts and the spans' `db.query.text` — both bounded by
-/// `recorder.max_query_text`.
+/// recorder's query texts and the spans' `db.query.text`, both bounded by
+/// `recorder.max_query_text` — applied once per shape ([`crate::shape::Shape::of`]).
 pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max {
         return Cow::Borrowed(text);
@@ -95,23 +94,13 @@ pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(format!("{}…", &text[..end]))
 }
 
-/// The statement's analysis, computed by `analyzer` on first use, reading its literals under
-/// the statement's `standard_conforming_strings`.
-pub fn analysis_of(analyzer: &Analyzer, statement: &Statement) -> Arc<Analysis> {
-    Arc::clone(
-        statement
-            .analysis
-            .get_or_init(|| analyzer.analyze_with(&statement.text, statement.strings)),
-    )
-}
-
 impl Observer for LogObserver {
     fn observe(&self, event: &Event) {
         if !log::log_enabled!(log::Level::Debug) {
             return;
         }
         if let Event::QueryFinished(query) = event {
-            let analysis = analysis_of(&self.analyzer, &query.statement);
+            let analysis = self.shapes.of(&query.statement);
             log::debug!(
                 "query {} {:?} db={} user={} app={} {:?} rows={:?} in {:?}: {}",
                 analysis.fingerprint,

@@ -9,9 +9,10 @@
 //! 1. finds the parent: a W3C `traceparent` (and `tracestate`) in a sqlcommenter comment of
 //!    the statement text, read per query with the W3C TraceContext propagator (`parent.rs`;
 //!    a text without the word `traceparent` costs one substring search);
-//! 2. takes the statement's memoised analysis (the recorder, ahead of it, has usually made it
-//!    already) and the attributes known at span start — those that depend only on the query's
-//!    shape are built once per fingerprint with shared strings (`shapes.rs`);
+//! 2. takes the statement's memoised [`Shape`](crate::shape::Shape) (the recorder, ahead of it
+//!    in the observer list, has usually looked it up already) and the attributes known at span
+//!    start — those that depend only on the query's shape were built with the shape, once per
+//!    fingerprint, with the strings the recorder holds (`shapes.rs`);
 //! 3. asks the sampler ([`SpanEmitter::sample`]) with the span's name and those attributes,
 //!    which include the convention's sampling-relevant `db.namespace`, `db.query.summary`,
 //!    `db.query.text` and `server.address`; a sampled-out query costs this and allocates one
@@ -45,27 +46,22 @@ use std::sync::Arc;
 
 use opentelemetry::trace::{SpanKind, Status};
 use pgscope_exporters::otel::{FinishedSpan, SpanEmitter};
-use pgscope_fingerprint::Analyzer;
 
 use crate::clock::WallClock;
 use crate::event::{Event, Outcome, QueryFinished};
-use crate::observer::analysis_of;
 use crate::observer::Observer;
+use crate::shape::Shapes;
 
 pub use attributes::ServerAddress;
+pub(crate) use shapes::SpanShape;
 pub use wiring::{SpanExport, SpanExportError};
-
-/// Query shapes whose analysis this observer caches for itself. It is consulted only when no
-/// observer before it (the recorder) has analysed the statement already.
-const ANALYSIS_CACHE: usize = 5000;
 
 /// Makes one span per finished query on `emitter`.
 pub struct SpanObserver {
     emitter: SpanEmitter,
-    analyzer: Analyzer,
     server: ServerAddress,
     server_attributes: Vec<opentelemetry::KeyValue>,
-    shapes: shapes::ShapeCache,
+    shapes: Arc<Shapes>,
     clock: Arc<WallClock>,
 }
 
@@ -78,21 +74,20 @@ impl std::fmt::Debug for SpanObserver {
 }
 
 impl SpanObserver {
-    /// Spans made by `emitter` for queries sent to `server`, their `db.query.text` cut to
-    /// `max_query_text` bytes (`recorder.max_query_text`, the recorder's limit), their times
-    /// placed by `clock` (the recorder's).
+    /// Spans made by `emitter` for queries sent to `server`, with the process's `shapes`
+    /// (whose texts are cut to `recorder.max_query_text`, as the recorder's are), their times
+    /// placed by `clock` (the process's one).
     pub fn new(
         emitter: SpanEmitter,
         server: ServerAddress,
-        max_query_text: usize,
+        shapes: Arc<Shapes>,
         clock: Arc<WallClock>,
     ) -> Self {
         SpanObserver {
             emitter,
-            analyzer: Analyzer::new(ANALYSIS_CACHE),
             server_attributes: server.attributes(),
             server,
-            shapes: shapes::ShapeCache::new(max_query_text),
+            shapes,
             clock,
         }
     }
@@ -100,16 +95,15 @@ impl SpanObserver {
     /// Records the span of `query`, if it is sampled.
     pub fn record(&self, query: &QueryFinished) {
         let parent = parent::context_of(&query.statement.text, query.statement.strings);
-        let analysis = analysis_of(&self.analyzer, &query.statement);
-        let shape = self.shapes.get(&analysis);
-        let mut attributes = attributes::at_start(query, &shape, &self.server_attributes);
-        let Some(span) = self
-            .emitter
-            .sample(&parent, &shape.name, SpanKind::Client, &attributes)
+        let shape = self.shapes.of(&query.statement);
+        let mut attributes = attributes::at_start(query, &shape.span, &self.server_attributes);
+        let Some(span) =
+            self.emitter
+                .sample(&parent, &shape.span.name, SpanKind::Client, &attributes)
         else {
             return;
         };
-        attributes::at_end(query, &analysis, &mut attributes);
+        attributes::at_end(query, &shape.normalized, &mut attributes);
         let status = match query.outcome {
             Outcome::Error { sqlstate } => {
                 Status::error(format!("SQLSTATE {}", attributes::sqlstate_text(&sqlstate)))
@@ -122,7 +116,7 @@ impl SpanObserver {
         self.emitter.end(
             span,
             FinishedSpan {
-                name: Cow::Owned(shape.name.clone()),
+                name: Cow::Owned(shape.span.name.clone()),
                 start,
                 end: start + query.latency(),
                 attributes,

@@ -9,6 +9,8 @@
 //!
 //! - the process's one clock ([`WallClock`]), shared by the recorder's windows, the spans'
 //!   times and the growth monitor's rounds, so a query's span and its window agree;
+//! - the process's one analysis per query shape ([`Shapes`]), its texts cut to the one limit
+//!   `recorder.max_query_text`, shared by the recorder, the log and the spans;
 //! - the recorder, restored from the state directory's snapshot;
 //! - span export, when tracing is on;
 //! - the flat list of [`Observers`] the pumps report to, in the order they see each event:
@@ -24,7 +26,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use pgscope_config::{Config, Upstream};
 use pgscope_exporters::MetricsOptions;
-use pgscope_fingerprint::Analyzer;
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
@@ -37,11 +38,12 @@ use crate::observer::{LogObserver, Observer, Observers};
 use crate::recorder::housekeeping::Housekeeper;
 use crate::recorder::persist::{PersistError, SnapshotHealth, StateDir};
 use crate::recorder::{Recorder, RecorderSettings};
+use crate::shape::Shapes;
 use crate::spans::{ServerAddress, SpanExport, SpanExportError};
 use crate::stats::ProxyStats;
 
-/// Query shapes whose analysis is cached (one analyzer for the process).
-const ANALYSIS_CACHE: usize = 5000;
+/// Query shapes cached (one cache for the process).
+const SHAPES: usize = 5000;
 
 /// Why the observers or their services could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -85,10 +87,10 @@ impl Wiring {
         stats: &ProxyStats,
     ) -> Result<Wiring, WiringError> {
         let clock = Arc::new(WallClock::new());
-        let analyzer = Arc::new(Analyzer::new(ANALYSIS_CACHE));
+        let shapes = Arc::new(Shapes::new(SHAPES, config.recorder.max_query_text));
         let recorder = Arc::new(Recorder::with_clock(
             RecorderSettings::from_config(&config.recorder),
-            Arc::clone(&analyzer),
+            Arc::clone(&shapes),
             Arc::clone(&clock),
         ));
         let state = match &config.recorder.state_dir {
@@ -108,15 +110,15 @@ impl Wiring {
             &config.tracing,
             ServerAddress::of(upstream),
             Arc::clone(&stats.spans),
+            Arc::clone(&shapes),
             clock,
-            config.recorder.max_query_text,
         )?;
 
         let mut observers = Observers::default();
         if config.recorder.enabled {
             observers.push(recorder.clone());
         }
-        observers.push(Arc::new(LogObserver::new(analyzer)));
+        observers.push(Arc::new(LogObserver::new(shapes)));
         if let Some(spans) = &spans {
             observers.push(spans.observer());
         }

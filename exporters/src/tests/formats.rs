@@ -93,7 +93,7 @@ fn fingerprints_beyond_top_k_are_summed_as_other() {
         entry(3, "db", "v", &samples),
     ]);
     let mut one = source.entries[1].clone();
-    one.info.summary = "SELECT t3".to_owned();
+    one.info.summary = "SELECT t3".into();
     let source = snapshot(vec![
         source.entries[0].clone(),
         one,

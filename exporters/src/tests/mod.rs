@@ -56,10 +56,10 @@ pub(crate) fn entry(
         user: user.to_owned(),
         application: "app".to_owned(),
         info: QueryInfo {
-            query: format!("SELECT * FROM t{fingerprint} WHERE id = $1"),
-            summary: format!("SELECT t{fingerprint}"),
-            operation: "SELECT".to_owned(),
-            tables: vec![format!("t{fingerprint}")],
+            query: format!("SELECT * FROM t{fingerprint} WHERE id = $1").into(),
+            summary: format!("SELECT t{fingerprint}").into(),
+            operation: "SELECT".into(),
+            tables: vec![format!("t{fingerprint}").into()],
         },
         stats,
     }

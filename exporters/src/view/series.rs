@@ -175,9 +175,10 @@ pub fn series(source: &dyn StatsSource, filter: &Filter, grouping: Grouping) -> 
             user,
             application,
         );
-        let group = groups
-            .entry(key)
-            .or_insert_with(|| (entry.info.tables.clone(), Vec::new()));
+        let group = groups.entry(key).or_insert_with(|| {
+            let tables = entry.info.tables.iter().map(ToString::to_string).collect();
+            (tables, Vec::new())
+        });
         group.1.extend(
             entry
                 .stats

@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use crate::shape::Shapes;
 use pgscope_config::{Config, RunArgs};
 use pgscope_exporters::MetricsOptions;
-use pgscope_fingerprint::Analyzer;
 
 use super::tests::{error_of, get, json, send};
 use super::{LiveSource, Operations, Router};
@@ -58,7 +58,7 @@ fn fixture() -> Fixture {
     let source = Arc::new(LiveSource {
         recorder: Arc::new(Recorder::new(
             RecorderSettings::default(),
-            Arc::new(Analyzer::new(100)),
+            Arc::new(Shapes::new(100, 4096)),
         )),
         stats,
         growth: Arc::new(crate::growth::GrowthState::default()),

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::shape::Shapes;
 use pgscope_config::Secret;
 use pgscope_exporters::MetricsOptions;
-use pgscope_fingerprint::Analyzer;
 use serde_json::Value;
 
 use super::{LiveSource, Operations, Reply, Request, Router};
@@ -17,7 +17,7 @@ use crate::stats::ProxyStats;
 pub(super) fn router(token: Option<&str>) -> (Router, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::new(
         RecorderSettings::default(),
-        Arc::new(Analyzer::new(100)),
+        Arc::new(Shapes::new(100, 4096)),
     ));
     let source = Arc::new(LiveSource {
         recorder: Arc::clone(&recorder),

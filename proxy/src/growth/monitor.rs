@@ -191,7 +191,7 @@ impl GrowthMonitor {
         let mut info: HashMap<String, (String, String)> = HashMap::new();
         source.for_each_entry(&mut |entry| {
             info.entry(format!("{:016x}", entry.fingerprint))
-                .or_insert_with(|| (entry.info.query.clone(), entry.info.summary.clone()));
+                .or_insert_with(|| (entry.info.query.to_string(), entry.info.summary.to_string()));
         });
         let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for s in &series {

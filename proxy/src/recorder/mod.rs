@@ -18,7 +18,8 @@
 //! **Bounded memory.** At most `max_fingerprints` entries in total — a shared count, touched
 //! only when an entry is created or dropped — with the eviction policy described in `shard`;
 //! evictions are counted and exported. Query
-//! texts are cut to `max_query_text` bytes. Windows are allocated when they get their first
+//! texts are the statement's [`Shape`]'s, cut once per shape to `max_query_text` bytes and
+//! shared by every entry of the shape. Windows are allocated when they get their first
 //! event and freed by [`Recorder::prune`] once they age out.
 //!
 //! **Skipped** queries (never run because an earlier one in the pipeline failed) are counted
@@ -43,15 +44,13 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use pgscope_exporters::{
-    EntryRef, Labels, QueryInfo, Sample, SampleOutcome, Snapshot, SourceMeta, StatsSource,
-    WindowConfig, Windows,
-};
-use pgscope_fingerprint::{Analysis, Analyzer};
-
 use crate::event::{ConnectionInfo, Event, Outcome, QueryFinished};
 use crate::observer::Observer;
-use crate::observer::{analysis_of, cut};
+use crate::shape::{Shape, Shapes};
+use pgscope_exporters::{
+    EntryRef, Labels, Sample, SampleOutcome, Snapshot, SourceMeta, StatsSource, WindowConfig,
+    Windows,
+};
 
 pub use crate::clock::WallClock;
 pub use key::Key;
@@ -63,8 +62,6 @@ use shard::{Budget, Shard};
 /// [`MIN_SHARD_SHARE`] entries on average (eviction picks its victim within a shard).
 const MAX_SHARDS: usize = 64;
 const MIN_SHARD_SHARE: usize = 16;
-/// Most tables kept per entry.
-const MAX_TABLES: usize = 32;
 
 /// How the recorder is bounded and windowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +70,7 @@ pub struct RecorderSettings {
     pub enabled: bool,
     /// Most entries in total.
     pub max_entries: usize,
-    /// Longest stored text, bytes.
+    /// Longest stored text, bytes: the limit the process's [`Shapes`] cut texts to.
     pub max_query_text: usize,
     /// The rolling windows.
     pub windows: WindowConfig,
@@ -115,7 +112,7 @@ pub struct Recorder {
     shard_hasher: foldhash::fast::RandomState,
     budget: Budget,
     settings: RecorderSettings,
-    analyzer: Arc<Analyzer>,
+    shapes: Arc<Shapes>,
     clock: Arc<WallClock>,
     since_ms: AtomicU64,
 }
@@ -135,21 +132,16 @@ fn floor_pow2(n: usize) -> usize {
 }
 
 impl Recorder {
-    /// An empty recorder analysing statements with `analyzer` (shared with the rest of the
-    /// process) on the system clock.
-    pub fn new(settings: RecorderSettings, analyzer: Arc<Analyzer>) -> Self {
-        Recorder::with_clock(settings, analyzer, Arc::new(WallClock::new()))
+    /// An empty recorder taking statements' shapes from `shapes` (the process's one cache,
+    /// shared with the other observers) on the system clock.
+    pub fn new(settings: RecorderSettings, shapes: Arc<Shapes>) -> Self {
+        Recorder::with_clock(settings, shapes, Arc::new(WallClock::new()))
     }
 
-    /// The analyzer shared with the other observers.
-    pub fn analyzer(&self) -> &Arc<Analyzer> {
-        &self.analyzer
-    }
-
-    /// Like [`Recorder::new`], with an explicit clock (for tests).
+    /// Like [`Recorder::new`], with an explicit clock (the process's one).
     pub fn with_clock(
         settings: RecorderSettings,
-        analyzer: Arc<Analyzer>,
+        shapes: Arc<Shapes>,
         clock: Arc<WallClock>,
     ) -> Self {
         let max_entries = settings.max_entries.max(1);
@@ -161,7 +153,7 @@ impl Recorder {
             shard_hasher: foldhash::fast::RandomState::default(),
             budget: Budget::new(max_entries),
             settings,
-            analyzer,
+            shapes,
             clock,
             since_ms,
         }
@@ -190,7 +182,7 @@ impl Recorder {
 
     /// Records one finished query.
     pub fn record(&self, query: &QueryFinished) {
-        let analysis = analysis_of(&self.analyzer, &query.statement);
+        let shape = self.shapes.of(&query.statement);
         let outcome = match query.outcome {
             Outcome::Ok => SampleOutcome::Ok,
             Outcome::Error { sqlstate } => SampleOutcome::Error(sqlstate),
@@ -203,37 +195,18 @@ impl Recorder {
             outcome,
             batched: query.batched,
         };
-        self.record_sample(&query.connection, &analysis, &sample);
+        self.record_sample(&query.connection, &shape, &sample);
     }
 
-    /// Records `sample` of the statement `analysis` on a connection labelled `connection`.
-    pub fn record_sample(
-        &self,
-        connection: &Arc<ConnectionInfo>,
-        analysis: &Analysis,
-        sample: &Sample,
-    ) {
+    /// Records `sample` of a statement of `shape` on a connection labelled `connection`. A
+    /// new entry's information is the shape's (its strings shared).
+    pub fn record_sample(&self, connection: &Arc<ConnectionInfo>, shape: &Shape, sample: &Sample) {
         let key = Key {
-            fingerprint: analysis.fingerprint.0,
+            fingerprint: shape.fingerprint.0,
             connection: Arc::clone(connection),
         };
-        let info = || self.info_of(analysis);
+        let info = || shape.info.clone();
         lock(self.shard_of(&key)).record(&key, info, sample, &self.settings.windows, &self.budget);
-    }
-
-    fn info_of(&self, analysis: &Analysis) -> QueryInfo {
-        let max = self.settings.max_query_text;
-        QueryInfo {
-            query: cut(&analysis.normalized, max).into_owned(),
-            summary: cut(&analysis.summary, max).into_owned(),
-            operation: analysis.operation.as_str().to_owned(),
-            tables: analysis
-                .tables
-                .iter()
-                .take(MAX_TABLES)
-                .map(|t| cut(t, max).into_owned())
-                .collect(),
-        }
     }
 
     /// Forgets every entry; the cumulative figures start again from now.

@@ -150,10 +150,10 @@ impl Shard {
             .map(|e| {
                 std::mem::size_of::<(Key, Entry)>()
                     + e.stats.heap_bytes()
-                    + e.info.query.capacity()
-                    + e.info.summary.capacity()
-                    + e.info.operation.capacity()
-                    + e.info.tables.iter().map(String::capacity).sum::<usize>()
+                    + e.info.query.len()
+                    + e.info.summary.len()
+                    + e.info.operation.len()
+                    + e.info.tables.iter().map(|t| t.len()).sum::<usize>()
             })
             .sum()
     }

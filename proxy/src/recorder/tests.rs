@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::shape::Shapes;
 use pgscope_exporters::view::{self, Filter, Query, Span};
 use pgscope_exporters::{StatsSource, WindowConfig};
-use pgscope_fingerprint::Analyzer;
 
 use super::persist::StateDir;
 use super::{Recorder, RecorderSettings, WallClock};
@@ -21,11 +21,8 @@ struct Fixture {
 
 fn fixture(settings: RecorderSettings) -> Fixture {
     let start = Instant::now();
-    let recorder = Recorder::with_clock(
-        settings,
-        Arc::new(Analyzer::new(100)),
-        Arc::new(WallClock::anchored(start, T0)),
-    );
+    let shapes = Arc::new(Shapes::new(100, settings.max_query_text));
+    let recorder = Recorder::with_clock(settings, shapes, Arc::new(WallClock::anchored(start, T0)));
     Fixture { recorder, start }
 }
 

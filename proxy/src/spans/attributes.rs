@@ -30,7 +30,7 @@ use opentelemetry::KeyValue;
 use pgscope_config::Upstream;
 use pgscope_fingerprint::{Analysis, Operation};
 
-use super::shapes::Shape;
+use super::shapes::SpanShape;
 use crate::event::{Outcome, QueryFinished};
 
 /// The span's name until the sampler has kept it, and its last-resort name.
@@ -96,7 +96,11 @@ const MAX_ATTRIBUTES: usize = 15;
 
 /// The attributes known when `query`'s span starts — the sampler's inputs: the system, the
 /// database, the shape's (shared) and the server's.
-pub(crate) fn at_start(query: &QueryFinished, shape: &Shape, server: &[KeyValue]) -> Vec<KeyValue> {
+pub(crate) fn at_start(
+    query: &QueryFinished,
+    shape: &SpanShape,
+    server: &[KeyValue],
+) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(MAX_ATTRIBUTES);
     attributes.push(KeyValue::new("db.system.name", "postgresql"));
     attributes.push(KeyValue::new(
@@ -108,11 +112,12 @@ pub(crate) fn at_start(query: &QueryFinished, shape: &Shape, server: &[KeyValue]
     attributes
 }
 
-/// Appends the attributes of `query`'s outcome and pgscope's own to `attributes`.
-pub(crate) fn at_end(query: &QueryFinished, analysis: &Analysis, attributes: &mut Vec<KeyValue>) {
+/// Appends the attributes of `query`'s outcome and pgscope's own to `attributes`; `normalized`
+/// is the statement's whole normalized text.
+pub(crate) fn at_end(query: &QueryFinished, normalized: &str, attributes: &mut Vec<KeyValue>) {
     if let Some(rows) = query.rows {
         let rows = i64::try_from(rows).unwrap_or(i64::MAX);
-        let (returned, affected) = row_kinds(&query.command, &analysis.normalized);
+        let (returned, affected) = row_kinds(&query.command, normalized);
         if returned {
             attributes.push(KeyValue::new("db.response.returned_rows", rows));
         }

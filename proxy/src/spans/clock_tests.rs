@@ -4,12 +4,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use crate::shape::Shapes;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use pgscope_exporters::otel::{SpanCounters, TraceOptions, TraceSettings, Tracing};
 use pgscope_exporters::view::{self, Filter, Span};
 use pgscope_exporters::StatsSource;
-use pgscope_fingerprint::Analyzer;
 
 use super::{ServerAddress, SpanObserver};
 use crate::clock::WallClock;
@@ -62,7 +62,8 @@ fn a_querys_window_and_its_span_agree_after_the_clock_is_stepped() {
     // Three hours of one-minute windows: the window before the step is still kept after it.
     let mut settings = RecorderSettings::default();
     settings.windows.count = 180;
-    let recorder = Recorder::with_clock(settings, Arc::new(Analyzer::new(10)), Arc::clone(&clock));
+    let shapes = Arc::new(Shapes::new(10, 4096));
+    let recorder = Recorder::with_clock(settings, Arc::clone(&shapes), Arc::clone(&clock));
     let settings = TraceSettings::resolve(&TraceOptions::default(), Vec::new()).unwrap();
     let spans = Collect::default();
     let tracing =
@@ -70,7 +71,7 @@ fn a_querys_window_and_its_span_agree_after_the_clock_is_stepped() {
     let observer = SpanObserver::new(
         tracing.emitter().clone(),
         ServerAddress::of(&pgscope_config::Upstream::tcp("db", 5432)),
-        4096,
+        shapes,
         Arc::clone(&clock),
     );
     let observe = |event: &Event| {

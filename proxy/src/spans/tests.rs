@@ -16,6 +16,7 @@ use super::*;
 use crate::clock::WallClock;
 use crate::event::{ConnectionInfo, Protocol, Statement};
 use crate::recorder::RecorderSettings;
+use crate::shape::Shapes;
 
 /// Keeps every exported span.
 #[derive(Debug, Clone, Default)]
@@ -52,7 +53,7 @@ impl Harness {
         let observer = SpanObserver::new(
             tracing.emitter().clone(),
             server("db.internal:5433"),
-            max_text,
+            Arc::new(Shapes::new(100, max_text)),
             Arc::new(WallClock::new()),
         );
         Harness {
@@ -258,10 +259,9 @@ fn written_rows_are_affected_rows_and_only_rows_sent_are_returned_rows() {
 #[test]
 fn the_sampler_gets_the_conventions_sampling_attributes_at_span_start() {
     let q = query("SELECT name FROM users WHERE id = 42", Outcome::Ok, Some(1));
-    let analysis = pgscope_fingerprint::analyze(&q.statement.text);
-    let shape = shapes::ShapeCache::new(4096).get(&analysis);
+    let shape = Shapes::new(10, 4096).analyze(&q.statement.text);
     let server = server("db.internal:5433").attributes();
-    let at_start = attributes::at_start(&q, &shape, &server);
+    let at_start = attributes::at_start(&q, &shape.span, &server);
     let keys: Vec<&str> = at_start.iter().map(|kv| kv.key.as_str()).collect();
     for key in [
         "db.namespace",
@@ -424,8 +424,8 @@ fn tracing_off_constructs_nothing() {
         &TracingConfig::default(),
         server("127.0.0.1:5432"),
         Arc::new(SpanCounters::default()),
+        Arc::new(Shapes::new(10, 4096)),
         Arc::new(WallClock::new()),
-        RecorderSettings::default().max_query_text,
         Vec::new(),
     )
     .unwrap();
@@ -442,8 +442,8 @@ fn a_bad_otel_variable_fails_start_with_its_name() {
         &config,
         server("127.0.0.1:5432"),
         Arc::new(SpanCounters::default()),
+        Arc::new(Shapes::new(10, 4096)),
         Arc::new(WallClock::new()),
-        RecorderSettings::default().max_query_text,
         vec![("OTEL_TRACES_SAMPLER".to_owned(), "often".to_owned())],
     )
     .unwrap_err();
@@ -464,8 +464,8 @@ fn otel_sdk_disabled_or_traces_exporter_none_switch_configured_tracing_off() {
             &config,
             server("127.0.0.1:5432"),
             Arc::new(SpanCounters::default()),
+            Arc::new(Shapes::new(10, 4096)),
             Arc::new(WallClock::new()),
-            RecorderSettings::default().max_query_text,
             vec![(name.to_owned(), value.to_owned())],
         )
         .unwrap();
@@ -474,22 +474,22 @@ fn otel_sdk_disabled_or_traces_exporter_none_switch_configured_tracing_off() {
 }
 
 #[test]
-fn a_shape_is_built_once_and_a_full_shard_starts_over() {
-    let cache = shapes::ShapeCache::new(4096);
-    let analysis = pgscope_fingerprint::analyze("SELECT name FROM users WHERE id = 1");
-    assert!(Arc::ptr_eq(&cache.get(&analysis), &cache.get(&analysis)));
-    // Shapes whose fingerprints share a shard: more than a shard holds.
-    let mut shapes = Vec::new();
-    for i in 0..300_u64 {
-        let mut other = analysis.clone();
-        other.fingerprint = pgscope_fingerprint::Fingerprint(i * 16);
-        shapes.push(cache.get(&other));
+fn a_shape_is_built_once_its_text_shared_with_the_recorders_and_the_cache_is_bounded() {
+    let shapes = Shapes::new(32, 4096);
+    let shape = shapes.analyze("SELECT name FROM users WHERE id = 1");
+    assert!(Arc::ptr_eq(
+        &shape,
+        &shapes.analyze("SELECT name FROM users WHERE id = 2")
+    ));
+    let text = shape
+        .span
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "db.query.text")
+        .map(|kv| kv.value.clone());
+    assert_eq!(text, Some(Value::from(Arc::clone(&shape.info.query))));
+    for i in 0..300 {
+        shapes.analyze(&format!("SELECT c{i} FROM users"));
     }
-    let mut first = analysis.clone();
-    first.fingerprint = pgscope_fingerprint::Fingerprint(0);
-    assert!(
-        !Arc::ptr_eq(&cache.get(&first), &shapes[0]),
-        "the shard was emptied when full"
-    );
-    assert!(Arc::ptr_eq(&cache.get(&first), &cache.get(&first)));
+    assert!(shapes.len() <= 32, "{} shapes kept", shapes.len());
 }

@@ -12,6 +12,7 @@ use pgscope_exporters::otel::{
 use super::{ServerAddress, SpanObserver};
 use crate::clock::WallClock;
 use crate::observer::Observer;
+use crate::shape::Shapes;
 
 /// Why span export could not be set up. The message already holds the cause's, so the cause
 /// is not also reported as a `source` (which would print it twice).
@@ -38,14 +39,14 @@ impl SpanExport {
     /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` (see
     /// [`tracing_enabled`]) — reading the `OTEL_*` variables of the process; `Ok(None)` (and
     /// nothing constructed) when tracing is off. `server` is the upstream's address;
-    /// `counters` are where drops are counted (the proxy's stats); `clock` is the process's
-    /// one clock and `max_query_text` its one text limit (`recorder.max_query_text`).
+    /// `counters` are where drops are counted (the proxy's stats); `shapes` are the process's
+    /// one analysis per query shape and `clock` its one clock.
     pub fn start(
         config: &TracingConfig,
         server: ServerAddress,
         counters: Arc<SpanCounters>,
+        shapes: Arc<Shapes>,
         clock: Arc<WallClock>,
-        max_query_text: usize,
     ) -> Result<Option<SpanExport>, SpanExportError> {
         let env = std::env::vars_os().map(|(name, value)| {
             (
@@ -53,7 +54,7 @@ impl SpanExport {
                 value.to_string_lossy().into_owned(),
             )
         });
-        SpanExport::start_with_env(config, server, counters, clock, max_query_text, env)
+        SpanExport::start_with_env(config, server, counters, shapes, clock, env)
     }
 
     /// Same with an explicit environment.
@@ -61,8 +62,8 @@ impl SpanExport {
         config: &TracingConfig,
         server: ServerAddress,
         counters: Arc<SpanCounters>,
+        shapes: Arc<Shapes>,
         clock: Arc<WallClock>,
-        max_query_text: usize,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Option<SpanExport>, SpanExportError> {
         let env: Vec<(String, String)> = env.into_iter().collect();
@@ -75,7 +76,7 @@ impl SpanExport {
         let observer = Arc::new(SpanObserver::new(
             tracing.emitter().clone(),
             server,
-            max_query_text,
+            shapes,
             clock,
         ));
         Ok(Some(SpanExport {

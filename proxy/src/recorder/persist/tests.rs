@@ -5,14 +5,14 @@ use std::os::unix::fs::PermissionsExt;
 
 use std::sync::Arc;
 
-use pgscope_fingerprint::Analyzer;
+use crate::shape::Shapes;
 
 use super::{PersistError, StateDir, SNAPSHOT_FILE};
 use crate::recorder::{Recorder, RecorderSettings};
 
 /// An empty recorder to save.
 fn empty() -> Recorder {
-    Recorder::new(RecorderSettings::default(), Arc::new(Analyzer::new(10)))
+    Recorder::new(RecorderSettings::default(), Arc::new(Shapes::new(10, 4096)))
 }
 
 #[test]
