@@ -25,7 +25,9 @@
 use std::sync::Arc;
 
 use pgscope_exporters::QueryInfo;
-use pgscope_fingerprint::{Analysis, Analyzer, Fingerprint, Operation, DEFAULT_MAX_CACHED_TEXT};
+use pgscope_fingerprint::{
+    Analysis, Analyzer, ConformingStrings, Fingerprint, Operation, DEFAULT_MAX_CACHED_TEXT,
+};
 
 use crate::event::Statement;
 use crate::observer::cut;
@@ -120,6 +122,11 @@ impl Shapes {
     /// The shape of `sql` (read with `standard_conforming_strings` on).
     pub fn analyze(&self, sql: &str) -> Arc<Shape> {
         self.analyzer.analyze(sql)
+    }
+
+    /// The shape of `sql` read under `strings`.
+    pub fn analyze_with(&self, sql: &str, strings: ConformingStrings) -> Arc<Shape> {
+        self.analyzer.analyze_with(sql, strings)
     }
 
     /// Shapes cached.

@@ -95,7 +95,7 @@ mod tests {
         Baseline {
             fingerprint,
             info: QueryInfo {
-                query: format!("select {fingerprint}"),
+                query: format!("select {fingerprint}").into(),
                 summary: "SELECT".into(),
                 operation: "SELECT".into(),
                 tables: vec![],

@@ -33,9 +33,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use pgscope_config::{Pgpass, PgpassKey, Target};
-use pgscope_fingerprint::Analyzer;
 
 use crate::recorder::{Recorder, RecorderSettings};
+use crate::shape::Shapes;
 use crate::tls::UpstreamConnector;
 use connect::Login;
 use model::Capture;
@@ -206,13 +206,13 @@ pub struct Outcome {
 
 impl Replay {
     /// Plans the replay of `capture`.
-    pub fn new(capture: &Capture, options: Options, analyzer: Arc<Analyzer>) -> Replay {
+    pub fn new(capture: &Capture, options: Options, shapes: Arc<Shapes>) -> Replay {
         let recorder = Arc::new(Recorder::new(
             RecorderSettings {
                 max_entries: 100_000,
                 ..RecorderSettings::default()
             },
-            Arc::clone(&analyzer),
+            Arc::clone(&shapes),
         ));
         let zero = capture
             .sessions
@@ -224,7 +224,7 @@ impl Replay {
         let mut skipped_requests = 0;
         let mut total_steps = 0;
         for session in &capture.sessions {
-            let plan = plan::plan(session, options.read_only.then_some(&*analyzer));
+            let plan = plan::plan(session, options.read_only.then_some(&*shapes));
             let labels = Login {
                 user: session.user.clone(),
                 database: session.database.clone(),

@@ -24,7 +24,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use pgscope_fingerprint::{split_statements, Analyzer, ConformingStrings, Operation};
+use pgscope_fingerprint::{split_statements, ConformingStrings, Operation};
+
+use crate::shape::Shapes;
 use pgscope_protocol::frontend::FrontendMessage;
 use pgscope_protocol::tag::frontend as ft;
 use pgscope_protocol::Frame;
@@ -113,7 +115,7 @@ fn requests(messages: &[Message]) -> Vec<Request<'_>> {
 
 /// Whether a request must be left out of a read-only replay. `dropped` holds the names of the
 /// prepared statements whose `Parse` was left out; it is updated.
-fn writes(request: &Request<'_>, analyzer: &Analyzer, dropped: &mut HashSet<Bytes>) -> bool {
+fn writes(request: &Request<'_>, analyzer: &Shapes, dropped: &mut HashSet<Bytes>) -> bool {
     let mut parsed_writers = Vec::new();
     let mut writes = false;
     for message in &request.messages {
@@ -158,7 +160,7 @@ fn writes(request: &Request<'_>, analyzer: &Analyzer, dropped: &mut HashSet<Byte
 }
 
 /// Whether one SQL statement writes; `COPY … TO` reads.
-fn statement_writes(analyzer: &Analyzer, sql: &str) -> bool {
+fn statement_writes(analyzer: &Shapes, sql: &str) -> bool {
     let operation = analyzer
         .analyze_with(sql, ConformingStrings::Unknown)
         .operation;
@@ -205,7 +207,7 @@ fn copies_out(sql: &str) -> bool {
 }
 
 /// The plan of `session`; with `read_only`, requests that write are left out.
-pub(crate) fn plan(session: &CapturedSession, read_only: Option<&Analyzer>) -> Plan {
+pub(crate) fn plan(session: &CapturedSession, read_only: Option<&Shapes>) -> Plan {
     let mut plan = Plan::default();
     let mut dropped = HashSet::new();
     // Whether the last message kept was the end of a request answered with ReadyForQuery.
@@ -339,7 +341,7 @@ mod tests {
 
     #[test]
     fn read_only_drops_writing_requests_whole_and_binds_of_dropped_statements() {
-        let analyzer = Analyzer::new(64);
+        let analyzer = Shapes::new(64, 4096);
         let plan = plan(
             &session(vec![
                 at(0, enc::query("begin")),

@@ -12,10 +12,10 @@ use bytes::Bytes;
 use pgscope::replay::compare;
 use pgscope::replay::model::{Baseline, Capture, CapturedSession, Message};
 use pgscope::replay::{Options, Replay, Speed};
+use pgscope::shape::Shapes;
 use pgscope_config::{Pgpass, Target};
 use pgscope_exporters::report::{ChangeStatus, ReplaySummary};
 use pgscope_exporters::{QueryInfo, Sample, SampleOutcome};
-use pgscope_fingerprint::Analyzer;
 use pgscope_protocol::encode::frontend as enc;
 use pgscope_tests::{Cluster, TlsCluster, APP_PASSWORD};
 
@@ -66,10 +66,10 @@ fn capture(user: &str, messages: Vec<Bytes>, statements: &[(&str, SampleOutcome)
             Baseline {
                 fingerprint: analysis.fingerprint.0,
                 info: QueryInfo {
-                    query: analysis.normalized.clone(),
-                    summary: analysis.summary.clone(),
+                    query: analysis.normalized.as_str().into(),
+                    summary: analysis.summary.as_str().into(),
                     operation: analysis.operation.as_str().into(),
-                    tables: analysis.tables.clone(),
+                    tables: analysis.tables.iter().map(|t| t.as_str().into()).collect(),
                 },
                 database: "postgres".into(),
                 user: user.into(),
@@ -104,7 +104,7 @@ fn run(capture: &Capture, options: Options) -> pgscope::replay::Outcome {
         .enable_all()
         .build()
         .unwrap();
-    let replay = Replay::new(capture, options, Arc::new(Analyzer::new(1024)));
+    let replay = Replay::new(capture, options, Arc::new(Shapes::new(1024, 4096)));
     runtime.block_on(replay.run()).unwrap()
 }
 
