@@ -44,6 +44,7 @@ fn connection() -> Arc<ConnectionInfo> {
         database: "shop".into(),
         user: "web".into(),
         application_name: "api".into(),
+        capture: None,
     })
 }
 

@@ -117,6 +117,12 @@ impl Decoder {
         }
     }
 
+    /// Changes which message types are buffered whole (see [`Decoder::new`]); takes effect at
+    /// the next message header (a message already under way keeps its treatment).
+    pub fn set_wants_body(&mut self, wants_body: fn(u8) -> bool) {
+        self.wants_body = wants_body;
+    }
+
     /// Appends the next chunk read from the socket. Cheap: the chunk is kept, not copied. After
     /// an error the chunk is dropped, since the stream can no longer be decoded.
     pub fn push(&mut self, chunk: Bytes) {

@@ -32,6 +32,9 @@ pub struct ConnectionInfo {
     pub user: Arc<str>,
     /// The `application_name` startup parameter or its latest `ParameterStatus`.
     pub application_name: Arc<str>,
+    /// The connection's session id in the running capture, when it is being captured
+    /// ([`crate::capture`]).
+    pub capture: Option<u64>,
 }
 
 /// The text of one SQL statement as the client sent it, with literals.
@@ -174,6 +177,38 @@ impl QueryFinished {
     }
 }
 
+/// A connection finished authentication and is being captured from now on.
+#[derive(Debug, Clone)]
+pub struct SessionCaptured {
+    /// The connection's labels (`capture` holds its session id).
+    pub connection: Arc<ConnectionInfo>,
+    /// The client's startup packet as sent (its parameters; it never holds a password).
+    pub startup: bytes::Bytes,
+    /// Bodies of the server's `ParameterStatus` messages before its first `ReadyForQuery`.
+    pub server_parameters: Vec<bytes::Bytes>,
+    /// The server's cancel key (`BackendKeyData`): matched against later `CancelRequest`s,
+    /// never written to a capture.
+    pub backend_key: Option<(u32, bytes::Bytes)>,
+    /// When the client connected.
+    pub connected: Instant,
+    /// When authentication finished.
+    pub at: Instant,
+}
+
+/// A message a captured client sent, after authentication.
+#[derive(Debug, Clone)]
+pub struct ClientMessage {
+    /// The capture session id.
+    pub session: u64,
+    /// The message type byte.
+    pub tag: u8,
+    /// The body (without type byte and length); `None` when it went by unread (a message that
+    /// was already being skipped when the capture began).
+    pub body: Option<bytes::Bytes>,
+    /// When pgscope read it.
+    pub at: Instant,
+}
+
 /// Everything the session tells its observers.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -181,4 +216,15 @@ pub enum Event {
     QueryStarted(QueryStarted),
     /// See [`QueryFinished`].
     QueryFinished(QueryFinished),
+    /// See [`SessionCaptured`].
+    SessionCaptured(SessionCaptured),
+    /// See [`ClientMessage`]; only for captured connections.
+    ClientMessage(ClientMessage),
+    /// A captured connection ended.
+    SessionEnded {
+        /// The capture session id.
+        session: u64,
+        /// When.
+        at: Instant,
+    },
 }

@@ -24,6 +24,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod embedded;

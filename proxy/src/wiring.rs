@@ -14,8 +14,9 @@
 //! - the recorder, restored from the state directory's snapshot;
 //! - span export, when tracing is on;
 //! - the flat list of [`Observers`] the pumps report to, in the order they see each event:
-//!   the recorder (when recording), the debug log, span export (when tracing). An observer
-//!   to come is one more `push` in [`Wiring::build`].
+//!   the recorder (when recording), the debug log, span export (when tracing), the traffic
+//!   capture (idle until started; [`crate::capture`]). An observer to come is one more `push`
+//!   in [`Wiring::build`].
 //!
 //! [`Wiring::add_services`] then adds what runs beside the proxy — the admin HTTP service,
 //! the recorder's housekeeping, the growth monitor — and [`Wiring::finish`] saves the final
@@ -31,6 +32,7 @@ use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 
 use crate::admin::{AdminServer, LiveSource, Operations, Router};
+use crate::capture::Capture;
 use crate::clock::WallClock;
 use crate::growth::catalog::Target;
 use crate::growth::{GrowthMonitor, GrowthState};
@@ -74,6 +76,7 @@ pub struct Wiring {
     state: Option<StateDir>,
     growth: Arc<GrowthState>,
     spans: Mutex<Option<SpanExport>>,
+    capture: Arc<Capture>,
     observers: Observers,
 }
 
@@ -122,6 +125,15 @@ impl Wiring {
         if let Some(spans) = &spans {
             observers.push(spans.observer());
         }
+        // Last: the recorder has memoised each statement's analysis by then.
+        let capture = Capture::new(
+            config
+                .recorder
+                .state_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
+        );
+        observers.push(capture.clone());
 
         let growth_on = config.recorder.enabled && config.growth.enabled;
         Ok(Wiring {
@@ -129,6 +141,7 @@ impl Wiring {
             state,
             growth: Arc::new(GrowthState::new(growth_on, config.growth.interval)),
             spans: Mutex::new(spans),
+            capture,
             observers,
         })
     }
@@ -136,6 +149,11 @@ impl Wiring {
     /// The observers the pumps report to, in order.
     pub fn observers(&self) -> Arc<dyn Observer> {
         Arc::new(self.observers.clone())
+    }
+
+    /// The traffic capture switch (the pumps ask it; the admin API starts and stops it).
+    pub fn capture(&self) -> &Arc<Capture> {
+        &self.capture
     }
 
     /// The recorder.

@@ -25,6 +25,7 @@
 //! With `admin_token` set, every route but `/healthz` and `/readyz` needs
 //! `Authorization: Bearer TOKEN` (the token in force: a reload can change it); without it, 401.
 
+mod capture;
 mod ops;
 mod params;
 pub mod ready;

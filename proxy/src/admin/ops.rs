@@ -23,6 +23,8 @@ pub struct Operations {
     /// Taking over the listening sockets of a running pgscope (`pgscope run --upgrade`): the
     /// admin address is in use by design.
     pub upgrading: bool,
+    /// What `/api/v1/capture` starts, stops and reports.
+    pub capture: Option<Arc<crate::capture::Capture>>,
 }
 
 impl Operations {
@@ -33,6 +35,7 @@ impl Operations {
             reloader: None,
             readiness: None,
             upgrading: false,
+            capture: None,
         }
     }
 

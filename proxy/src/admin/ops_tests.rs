@@ -69,6 +69,7 @@ fn fixture() -> Fixture {
         reloader: Some(Arc::new(reloader)),
         readiness: None,
         upgrading: false,
+        capture: None,
     };
     Fixture {
         router: Router::new(source, MetricsOptions::default(), ops).unwrap(),

@@ -31,6 +31,8 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
     /// The `Authorization` header.
     pub authorization: Option<&'a str>,
+    /// The request body (empty if none).
+    pub body: &'a [u8],
 }
 
 /// A complete reply.
@@ -105,7 +107,8 @@ fn same(given: &[u8], expected: &[u8]) -> bool {
 
 const ROUTES: &str = "GET /healthz, GET /readyz, GET /metrics, GET /api/v1/fingerprints, \
 GET /api/v1/fingerprints/{fingerprint}, GET /api/v1/report, GET /api/v1/series, \
-GET /api/v1/growth, GET /api/v1/snapshot, POST /api/v1/reset, POST /api/v1/reload";
+GET /api/v1/growth, GET /api/v1/snapshot, POST /api/v1/reset, POST /api/v1/reload, \
+GET|POST|DELETE /api/v1/capture";
 
 /// Routes anyone may ask: probes carry no token.
 const OPEN: &[&str] = &["/healthz", "/readyz"];
@@ -120,6 +123,9 @@ impl Router {
     ) -> Result<Router, prometheus::Error> {
         let registry = StatsCollector::new(source.clone(), metrics).registry()?;
         register_daemon_metrics(&registry)?;
+        if let Some(capture) = &ops.capture {
+            capture.register(&registry)?;
+        }
         Ok(Router {
             source,
             registry,
@@ -166,6 +172,9 @@ impl Router {
             ("GET", "/api/v1/growth") => Ok(Reply::json(200, &self.source.growth.report())),
             ("GET", "/api/v1/snapshot") => self.snapshot(request.query),
             ("POST", "/api/v1/reset") => self.reset(request.query),
+            (_, "/api/v1/capture") if matches!(method, "GET" | "POST" | "DELETE") => {
+                Ok(super::capture::handle(self.ops.capture.as_ref(), method, request.body).await)
+            }
             ("POST", "/api/v1/reload") => match Params::parse(request.query, &[]) {
                 Ok(_) => Ok(self.ops.reload().await),
                 Err(bad) => Err(bad),
@@ -200,6 +209,7 @@ impl Router {
             "/api/v1/snapshot",
             "/api/v1/reset",
             "/api/v1/reload",
+            "/api/v1/capture",
         ]
         .contains(&path)
             || path.starts_with("/api/v1/fingerprints/")

@@ -37,6 +37,7 @@ fn run(recorder: &Recorder, sql: &str, latency_ms: u64, outcome: Outcome) {
             database: "shop".into(),
             user: "web".into(),
             application_name: "api".into(),
+            capture: None,
         }),
         statement: Statement::new(sql),
         protocol: Protocol::Extended,
@@ -68,6 +69,7 @@ pub(super) fn send(
         path,
         query,
         authorization,
+        body: b"",
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

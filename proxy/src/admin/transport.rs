@@ -159,8 +159,12 @@ async fn serve(
 ) -> http::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     let read = Limited::new(body, MAX_BODY).collect();
+    let mut body = Bytes::new();
     let failure = match tokio::time::timeout(body_deadline, read).await {
-        Ok(Ok(_)) => None,
+        Ok(Ok(collected)) => {
+            body = collected.to_bytes();
+            None
+        }
         Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Some(Reply::error(
             413,
             &format!("request body over {MAX_BODY} bytes"),
@@ -185,6 +189,7 @@ async fn serve(
         path: parts.uri.path(),
         query: parts.uri.query(),
         authorization,
+        body: &body,
     };
     let reply = router.handle(&request).await;
     let mut response = super::response(reply);

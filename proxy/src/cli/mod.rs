@@ -3,8 +3,10 @@
 //! The binary's `main` parses [`Cli`] and dispatches here; each subcommand lives in its own
 //! module and returns `anyhow::Result`, the only place `anyhow` is used.
 
+pub mod capture;
 pub mod check_config;
 pub mod fingerprint;
+pub mod inspect;
 pub mod report;
 pub mod run;
 pub mod snapshot;
@@ -38,6 +40,9 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Save a running pgscope's statistics (a baseline for `report --baseline`).
     Snapshot(snapshot::SnapshotArgs),
+    /// Record client sessions for `pgscope replay` (start/stop/status through the admin API),
+    /// or summarize a capture file (inspect).
+    Capture(capture::CaptureArgs),
 }
 
 impl Cli {
@@ -52,6 +57,7 @@ impl Cli {
             Command::Top(args) => top::run(&args),
             Command::Report(args) => report::run(&args, std::io::stdout().lock()),
             Command::Snapshot(args) => snapshot::run(&args, std::io::stderr().lock()),
+            Command::Capture(args) => capture::run(&args, std::io::stdout().lock()),
         }
     }
 }

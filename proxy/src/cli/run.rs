@@ -140,6 +140,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 flush_pipelines: config.pipeline_timing == PipelineTiming::Exact,
                 ..SessionConfig::default()
             },
+            capture: Arc::clone(wiring.capture()),
         },
         wiring.observers(),
         Arc::clone(&stats),
@@ -202,6 +203,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             Some(Arc::clone(&drain)),
         ))),
         upgrading: args.upgrade,
+        capture: Some(Arc::clone(wiring.capture())),
     };
     wiring.add_services(&mut server, Arc::clone(&stats), &config, target, ops)?;
     let handover = Handover {

@@ -62,6 +62,9 @@ pub struct PumpConfig {
     pub startup_timeout: Duration,
     /// Settings of each session.
     pub session: SessionConfig,
+    /// The traffic capture (off unless started): asked once per connection, at its first
+    /// `ReadyForQuery`, whether to capture it.
+    pub capture: Arc<crate::capture::Capture>,
 }
 
 /// Runs client connections. Cheap to share: one per listener, used by every connection task.
@@ -123,6 +126,7 @@ impl Pump {
             &self.stats.client_connections,
             Some(&self.stats.client_connections_total),
         );
+        let connected = Instant::now();
         let deadline = tokio::time::Instant::now() + self.config.startup_timeout;
         let mut session = Session::new(self.config.session.clone());
         let mut out = Output::default();
@@ -165,6 +169,7 @@ impl Pump {
             let _ = client.shutdown().await;
             return;
         };
+        let connected_at = connected;
         let connected = match self.open_upstream(&connector, &mut session, &mut out).await {
             Ok(connected) => connected,
             Err(out) => {
@@ -200,7 +205,7 @@ impl Pump {
                 &session,
                 &client_writing,
                 connected.prefetched,
-                Some(ticket),
+                (Some(ticket), connected_at),
             )));
             relay.push(Box::pin(drained(&session, &client_writing, draining)));
             relay.push(Box::pin(startup_deadline(
@@ -250,6 +255,7 @@ impl Pump {
         }
         let _ = server_write.shutdown().await;
         drop((server_read, server_write));
+        session.end_capture(now, &mut out);
         // Take the action before `observe` clears `out`.
         let action = out.action.take();
         self.observe(&mut out);
@@ -293,6 +299,9 @@ impl Pump {
         }
     }
 
+    /// Relays the server's bytes; `(ticket, connected)`: the startup slot, released at the
+    /// first `ReadyForQuery` (where the capture is asked about this session), and when the
+    /// client connected.
     async fn server_to_client<R, W>(
         &self,
         server: &mut R,
@@ -300,7 +309,7 @@ impl Pump {
         session: &Mutex<Session>,
         client_writing: &AtomicBool,
         prefetched: Bytes,
-        mut ticket: Option<StartupTicket>,
+        (mut ticket, connected): (Option<StartupTicket>, Instant),
     ) -> End
     where
         R: AsyncRead + Unpin,
@@ -323,10 +332,14 @@ impl Pump {
             };
             {
                 let mut session = lock(session);
-                session.on_server_data(chunk, Instant::now(), &mut out);
-                // The first ReadyForQuery ends the startup: its place goes to others.
+                let now = Instant::now();
+                session.on_server_data(chunk, now, &mut out);
+                // The first ReadyForQuery ends the startup: its place goes to others, and the
+                // capture (if one runs) decides whether this session is in it.
                 if ticket.is_some() && session.is_ready() {
                     ticket = None;
+                    let id = self.config.capture.admit(session.connection());
+                    session.on_ready_for_capture(id, connected, now, &mut out);
                 }
             }
             client_writing.store(true, Ordering::Release);

@@ -64,6 +64,7 @@ impl Pump {
                 },
                 Some(Action::Connect) => return Startup::Connect(client),
                 Some(Action::Cancel(packet)) => {
+                    self.config.capture.on_cancel(&packet);
                     self.forward_cancel(connector, packet).await;
                     let _ = client.shutdown().await;
                     return Startup::Done;

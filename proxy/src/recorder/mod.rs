@@ -258,6 +258,7 @@ impl Recorder {
                     database: saved.database.into(),
                     user: saved.user.into(),
                     application_name: saved.application.into(),
+                    capture: None,
                 }),
             };
             let mut stats = saved.stats;

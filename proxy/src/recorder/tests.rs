@@ -31,6 +31,7 @@ fn connection(user: &str) -> Arc<ConnectionInfo> {
         database: "shop".into(),
         user: user.into(),
         application_name: "test".into(),
+        capture: None,
     })
 }
 

@@ -29,6 +29,8 @@ mod tracker;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_capture;
+#[cfg(test)]
 mod tests_extended;
 #[cfg(test)]
 mod tests_pipeline;
@@ -166,6 +168,21 @@ pub struct Session {
     copy_in: bool,
     /// While the upstream is TLS and authentication is going on: the SCRAM filter.
     auth: Option<Box<AuthFilter>>,
+    /// The client's startup packet (kept for a capture's session record; no secret in it).
+    startup_packet: Bytes,
+    /// Copies of the server's `ParameterStatus` bodies until the first `ReadyForQuery`.
+    server_parameters: Vec<Bytes>,
+    /// The capture session id while this connection is being captured: then every client
+    /// message is also an [`Event::ClientMessage`].
+    capture: Option<u64>,
+}
+
+/// Most `ParameterStatus` messages kept from a server's startup (PostgreSQL sends about 15).
+const MAX_SERVER_PARAMETERS: usize = 64;
+
+/// A captured connection's decoder keeps every body.
+fn every_body(_tag: u8) -> bool {
+    true
 }
 
 impl Session {
@@ -197,6 +214,48 @@ impl Session {
             client_tls: false,
             copy_in: false,
             auth: None,
+            startup_packet: Bytes::new(),
+            server_parameters: Vec::new(),
+            capture: None,
+        }
+    }
+
+    /// Called once, at the server's first `ReadyForQuery`: with `Some(id)` the connection is
+    /// captured from now on under session id `id` ([`Event::SessionCaptured`] is emitted; the
+    /// client's messages follow as [`Event::ClientMessage`]s); with `None` what was kept for a
+    /// capture is released.
+    pub fn on_ready_for_capture(
+        &mut self,
+        id: Option<u64>,
+        connected: Instant,
+        now: Instant,
+        out: &mut Output,
+    ) {
+        let server_parameters = std::mem::take(&mut self.server_parameters);
+        let startup = std::mem::take(&mut self.startup_packet);
+        let Some(id) = id.filter(|_| !self.replication) else {
+            return;
+        };
+        self.capture = Some(id);
+        self.client.set_wants_body(every_body);
+        let mut info = (*self.connection).clone();
+        info.capture = Some(id);
+        self.connection = Arc::new(info);
+        out.events
+            .push(Event::SessionCaptured(crate::event::SessionCaptured {
+                connection: Arc::clone(&self.connection),
+                startup,
+                server_parameters,
+                backend_key: self.backend_key.clone(),
+                connected,
+                at: now,
+            }));
+    }
+
+    /// The connection is over: a captured one says so ([`Event::SessionEnded`]).
+    pub fn end_capture(&mut self, now: Instant, out: &mut Output) {
+        if let Some(session) = self.capture.take() {
+            out.events.push(Event::SessionEnded { session, at: now });
         }
     }
 
@@ -393,7 +452,27 @@ impl Session {
         now: Instant,
         out: &mut Output,
     ) -> Result<(), ProtocolError> {
+        if let Some(session) = self.capture {
+            let (tag, body) = match decoded {
+                Decoded::Frame(frame) => (frame.tag, Some(frame.bytes.slice(5..))),
+                Decoded::Skipped { tag, .. } => (*tag, None),
+            };
+            out.events
+                .push(Event::ClientMessage(crate::event::ClientMessage {
+                    session,
+                    tag,
+                    body,
+                    at: now,
+                }));
+        }
         match decoded {
+            // A captured connection's decoder keeps every body: the tracker still sees those it
+            // does not read as skipped.
+            Decoded::Frame(frame)
+                if self.capture.is_some() && !tracker::client_wants_body(frame.tag) =>
+            {
+                self.on_client_tag(frame.tag, now, out);
+            }
             Decoded::Frame(frame) => {
                 let message = pgscope_protocol::frontend::FrontendMessage::parse(frame)?;
                 if matches!(
@@ -411,17 +490,20 @@ impl Session {
                     );
                 }
             }
-            Decoded::Skipped { tag, .. } => {
-                if *tag == pgscope_protocol::tag::frontend::TERMINATE {
-                    self.terminating = true;
-                }
-                if self.observing {
-                    self.tracker
-                        .on_client_tag(*tag, &self.connection, now, &mut out.events);
-                }
-            }
+            Decoded::Skipped { tag, .. } => self.on_client_tag(*tag, now, out),
         }
         Ok(())
+    }
+
+    /// A client message whose body the tracker does not read.
+    fn on_client_tag(&mut self, tag: u8, now: Instant, out: &mut Output) {
+        if tag == pgscope_protocol::tag::frontend::TERMINATE {
+            self.terminating = true;
+        }
+        if self.observing {
+            self.tracker
+                .on_client_tag(tag, &self.connection, now, &mut out.events);
+        }
     }
 
     fn on_server_message(
@@ -433,6 +515,13 @@ impl Session {
         use pgscope_protocol::backend::BackendMessage;
         match decoded {
             Decoded::Frame(frame) => {
+                if frame.tag == pgscope_protocol::tag::backend::PARAMETER_STATUS
+                    && self.tracker.transaction_status().is_none()
+                    && self.server_parameters.len() < MAX_SERVER_PARAMETERS
+                {
+                    self.server_parameters
+                        .push(Bytes::copy_from_slice(frame.body()));
+                }
                 let message = BackendMessage::parse(frame)?;
                 if matches!(
                     message,

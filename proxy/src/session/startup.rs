@@ -120,7 +120,9 @@ pub(super) fn on_client_startup(session: &mut Session, buf: &mut BytesMut, out: 
                     database,
                     user,
                     application_name,
+                    capture: None,
                 });
+                session.startup_packet = raw.clone();
                 out.to_server.push(raw);
                 out.action = Some(Action::Connect);
                 session.phase = Phase::Running;

@@ -94,7 +94,7 @@ impl Harness {
     pub fn finished_events(&self) -> impl Iterator<Item = &QueryFinished> {
         self.events.iter().filter_map(|e| match e {
             Event::QueryFinished(q) => Some(q),
-            Event::QueryStarted(_) => None,
+            _ => None,
         })
     }
 
@@ -103,7 +103,7 @@ impl Harness {
             .iter()
             .filter_map(|e| match e {
                 Event::QueryStarted(q) => Some(q.statement.text.to_string()),
-                Event::QueryFinished(_) => None,
+                _ => None,
             })
             .collect()
     }

@@ -15,7 +15,7 @@ fn started(h: &Harness) -> Vec<(String, ConformingStrings)> {
             crate::event::Event::QueryStarted(q) => {
                 Some((q.statement.text.to_string(), q.statement.strings))
             }
-            crate::event::Event::QueryFinished(_) => None,
+            _ => None,
         })
         .collect()
 }

@@ -81,6 +81,7 @@ fn query(sql: &str, outcome: Outcome, rows: Option<u64>) -> QueryFinished {
             database: "shop".into(),
             user: "app".into(),
             application_name: "checkout".into(),
+            capture: None,
         }),
         statement: Statement::new(sql),
         protocol: Protocol::Extended,

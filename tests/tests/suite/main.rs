@@ -9,6 +9,7 @@ mod admin_hardening;
 mod admission;
 mod auth;
 mod byte_exact;
+mod capture;
 mod check_config;
 mod conforming_strings;
 mod deploy_files;

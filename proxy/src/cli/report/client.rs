@@ -91,6 +91,29 @@ impl AdminClient {
         self.finish(request.send_empty())
     }
 
+    /// `POST target` with a JSON body; the body of a 2xx reply.
+    pub fn post_json(&self, target: &str, body: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let request = self
+            .agent
+            .post(self.url(target))
+            .header("Content-Type", "application/json");
+        let request = match &self.token {
+            Some(token) => request.header("Authorization", format!("Bearer {token}")),
+            None => request,
+        };
+        self.finish(request.send(body))
+    }
+
+    /// `DELETE target`; the body of a 2xx reply.
+    pub fn delete(&self, target: &str) -> Result<Vec<u8>, ClientError> {
+        let request = self.agent.delete(self.url(target));
+        let request = match &self.token {
+            Some(token) => request.header("Authorization", format!("Bearer {token}")),
+            None => request,
+        };
+        self.finish(request.call())
+    }
+
     fn url(&self, target: &str) -> String {
         format!("http://{}{target}", self.addr)
     }
