@@ -194,8 +194,8 @@ impl Converter {
                 protocol,
                 batched,
             } => {
-                let fingerprint = match statement.analysis.get() {
-                    Some(analysis) => analysis.fingerprint.0,
+                let fingerprint = match statement.shape.get() {
+                    Some(shape) => shape.fingerprint.0,
                     None => {
                         pgscope_fingerprint::fingerprint_with(&statement.text, statement.strings)
                             .0

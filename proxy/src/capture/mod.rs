@@ -17,7 +17,7 @@
 //! # Off the forwarding path
 //!
 //! One writer thread per capture ([`thread`]) converts items to records (the startup packet
-//! parsed into parameters, fingerprints from the recorder's memoised analysis), redacts them
+//! parsed into parameters, fingerprints from the statement's memoised shape), redacts them
 //! when asked (`pgscope_capture::redact`), writes them with `pgscope_capture::Writer` (0600,
 //! never overwriting, bounded by `max_bytes`, optionally rotating) and flushes every second.
 //!
