@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// How long in-flight sessions may finish after SIGTERM [default: 30s]
     #[arg(long, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+    /// After handing the listening sockets to a new process (SIGQUIT, SIGUSR2), how long open
+    /// sessions keep being served before the drain [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub handover_grace: Option<String>,
     /// Cap on concurrent client connections [default: 10000]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<String>,
@@ -64,7 +68,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// Each key settable by a flag, with the flag's value. The flag is spelled `--` plus the key
     /// with `_` → `-`, which is also clap's spelling of the field.
-    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 14] {
+    pub(crate) fn values(&self) -> [(&'static str, Option<&String>); 15] {
         [
             ("listen", self.listen.as_ref()),
             ("upstream", self.upstream.as_ref()),
@@ -74,6 +78,7 @@ impl RunArgs {
             ("connect_timeout", self.connect_timeout.as_ref()),
             ("startup_timeout", self.startup_timeout.as_ref()),
             ("shutdown_grace", self.shutdown_grace.as_ref()),
+            ("handover_grace", self.handover_grace.as_ref()),
             ("max_connections", self.max_connections.as_ref()),
             (
                 "max_startup_connections",

@@ -98,6 +98,10 @@ pub struct Config {
     pub startup_timeout: Duration,
     /// How long in-flight sessions may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// After a graceful upgrade has handed the listening sockets to a new process, how long
+    /// the old one keeps serving its open sessions as usual (each ends when its client
+    /// disconnects) before draining them as after SIGTERM.
+    pub handover_grace: Duration,
     /// Cap on concurrent client sessions (at least 1); taken when the startup packet is
     /// complete.
     pub max_connections: usize,
@@ -150,6 +154,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(5),
             startup_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            handover_grace: Duration::from_secs(300),
             max_connections: 10_000,
             max_startup_connections: 1_000,
             threads: default_threads(),

@@ -21,6 +21,7 @@ pub(crate) const KEYS: &[&str] = &[
     "connect_timeout",
     "startup_timeout",
     "shutdown_grace",
+    "handover_grace",
     "max_connections",
     "max_startup_connections",
     "threads",

@@ -29,6 +29,8 @@ pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
             .unwrap_or(defaults.startup_timeout),
         shutdown_grace: get(raw, "shutdown_grace", parse::duration)?
             .unwrap_or(defaults.shutdown_grace),
+        handover_grace: get(raw, "handover_grace", parse::duration)?
+            .unwrap_or(defaults.handover_grace),
         max_connections: get(raw, "max_connections", parse::count)?
             .unwrap_or(defaults.max_connections),
         max_startup_connections: get(raw, "max_startup_connections", parse::count)?

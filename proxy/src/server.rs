@@ -11,8 +11,13 @@
 //!
 //! SIGQUIT replaces the process without refusing anyone (pingora's graceful upgrade): a new
 //! `pgscope run --upgrade` with the same configuration waits for the listening sockets; on
-//! SIGQUIT this process writes a snapshot for it, pingora hands the sockets over, this process
-//! serves what it already accepted, drains as above and exits.
+//! SIGQUIT this process writes a snapshot for it, pingora hands the sockets over, and this
+//! process goes on serving the sessions it already had (and those pingora still accepts for
+//! its last 5 s) as if nothing happened: each ends when its client disconnects, as a pool
+//! recycling its connections does. Only after `handover_grace` does it drain them as above
+//! (idle ones closed with FATAL 57P01 at once, as PostgreSQL's own shutdown does; one in a
+//! transaction when the transaction ends, within `shutdown_grace`); it exits as soon as the
+//! last session is gone. SIGTERM during that time starts the drain at once, SIGINT exits.
 //!
 //! SIGUSR2 does the same with a new process this one starts itself ([`Successor`]: the program
 //! at the path this one was started from, same arguments, `--upgrade`), so that under systemd
@@ -141,6 +146,8 @@ pub struct Handover {
     pub after: Box<dyn Fn() + Send + Sync>,
     /// What SIGUSR2 starts before handing over; `Err`: why SIGUSR2 cannot (logged).
     pub successor: Result<Successor, String>,
+    /// How long open sessions are served as usual after the handover, before the drain.
+    pub serve_for: Duration,
 }
 
 impl std::fmt::Debug for Handover {
@@ -182,12 +189,14 @@ impl DrainOnSignal {
     }
 
     /// SIGQUIT: the snapshot, then pingora sends the listening sockets to the process started
-    /// with `--upgrade`; this process serves what it accepted, drains and exits on a thread of
-    /// its own (pingora's own timeline would stop the runtimes after its grace period).
+    /// with `--upgrade`; this process serves its sessions for `handover.serve_for`, drains and
+    /// exits on a thread of its own (pingora's own timeline would stop the runtimes after its
+    /// grace period).
     fn hand_over(&self) -> ShutdownSignal {
         log::info!(
-            "SIGQUIT: handing the listening sockets to the new process, then draining client \
-             connections for up to {:?}",
+            "SIGQUIT: handing the listening sockets to the new process; open sessions are served \
+             until their clients disconnect, for up to {:?}, then drained for up to {:?}",
+            self.handover.serve_for,
             self.grace
         );
         (self.handover.before)();
@@ -200,17 +209,10 @@ impl DrainOnSignal {
             .name("pgscope-handover".to_owned())
             .spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
+                    .enable_all()
                     .build();
                 if let Ok(runtime) = runtime {
-                    runtime.block_on(async {
-                        tokio::time::sleep(HANDOVER_ACCEPTS).await;
-                        drain.start();
-                        tokio::select! {
-                            _ = drain.all_closed() => log::info!("all client connections closed"),
-                            _ = tokio::time::sleep(grace) => log::warn!("shutdown grace period over; closing remaining connections"),
-                        }
-                    });
+                    runtime.block_on(serve_then_drain(&drain, handover.serve_for, grace));
                 }
                 (handover.after)();
                 log::info!("pgscope stopped (replaced)");
@@ -220,6 +222,49 @@ impl DrainOnSignal {
             log::error!("cannot start the handover thread ({error}); stopping now");
         }
         ShutdownSignal::GracefulUpgrade
+    }
+}
+
+/// After a handover: serve the open sessions as usual for `serve_for` (at least while pingora
+/// still accepts), unless they all end first or SIGTERM comes; then drain for up to `grace`.
+async fn serve_then_drain(drain: &Drain, serve_for: Duration, grace: Duration) {
+    let (Ok(mut term), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot install signal handlers for the handover; draining now");
+        tokio::time::sleep(HANDOVER_ACCEPTS).await;
+        return drain_for(drain, grace).await;
+    };
+    tokio::select! {
+        () = tokio::time::sleep(HANDOVER_ACCEPTS) => {}
+        _ = term.recv() => {}
+        _ = interrupt.recv() => return,
+    }
+    tokio::select! {
+        () = drain.all_closed() => {
+            log::info!("all client connections closed");
+            return;
+        }
+        () = tokio::time::sleep(serve_for.saturating_sub(HANDOVER_ACCEPTS)) => log::info!(
+            "handover_grace ({serve_for:?}) over: closing idle sessions, the others when their \
+             transaction ends, for up to {grace:?}"
+        ),
+        _ = term.recv() => log::info!("SIGTERM: draining the remaining sessions for up to {grace:?}"),
+        _ = interrupt.recv() => return,
+    }
+    tokio::select! {
+        () = drain_for(drain, grace) => {}
+        _ = interrupt.recv() => {}
+    }
+}
+
+/// Closes sessions as they become idle, for at most `grace`.
+async fn drain_for(drain: &Drain, grace: Duration) {
+    drain.start();
+    tokio::select! {
+        () = drain.all_closed() => log::info!("all client connections closed"),
+        () = tokio::time::sleep(grace) => log::warn!("shutdown grace period over; closing remaining connections"),
     }
 }
 

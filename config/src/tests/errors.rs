@@ -18,6 +18,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("connect_timeout", "5x", "expected a duration like \"5s\""),
     ("startup_timeout", "0s", "greater than zero"),
     ("shutdown_grace", "soon", "expected a duration"),
+    ("handover_grace", "later", "expected a duration"),
     (
         "max_connections",
         "many",

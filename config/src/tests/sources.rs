@@ -17,6 +17,7 @@ const SAMPLE: &[(&str, &str)] = &[
     ("connect_timeout", "250ms"),
     ("startup_timeout", "7s"),
     ("shutdown_grace", "1m"),
+    ("handover_grace", "90s"),
     ("max_connections", "42"),
     ("max_startup_connections", "7"),
     ("threads", "3"),
@@ -36,6 +37,7 @@ fn sample_config() -> Config {
         connect_timeout: Duration::from_millis(250),
         startup_timeout: Duration::from_secs(7),
         shutdown_grace: Duration::from_secs(60),
+        handover_grace: Duration::from_secs(90),
         max_connections: 42,
         max_startup_connections: 7,
         threads: 3,
@@ -70,6 +72,7 @@ fn nothing_set_gives_defaults() {
     assert_eq!(config.max_message_size, 1 << 30);
     assert_eq!(config.connect_timeout, Duration::from_secs(5));
     assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(config.handover_grace, Duration::from_secs(300));
     assert_eq!(config.max_connections, 10_000);
     assert!(config.threads >= 1);
     assert_eq!(config.log_level, LogLevel::Info);
@@ -149,6 +152,7 @@ const LAYERS: &[(&str, [&str; 3])] = &[
     ("max_message_size", ["1MB", "2MB", "3MB"]),
     ("connect_timeout", ["1s", "2s", "3s"]),
     ("shutdown_grace", ["1s", "2s", "3s"]),
+    ("handover_grace", ["4s", "5s", "6s"]),
     ("max_connections", ["1", "2", "3"]),
     ("threads", ["1001", "1002", "1003"]),
     ("log_level", ["error", "warn", "trace"]),

@@ -221,6 +221,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         } else {
             Err("no upstream: the throw-away cluster belongs to this process".to_owned())
         },
+        serve_for: config.handover_grace,
     };
     server.run(PingoraRunArgs {
         shutdown_signal: Box::new(DrainOnSignal::new(
@@ -319,9 +320,16 @@ fn server_conf(config: &Config) -> ServerConf {
         // and, at 64 clients, a fifth of pgscope's CPU (`benches/README.md`, "Schedulers").
         work_stealing: false,
         // pgscope drains itself: after SIGTERM it tells pingora to stop at once once drained;
-        // after SIGQUIT (handover) its own thread exits the process once drained, so pingora's
-        // grace period only has to outlast that.
-        grace_period_seconds: Some(config.shutdown_grace.as_secs() + 10),
+        // after SIGQUIT (handover) its own thread exits the process once its sessions are gone
+        // (handover_grace, then shutdown_grace at most), so pingora's grace period only has to
+        // outlast that.
+        grace_period_seconds: Some(
+            config
+                .handover_grace
+                .as_secs()
+                .saturating_add(config.shutdown_grace.as_secs())
+                .saturating_add(20),
+        ),
         graceful_shutdown_timeout_seconds: Some(1),
         pid_file: tmp.join(format!("pgscope-{pid}.pid")).display().to_string(),
         upgrade_sock: upgrade_sock(config).display().to_string(),

@@ -285,6 +285,10 @@ fn restart_keys(running: &Config, fresh: &Config) -> Vec<&'static str> {
             "shutdown_grace",
             running.shutdown_grace != fresh.shutdown_grace,
         ),
+        (
+            "handover_grace",
+            running.handover_grace != fresh.handover_grace,
+        ),
         ("threads", running.threads != fresh.threads),
         ("log_level", running.log_level != fresh.log_level),
         ("log_format", running.log_format != fresh.log_format),

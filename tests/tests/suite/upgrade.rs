@@ -3,13 +3,19 @@
 //! sockets over, serve what it had accepted, drain and exit. A client opening a connection per
 //! transaction (pgbench -C) and a pool (psycopg_pool, which checks connections before handing
 //! them out) run through it all, and the new process's recorder carries on from the old one's.
+//! Sessions the old process already had are served on as usual — an idle one, one in a
+//! transaction — until their clients leave or `handover_grace` has passed; then an idle one
+//! gets FATAL 57P01 and one in a transaction may finish it first.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use pgscope::cli::report::client::AdminClient;
-use pgscope_tests::{free_port, python, run_with_config, wait_for_within, Cluster};
+use pgscope_tests::{free_port, python, run_with_config, wait_for_within, write_config, Cluster};
 use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
 
 fn calls(admin: &AdminClient) -> Option<u64> {
     let body = admin.get("/api/v1/fingerprints?limit=1").ok()?;
@@ -172,6 +178,135 @@ fn a_sigquit_handover_fails_no_transaction_and_the_recorder_carries_on() {
             .contains("restored"),
         "the new process did not start from the snapshot\n{logs}"
     );
+    let _ = new.kill();
+    let _ = new.wait();
+}
+
+type Driver = JoinHandle<Result<(), tokio_postgres::Error>>;
+
+async fn connect(url: &str) -> (Client, Driver) {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|err| panic!("connect {url}: {err:?}"));
+    (client, tokio::spawn(connection))
+}
+
+/// How the connection driven by `driver` ended, waiting up to `within`.
+async fn ended(driver: Driver, within: Duration, what: &str) -> tokio_postgres::Error {
+    tokio::time::timeout(within, driver)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still open {within:?} later"))
+        .unwrap()
+        .expect_err("the connection ended without an error")
+}
+
+fn log_has(path: &std::path::Path, needle: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|log| log.contains(needle))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_process_serves_its_sessions_until_handover_grace_then_drains_them() {
+    let cluster = Cluster::start();
+    cluster.psql("CREATE TABLE kept (n int)");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pgscope.toml");
+    let (port, admin_addr) = (free_port(), format!("127.0.0.1:{}", free_port()));
+    write_config(
+        &config,
+        port,
+        &admin_addr,
+        cluster.port(),
+        "handover_grace = \"12s\"\nshutdown_grace = \"20s\"\n",
+    );
+    let (old_log, new_log) = (dir.path().join("old.log"), dir.path().join("new.log"));
+    let mut old = run_with_config(&config, &old_log, &[]);
+    let admin = AdminClient::new(&admin_addr, None);
+    wait_for_within(
+        "the old pgscope did not start",
+        Duration::from_secs(20),
+        || admin.get("/healthz").is_ok(),
+    );
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    // Four sessions of the old process: two idle after their startup, two in a transaction.
+    let (idle, idle_driver) = connect(&url).await;
+    let (idle_long, idle_long_driver) = connect(&url).await;
+    let (in_tx, _in_tx_driver) = connect(&url).await;
+    in_tx
+        .batch_execute("BEGIN; INSERT INTO kept VALUES (1)")
+        .await
+        .unwrap();
+    let (late_tx, late_tx_driver) = connect(&url).await;
+
+    let mut new = run_with_config(&config, &new_log, &["--upgrade"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = Command::new("kill")
+        .args(["-QUIT", &old.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Past pingora's last accepts (5 s), where the drain used to start.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let logs = || {
+        format!(
+            "old log:\n{}\nnew log:\n{}",
+            std::fs::read_to_string(&old_log).unwrap(),
+            std::fs::read_to_string(&new_log).unwrap()
+        )
+    };
+    assert!(old.try_wait().unwrap().is_none(), "{}", logs());
+    // The idle session's first query, the transaction's next statement and its COMMIT: all
+    // served by the old process, whose sessions these are.
+    let one: i32 = idle
+        .query_one("SELECT 1", &[])
+        .await
+        .unwrap_or_else(|err| panic!("the idle session failed: {err:?}\n{}", logs()))
+        .get(0);
+    assert_eq!(one, 1);
+    in_tx
+        .batch_execute("INSERT INTO kept VALUES (2); COMMIT")
+        .await
+        .unwrap_or_else(|err| panic!("the transaction failed: {err:?}\n{}", logs()));
+    // A client that leaves ends its session as usual.
+    drop(idle);
+    drop(in_tx);
+    assert!(idle_driver.await.unwrap().is_ok());
+    // A transaction that will still be open at handover_grace.
+    late_tx
+        .batch_execute("BEGIN; INSERT INTO kept VALUES (3)")
+        .await
+        .unwrap();
+
+    wait_for_within(
+        "handover_grace did not end",
+        Duration::from_secs(15),
+        || log_has(&old_log, "handover_grace (12s) over"),
+    );
+    // Idle at handover_grace: FATAL 57P01, as PostgreSQL's shutdown says it.
+    let err = ended(idle_long_driver, Duration::from_secs(3), "the idle session").await;
+    assert_eq!(err.code(), Some(&SqlState::ADMIN_SHUTDOWN), "{err:?}");
+    drop(idle_long);
+    // In a transaction: it finishes it, then is closed the same way.
+    late_tx
+        .batch_execute("INSERT INTO kept VALUES (4); COMMIT")
+        .await
+        .unwrap_or_else(|err| panic!("the late transaction failed: {err:?}\n{}", logs()));
+    let err = ended(late_tx_driver, Duration::from_secs(3), "the late session").await;
+    assert_eq!(err.code(), Some(&SqlState::ADMIN_SHUTDOWN), "{err:?}");
+
+    // No session left: the old process exits 0, long before shutdown_grace.
+    wait_for_within(
+        "the old pgscope did not exit",
+        Duration::from_secs(5),
+        || old.try_wait().unwrap().is_some(),
+    );
+    assert!(old.wait().unwrap().success(), "{}", logs());
+    assert_eq!(
+        cluster.psql("SELECT string_agg(n::text, ',' ORDER BY n) FROM kept"),
+        "1,2,3,4"
+    );
+    // The new process serves.
+    let (fresh, _fresh_driver) = connect(&url).await;
+    fresh.simple_query("SELECT 1").await.unwrap();
     let _ = new.kill();
     let _ = new.wait();
 }
