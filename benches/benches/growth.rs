@@ -53,6 +53,7 @@ fn fixture(i: usize) -> Fixture {
                 p50_ms: base,
                 p95_ms: base * 1.8,
                 rows_per_call: 1.0,
+                common: 1.0,
             }
         })
         .collect();

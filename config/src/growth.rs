@@ -29,13 +29,15 @@ pub struct GrowthConfig {
     pub min_growth: f64,
     /// Latency elasticity to table size at or above which a fingerprint is flagged (> 0).
     pub elasticity: f64,
+    /// Least rise of the p95, ms, for "slower without growth" (≥ 0).
+    pub min_slowdown_ms: f64,
     /// `statement_timeout` of the monitor's own queries and EXPLAINs.
     pub query_timeout: Duration,
 }
 
 impl Default for GrowthConfig {
-    /// On, every 60 s, as `postgres` with no password, growth ≥ 1.5×, elasticity ≥ 0.5, 2 s
-    /// statement timeout.
+    /// On, every 60 s, as `postgres` with no password, growth ≥ 1.5×, elasticity ≥ 0.5, a
+    /// slowdown of at least 1 ms, 2 s statement timeout.
     fn default() -> Self {
         GrowthConfig {
             enabled: true,
@@ -45,6 +47,7 @@ impl Default for GrowthConfig {
             dsn: None,
             min_growth: 1.5,
             elasticity: 0.5,
+            min_slowdown_ms: 1.0,
             query_timeout: Duration::from_secs(2),
         }
     }
@@ -53,6 +56,7 @@ impl Default for GrowthConfig {
 const INTERVAL: &str = "expected a duration of at least 1s, like \"60s\" or \"5m\"";
 const GROWTH: &str = "expected a number greater than 1, like 1.5";
 const ELASTICITY: &str = "expected a number greater than 0, like 0.5";
+const MILLISECONDS: &str = "expected a number of milliseconds, 0 or more, like 1";
 const DSN: &str = "expected a URL like \"postgres://user:password@host:5432\"";
 const ROLE: &str = "expected a role name";
 
@@ -90,6 +94,14 @@ pub(crate) fn elasticity(value: &RawValue) -> Result<f64, Reason> {
         .ok()
         .filter(|x| *x > 0.0)
         .ok_or_else(|| Reason::from(ELASTICITY))
+}
+
+/// A non-negative number of milliseconds.
+pub(crate) fn milliseconds(value: &RawValue) -> Result<f64, Reason> {
+    number(value, MILLISECONDS)
+        .ok()
+        .filter(|x| *x >= 0.0)
+        .ok_or_else(|| Reason::from(MILLISECONDS))
 }
 
 /// A `postgres://` or `postgresql://` URL.

@@ -55,6 +55,7 @@ pub(crate) const KEYS: &[&str] = &[
     "growth.dsn",
     "growth.min_growth",
     "growth.elasticity",
+    "growth.min_slowdown_ms",
     "growth.query_timeout",
 ];
 

@@ -91,6 +91,8 @@ fn growth_section(
         min_growth: get(raw, "growth.min_growth", growth::growth)?.unwrap_or(defaults.min_growth),
         elasticity: get(raw, "growth.elasticity", growth::elasticity)?
             .unwrap_or(defaults.elasticity),
+        min_slowdown_ms: get(raw, "growth.min_slowdown_ms", growth::milliseconds)?
+            .unwrap_or(defaults.min_slowdown_ms),
         query_timeout: get(raw, "growth.query_timeout", parse::nonzero_duration)?
             .unwrap_or(defaults.query_timeout),
     })

@@ -68,6 +68,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("growth.dsn", "mysql://x", "postgres://"),
     ("growth.min_growth", "0.9", "greater than 1"),
     ("growth.elasticity", "-1", "greater than 0"),
+    ("growth.min_slowdown_ms", "fast", "number of milliseconds"),
     ("growth.query_timeout", "0s", "greater than zero"),
 ];
 

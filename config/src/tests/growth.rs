@@ -15,6 +15,7 @@ const SAMPLE: &[(&str, &str)] = &[
     ("growth.dsn", "postgres://mon:pw@db:5432"),
     ("growth.min_growth", "2"),
     ("growth.elasticity", "0.8"),
+    ("growth.min_slowdown_ms", "2.5"),
     ("growth.query_timeout", "500ms"),
 ];
 
@@ -27,6 +28,7 @@ fn sample() -> GrowthConfig {
         dsn: Some(Secret::new("postgres://mon:pw@db:5432")),
         min_growth: 2.0,
         elasticity: 0.8,
+        min_slowdown_ms: 2.5,
         query_timeout: Duration::from_millis(500),
     }
 }
@@ -83,6 +85,7 @@ fn bad_growth_values_name_their_key() {
         ("growth.min_growth", "1", "greater than 1"),
         ("growth.min_growth", "NaN", "greater than 1"),
         ("growth.elasticity", "0", "greater than 0"),
+        ("growth.min_slowdown_ms", "-1", "0 or more"),
         ("growth.query_timeout", "0s", "greater than zero"),
     ];
     for (key, value, reason) in cases {

@@ -18,8 +18,9 @@
 //! - **tail latency rose**: a table grew and p95 followed it while the median did not: an
 //!   observation, never a degrading hot path (a busy machine does this to index lookups);
 //! - **slower without growth**: no table grew by `flat_growth`, yet the late third of the
-//!   windows' p95 is `slowdown` times and `min_slowdown_ms` above the early third's, and a
-//!   one-sided Mann–Whitney test of the two says so at `slowdown_alpha` (see [`slowdown`]).
+//!   windows' p95, relative to the other queries' in the same windows, is `slowdown` times and
+//!   `min_slowdown_ms` above the early third's, and a one-sided Mann–Whitney test of the two
+//!   says so at `slowdown_alpha` (see [`slowdown`]).
 //!
 //! Nothing here reads a clock or a socket; the monitor feeds it.
 
@@ -90,6 +91,9 @@ pub struct WindowSample {
     pub p95_ms: f64,
     /// Rows per call.
     pub rows_per_call: f64,
+    /// How much slower than usual the other fingerprints were in the window (their common
+    /// factor, see [`super::common`]; 1 as usual or without a reference).
+    pub common: f64,
 }
 
 /// One catalog sample of a table's size.
@@ -156,10 +160,11 @@ pub struct Finding {
     pub p95_elasticity: Option<Fit>,
     /// Elasticity of `1 + rows per call` to the table's size.
     pub rows_elasticity: Option<Fit>,
-    /// Median p95 of the last third of windows over that of the first third.
+    /// Median p95 of the last third of windows over that of the first third (for slower
+    /// without growth: relative to the other queries').
     pub slowdown: f64,
-    /// That rise in ms and its one-sided Mann–Whitney p-value, when there were enough windows.
-    pub slowdown_test: Option<(f64, f64)>,
+    /// The comparison relative to the other queries (slower without growth only).
+    pub slowdown_test: Option<slowdown::Slowdown>,
     /// Projection (growth classes only).
     pub forecast: Option<Forecast>,
     /// Windows used.
@@ -409,8 +414,14 @@ pub fn assess(
     if !fits.iter().all(|t| t.growth < settings.flat_growth) {
         return None;
     }
-    let p95: Vec<f64> = used.iter().map(|w| w.p95_ms).collect();
-    let test = slowdown::compare(&p95)?;
+    let loaded: Vec<slowdown::LoadedWindow> = used
+        .iter()
+        .map(|w| slowdown::LoadedWindow {
+            p95_ms: w.p95_ms,
+            common: w.common,
+        })
+        .collect();
+    let test = slowdown::compare(&loaded)?;
     let slower = test.ratio >= settings.slowdown
         && test.increase_ms >= settings.min_slowdown_ms
         && test.p_value <= settings.slowdown_alpha;
@@ -424,7 +435,7 @@ pub fn assess(
         p95_elasticity: None,
         rows_elasticity: None,
         slowdown: test.ratio,
-        slowdown_test: Some((test.increase_ms, test.p_value)),
+        slowdown_test: Some(test),
         forecast: None,
         windows: used.len(),
     })

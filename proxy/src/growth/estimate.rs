@@ -3,8 +3,10 @@
 //!
 //! The slope is the median of the slopes of every pair of points, so up to ~29% of the points
 //! can be arbitrarily wrong (a GC pause, a cold cache, a lock) without moving it. The interval
-//! comes from Kendall's tau's normal approximation: of the `N = n(n-1)/2` pairwise slopes, the
-//! ones ranked `(N ∓ C)/2` bound the slope at ~95%, with `C = 1.96·sqrt(n(n-1)(2n+5)/18)`.
+//! comes from Kendall's tau's normal approximation (Sen, 1968): of the `N` pairwise slopes (pairs
+//! with distinct `x`), the ones ranked `(N ∓ C)/2` bound the slope at ~95%, with
+//! `C = 1.96·sqrt(Var S)` and `Var S = (n(n-1)(2n+5) - Σ t(t-1)(2t+5))/18`, the sum over groups
+//! of `t` points with equal `x`.
 
 /// A fitted line `y = intercept + slope·x` with its 95% interval for the slope.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -83,8 +85,7 @@ pub fn theil_sen(points: &[(f64, f64)]) -> Option<Fit> {
         }
     }
     let total = slopes.len();
-    let n = points.len() as f64;
-    let c = 1.96 * (n * (n - 1.0) * (2.0 * n + 5.0) / 18.0).sqrt();
+    let c = 1.96 * kendall_variance(&points).sqrt();
     let rank = |r: f64| -> usize { (r.round().max(0.0) as usize).min(total.saturating_sub(1)) };
     let OrderStats {
         median: slope,
@@ -104,6 +105,22 @@ pub fn theil_sen(points: &[(f64, f64)]) -> Option<Fit> {
         high,
         points: points.len(),
     })
+}
+
+/// The variance of Kendall's `S` over `points` under "no trend", with Sen's correction for
+/// ties in `x`: `(n(n-1)(2n+5) - Σ t(t-1)(2t+5)) / 18` over the groups of `t` equal `x`. Pairs
+/// with equal `x` give no slope, so without the correction the interval would be as wide as
+/// if they did: the recorder's windows between two catalog samples, or before a table starts
+/// growing, share one size.
+fn kendall_variance(points: &[(f64, f64)]) -> f64 {
+    let term = |t: f64| t * (t - 1.0) * (2.0 * t + 5.0);
+    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    let ties: f64 = xs
+        .chunk_by(|a, b| a == b)
+        .map(|group| term(group.len() as f64))
+        .sum();
+    ((term(xs.len() as f64) - ties) / 18.0).max(0.0)
 }
 
 /// Latency modelled as a fixed per-call cost plus a part that grows as a power of size,
@@ -196,6 +213,21 @@ mod tests {
         assert!(fit.low < fit.slope && fit.slope < fit.high, "{fit:?}");
         assert!(fit.low < 0.5 && 0.5 < fit.high, "{fit:?}");
         assert!((fit.slope - 0.5).abs() < 0.15, "{fit:?}");
+    }
+
+    #[test]
+    fn ties_in_x_narrow_the_interval_to_the_pairs_that_have_a_slope() {
+        // Four windows at one size, three at twice it: the variance counts only the 12 pairs
+        // across the two sizes (Sen's correction), not all 21.
+        let points: Vec<(f64, f64)> = (0..7)
+            .map(|i| if i < 4 { (1.0, 1.0) } else { (2.0, 2.0) })
+            .collect();
+        let untied = 7.0 * 6.0 * 19.0 / 18.0;
+        let tied = (7.0 * 6.0 * 19.0 - 4.0 * 3.0 * 13.0 - 3.0 * 2.0 * 11.0) / 18.0;
+        assert!((kendall_variance(&points) - tied).abs() < 1e-9);
+        assert!(tied < untied);
+        let distinct: Vec<(f64, f64)> = (0..7).map(|i| (i as f64, i as f64)).collect();
+        assert!((kendall_variance(&distinct) - untied).abs() < 1e-9);
     }
 
     #[test]

@@ -118,11 +118,15 @@ pub fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
             )
         }
         Class::SlowerWithoutGrowth => {
-            let (ms, p) = f.slowdown_test.unwrap_or((0.0, 1.0));
+            let t = f.slowdown_test;
+            let (ms, p, side) = t.map_or((0.0, 1.0, 0), |t| (t.increase_ms, t.p_value, t.side));
+            let (own, others) = t.map_or((1.0, 1.0), |t| (t.own_ratio, t.others_ratio));
             format!(
-                "p95 is {:.1}x what it was (+{ms:.1} ms, median of the last third of the windows \
-                 against the first; one-sided Mann-Whitney p = {p:.4}) while its tables stayed \
-                 flat: not growth (look at locks, cache or plan changes)",
+                "p95 is {:.1}x what it was relative to the other queries (+{ms:.1} ms; its own \
+                 p95 {own:.1}x, theirs {others:.1}x over the same windows; median of the last \
+                 {side} windows against the first {side}, one-sided Mann-Whitney p = {p:.4}) \
+                 while its tables stayed flat: not growth, and not the server slowing every \
+                 query (look at locks, cache or plan changes)",
                 f.slowdown
             )
         }
@@ -184,8 +188,8 @@ pub fn flag_of(input: FlagInput<'_>) -> Flag {
         p95_elasticity: elasticity(f.p95_elasticity),
         rows_elasticity: elasticity(f.rows_elasticity),
         slowdown: f.slowdown,
-        slowdown_ms: f.slowdown_test.map(|t| t.0),
-        slowdown_p_value: f.slowdown_test.map(|t| t.1),
+        slowdown_ms: f.slowdown_test.map(|t| t.increase_ms),
+        slowdown_p_value: f.slowdown_test.map(|t| t.p_value),
         forecast: f.forecast.map(|x| Forecast {
             p50_now_ms: x.p50_now_ms,
             p50_at_2x_ms: x.p50_at_2x_ms,

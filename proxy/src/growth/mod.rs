@@ -11,6 +11,7 @@
 //!   forwarding path, and feeds the detector.
 
 pub mod catalog;
+pub mod common;
 pub mod detector;
 pub mod episodes;
 pub mod estimate;

@@ -22,6 +22,7 @@ use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 
 use super::catalog::{connect_config, Catalog, Target};
+use super::common::common_factors;
 use super::detector::{assess, Class, Finding, Settings, WindowSample};
 use super::episodes::Episodes;
 use super::flag::{flag_of, FlagInput};
@@ -129,6 +130,7 @@ impl GrowthMonitor {
         Settings {
             min_growth: self.config.min_growth,
             elasticity: self.config.elasticity,
+            min_slowdown_ms: self.config.min_slowdown_ms,
             sample_slack_ms: self.config.interval.as_millis() as u64 + width_ms,
             ..Settings::default()
         }
@@ -245,10 +247,11 @@ impl GrowthMonitor {
             .flat_map(|s| s.points.iter().filter(|p| p.complete))
             .map(|p| p.total_ms)
             .sum();
+        let common = common_per_series(&series, settings.min_calls);
         let mut flags = Vec::new();
         let mut observations = Vec::new();
         let mut live = HashSet::new();
-        for s in &series {
+        for (s, common) in series.iter().zip(&common) {
             let windows: Vec<WindowSample> = s
                 .points
                 .iter()
@@ -260,6 +263,7 @@ impl GrowthMonitor {
                     p50_ms: p.p50_ms,
                     p95_ms: p.p95_ms,
                     rows_per_call: p.rows_per_call,
+                    common: common.get(&p.start_ms).copied().unwrap_or(1.0),
                 })
                 .collect();
             let histories: Vec<_> = s
@@ -384,6 +388,26 @@ impl GrowthMonitor {
         plans.insert(key, (now, plan.clone()));
         Some(plan)
     }
+}
+
+/// Per series, the other queries' common factor (see [`common_factors`]) in each of its windows
+/// with at least `min_calls` calls, by window start.
+fn common_per_series(series: &[view::Series], min_calls: u64) -> Vec<HashMap<u64, f64>> {
+    let usable: Vec<Vec<(u64, f64)>> = series
+        .iter()
+        .map(|s| {
+            s.points
+                .iter()
+                .filter(|p| p.complete && p.calls >= min_calls && p.p95_ms.is_finite())
+                .map(|p| (p.start_ms, p.p95_ms))
+                .collect()
+        })
+        .collect();
+    usable
+        .iter()
+        .zip(common_factors(&usable))
+        .map(|(windows, factors)| windows.iter().map(|w| w.0).zip(factors).collect())
+        .collect()
 }
 
 /// A scan-growth finding whose plan reaches the table only through bounded index probes is not

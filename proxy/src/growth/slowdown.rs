@@ -1,7 +1,16 @@
 //! The evidence for "slower without growth": the early and the late windows of a fingerprint
-//! compared with a one-sided Mann–Whitney U (Wilcoxon rank-sum) test.
+//! compared, *relative to the other queries in the same windows*, with a one-sided Mann–Whitney
+//! U (Wilcoxon rank-sum) test.
 //!
-//! The first third and the last third of the windows are two samples of per-window p95. Under
+//! Each window's p95 is divided by the other queries' common factor in it (see
+//! [`super::common`]: how much slower than usual the other fingerprints were there), so what is
+//! compared is this query's latency against the server's state at the time. A busy server — the
+//! scans of growing tables taking the CPU, a batch job pgscope does not even see — slows every
+//! query at once and moves the factor with them; a lock, a plan or a cache miss of this query's
+//! own does not. A slowdown the other queries share is the server's, which the overall latency
+//! alerts show (deploy/prometheus), not this query's hot path degrading.
+//!
+//! The first third and the last third of the windows are two samples of relative p95. Under
 //! "nothing changed" every ordering of the pooled values is equally likely, so the chance that
 //! the late windows beat the early ones in at least `U` of the `m·n` pairs is exact and
 //! distribution-free: noise of any shape and size, as long as it is the same before and after,
@@ -17,43 +26,71 @@ pub const MIN_SIDE: usize = 5;
 const EXACT_UP_TO: usize = 12;
 
 /// Early against late windows.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Slowdown {
-    /// Median p95 of the late windows over that of the early ones.
+    /// Median relative p95 of the late windows over that of the early ones.
     pub ratio: f64,
-    /// Median p95 of the late windows minus that of the early ones, ms.
+    /// Median relative p95 of the late windows minus that of the early ones, ms (at the
+    /// others' usual latency).
     pub increase_ms: f64,
-    /// One-sided Mann–Whitney p-value of "late windows are slower".
+    /// One-sided Mann–Whitney p-value of "late windows are slower", on relative p95.
     pub p_value: f64,
     /// Windows each side.
     pub side: usize,
+    /// Median p95 of the late windows over that of the early ones, not relative.
+    pub own_ratio: f64,
+    /// The others' median common factor in the late windows over that in the early ones.
+    pub others_ratio: f64,
 }
 
-/// Compares the first and the last third of `p95` (oldest first); `None` with fewer than
-/// [`MIN_SIDE`] windows a side.
-pub fn compare(p95: &[f64]) -> Option<Slowdown> {
-    let side = p95.len() / 3;
+/// One window as the test sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadedWindow {
+    /// The fingerprint's p95 in the window, ms.
+    pub p95_ms: f64,
+    /// The other queries' common factor in the window (1: as usual for them).
+    pub common: f64,
+}
+
+fn median_of(windows: &[LoadedWindow], value: impl Fn(&LoadedWindow) -> f64) -> Option<f64> {
+    median(&mut windows.iter().map(value).collect::<Vec<_>>())
+}
+
+/// Compares the first and the last third of `windows` (oldest first), relative to the others;
+/// `None` with fewer than [`MIN_SIDE`] windows a side.
+pub fn compare(windows: &[LoadedWindow]) -> Option<Slowdown> {
+    let side = windows.len() / 3;
     if side < MIN_SIDE {
         return None;
     }
-    let early = &p95[..side];
-    let late = &p95[p95.len() - side..];
+    let early = &windows[..side];
+    let late = &windows[windows.len() - side..];
+    let relative = |w: &LoadedWindow| w.p95_ms / w.common.max(1e-9);
     let mut u = 0.0;
     for l in late {
         for e in early {
-            u += match l.total_cmp(e) {
+            u += match relative(l).total_cmp(&relative(e)) {
                 std::cmp::Ordering::Greater => 1.0,
                 std::cmp::Ordering::Equal => 0.5,
                 std::cmp::Ordering::Less => 0.0,
             };
         }
     }
-    let (e, l) = (median(&mut early.to_vec())?, median(&mut late.to_vec())?);
+    let ratio = |a: f64, b: f64| if a > 0.0 { b / a } else { 1.0 };
+    let (e, l) = (median_of(early, relative)?, median_of(late, relative)?);
     Some(Slowdown {
-        ratio: if e > 0.0 { l / e } else { 1.0 },
+        ratio: ratio(e, l),
         increase_ms: l - e,
         p_value: p_at_least(u, side, side),
         side,
+        own_ratio: ratio(
+            median_of(early, |w| w.p95_ms)?,
+            median_of(late, |w| w.p95_ms)?,
+        ),
+        others_ratio: ratio(
+            median_of(early, |w| w.common)?,
+            median_of(late, |w| w.common)?,
+        ),
     })
 }
 
@@ -137,16 +174,26 @@ mod tests {
         assert!((normal_cdf(1.96) - 0.975).abs() < 1e-4);
     }
 
+    /// Windows of `p95` values with the others as usual.
+    fn alone(p95: &[f64]) -> Vec<LoadedWindow> {
+        p95.iter()
+            .map(|&p95_ms| LoadedWindow {
+                p95_ms,
+                common: 1.0,
+            })
+            .collect()
+    }
+
     #[test]
     fn one_window_each_side_is_no_evidence() {
-        assert_eq!(compare(&[1.4, 1.5, 3.4]), None);
-        assert_eq!(compare(&[1.0; 14]), None);
+        assert_eq!(compare(&alone(&[1.4, 1.5, 3.4])), None);
+        assert_eq!(compare(&alone(&[1.0; 14])), None);
     }
 
     #[test]
     fn a_sustained_rise_passes_and_noise_of_the_same_size_does_not() {
         let rise: Vec<f64> = (0..15).map(|i| if i < 5 { 1.4 } else { 3.4 }).collect();
-        let s = compare(&rise).unwrap();
+        let s = compare(&alone(&rise)).unwrap();
         assert!(s.p_value < 0.01, "{s:?}");
         assert!((s.ratio - 3.4 / 1.4).abs() < 1e-9);
         assert!((s.increase_ms - 2.0).abs() < 1e-9);
@@ -154,7 +201,7 @@ mod tests {
         let noise: Vec<f64> = (0..15)
             .map(|i| if i % 2 == 0 { 1.4 } else { 3.4 })
             .collect();
-        assert!(compare(&noise).unwrap().p_value > 0.2);
+        assert!(compare(&alone(&noise)).unwrap().p_value > 0.2);
     }
 
     #[test]
@@ -171,9 +218,42 @@ mod tests {
         let alarms = (0..trials)
             .filter(|_| {
                 let series: Vec<f64> = (0..15).map(|_| next()).collect();
-                compare(&series).unwrap().p_value <= 0.01
+                compare(&alone(&series)).unwrap().p_value <= 0.01
             })
             .count();
         assert!(alarms <= trials / 50, "{alarms} of {trials}");
+    }
+
+    #[test]
+    fn a_rise_every_other_query_shares_is_the_servers_not_this_querys() {
+        // The server gets busier over the first 20 windows and every query's p95 follows: this
+        // one 1 -> 3x, the others' common factor too.
+        let windows: Vec<LoadedWindow> = (0..30)
+            .map(|i| {
+                let busy = 1.0 + 2.0 * (i.min(20) as f64 / 20.0);
+                LoadedWindow {
+                    p95_ms: 4.0 * busy * (1.0 + 0.05 * ((i * 7 % 5) as f64 - 2.0)),
+                    common: busy * (1.0 + 0.05 * ((i * 3 % 4) as f64 - 1.5)),
+                }
+            })
+            .collect();
+        let s = compare(&windows).unwrap();
+        assert!(s.own_ratio > 2.0, "{s:?}");
+        assert!(s.others_ratio > 2.0, "{s:?}");
+        assert!(s.ratio < 1.2, "{s:?}");
+        assert!(s.p_value > 0.01, "{s:?}");
+    }
+
+    #[test]
+    fn a_slowdown_of_its_own_passes_while_the_others_are_as_usual() {
+        let windows: Vec<LoadedWindow> = (0..30)
+            .map(|i| LoadedWindow {
+                p95_ms: if i < 20 { 5.0 } else { 15.0 } + (i % 3) as f64 * 0.1,
+                common: 1.0 + (i % 4) as f64 * 0.05,
+            })
+            .collect();
+        let s = compare(&windows).unwrap();
+        assert!(s.ratio > 2.5 && s.p_value < 0.001, "{s:?}");
+        assert!((s.others_ratio - 1.0).abs() < 0.1, "{s:?}");
     }
 }
