@@ -5,6 +5,13 @@
 //! does) and it is logged once, when it opens. A round below the thresholds does not drop the
 //! flag: it is published as it last stood, with `rounds_below` counting. Cleared episodes are
 //! kept, most recent first, up to [`CLEARED_KEPT`], so the API shows what came and went.
+//!
+//! A "slower without growth" verdict opens an episode only once it is *confirmed*: it held in
+//! a round and again in a later round that had a newer window. The detector tests every round
+//! over a sliding set of windows, so one test at level `alpha` is many looks at the same noise;
+//! a false alarm at the fewest windows the test allows typically vanishes with the next window,
+//! a real slowdown does not. Growth verdicts are not held back: their plan check and thresholds
+//! on the typical call are their guard, and a window's delay is what a DBA would pay there.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -27,6 +34,8 @@ struct Episode {
 pub struct Episodes {
     open: HashMap<(String, String), Episode>,
     cleared: VecDeque<ClearedFlag>,
+    /// Unconfirmed verdicts: the newest window when first seen, and whether seen this round.
+    pending: HashMap<(String, String), (u64, bool)>,
 }
 
 /// What one round publishes.
@@ -46,8 +55,23 @@ impl Episodes {
             .map(|e| e.flag.first_flagged_ms)
     }
 
+    /// Whether a verdict that needs confirmation on `fingerprint` in `database`, whose newest
+    /// window started at `newest_window_ms`, may be published this round: its episode is open,
+    /// or it was pending from a round with an older newest window. Otherwise it is (still)
+    /// pending; a pending verdict not seen again in the next round is forgotten.
+    pub fn confirmed(&mut self, fingerprint: &str, database: &str, newest_window_ms: u64) -> bool {
+        let key = (fingerprint.to_owned(), database.to_owned());
+        if self.open.contains_key(&key) {
+            return true;
+        }
+        let pending = self.pending.entry(key).or_insert((newest_window_ms, false));
+        pending.1 = true;
+        newest_window_ms > pending.0
+    }
+
     /// Closes a round at `now` in which `current` were flagged.
     pub fn round(&mut self, now: u64, current: Vec<Flag>) -> Round {
+        self.pending.retain(|_, (_, seen)| std::mem::take(seen));
         let mut round = Round::default();
         let mut seen = std::collections::HashSet::new();
         for mut flag in current {
@@ -170,5 +194,33 @@ mod tests {
         let r = episodes.round(6000, vec![flag("a", "scan_growth", 6000)]);
         assert_eq!(r.opened.len(), 1);
         assert_eq!(episodes.first_flagged("a", "app"), Some(6000));
+    }
+
+    #[test]
+    fn a_verdict_needing_confirmation_opens_only_when_it_holds_with_a_newer_window() {
+        let mut episodes = Episodes::default();
+        // Seen in two rounds over the same windows: still pending.
+        assert!(!episodes.confirmed("a", "app", 10_000));
+        episodes.round(1000, vec![]);
+        assert!(!episodes.confirmed("a", "app", 10_000));
+        episodes.round(2000, vec![]);
+        // Again once a newer window is in: confirmed.
+        assert!(episodes.confirmed("a", "app", 12_000));
+        let r = episodes.round(3000, vec![flag("a", "slower_without_growth", 3000)]);
+        assert_eq!(r.opened.len(), 1);
+        // While open it needs no new confirmation.
+        assert!(episodes.confirmed("a", "app", 12_000));
+    }
+
+    #[test]
+    fn a_pending_verdict_that_lapses_for_a_round_starts_over() {
+        let mut episodes = Episodes::default();
+        assert!(!episodes.confirmed("b", "app", 10_000));
+        episodes.round(1000, vec![]);
+        // Not seen in this round: forgotten.
+        episodes.round(2000, vec![]);
+        assert!(!episodes.confirmed("b", "app", 12_000));
+        episodes.round(3000, vec![]);
+        assert!(episodes.confirmed("b", "app", 14_000));
     }
 }

@@ -278,6 +278,14 @@ impl GrowthMonitor {
             let Some(mut finding) = assess(&settings, &windows, &tables) else {
                 continue;
             };
+            let newest = windows.last().map_or(0, |w| w.start_ms);
+            if finding.class == Class::SlowerWithoutGrowth
+                && !rounds
+                    .episodes
+                    .confirmed(&s.fingerprint, &s.database, newest)
+            {
+                continue;
+            }
             live.insert((s.fingerprint.clone(), s.database.clone()));
             let plan = match (&finding.class, &finding.table) {
                 (Class::ScanGrowth, Some(table)) => {
