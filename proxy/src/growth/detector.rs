@@ -244,12 +244,13 @@ fn significant(fit: &Option<Fit>, threshold: f64) -> bool {
     fit.is_some_and(|f| f.slope >= threshold && f.low > 0.0)
 }
 
-fn fit_table<'a, 'w>(
+/// Each of `windows` with the table's size at its middle, when known; `None` with fewer than
+/// `min_points` of them.
+fn paired<'w>(
     settings: &Settings,
     windows: &[&'w WindowSample],
-    table: &'a str,
-    sizes: &'a [SizeSample],
-) -> Option<TableFit<'a, 'w>> {
+    sizes: &[SizeSample],
+) -> Option<Vec<(&'w WindowSample, f64)>> {
     let paired: Vec<(&WindowSample, f64)> = windows
         .iter()
         .filter_map(|w| {
@@ -259,9 +260,41 @@ fn fit_table<'a, 'w>(
                 .map(|s| (*w, s))
         })
         .collect();
-    if paired.len() < settings.min_points {
-        return None;
-    }
+    (paired.len() >= settings.min_points).then_some(paired)
+}
+
+/// The windows the detector uses: enough calls and a finite p95.
+fn usable<'w>(settings: &Settings, windows: &'w [WindowSample]) -> Vec<&'w WindowSample> {
+    windows
+        .iter()
+        .filter(|w| w.calls >= settings.min_calls && w.p95_ms.is_finite())
+        .collect()
+}
+
+/// Whether the verdict on these windows can only be "slower without growth" or nothing: every
+/// table with enough sized windows stayed within `flat_growth` (no fits: cheap). What the
+/// monitor re-assesses once the other queries' common factor is known.
+pub fn tables_flat(
+    settings: &Settings,
+    windows: &[WindowSample],
+    tables: &[(&str, &[SizeSample])],
+) -> bool {
+    let used = usable(settings, windows);
+    tables.iter().all(|(_, sizes)| {
+        paired(settings, &used, sizes).is_none_or(|p| match (p.first(), p.last()) {
+            (Some(first), Some(last)) => last.1 / first.1 < settings.flat_growth,
+            _ => true,
+        })
+    })
+}
+
+fn fit_table<'a, 'w>(
+    settings: &Settings,
+    windows: &[&'w WindowSample],
+    table: &'a str,
+    sizes: &'a [SizeSample],
+) -> Option<TableFit<'a, 'w>> {
+    let paired = paired(settings, windows, sizes)?;
     let growth = paired.last()?.1 / paired.first()?.1;
     let mut fit = TableFit {
         table,
@@ -370,10 +403,7 @@ pub fn assess(
     windows: &[WindowSample],
     tables: &[(&str, &[SizeSample])],
 ) -> Option<Finding> {
-    let used: Vec<&WindowSample> = windows
-        .iter()
-        .filter(|w| w.calls >= settings.min_calls && w.p95_ms.is_finite())
-        .collect();
+    let used = usable(settings, windows);
     if used.len() < settings.min_points {
         return None;
     }

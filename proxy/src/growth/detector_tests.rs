@@ -356,3 +356,17 @@ fn the_explanation_names_the_figure_the_decision_used() {
     assert!(raw < k.slope - 0.1, "{finding:?}");
     assert!(!text.contains(&format!("{raw:.2}")), "{text}");
 }
+
+#[test]
+fn only_queries_on_flat_tables_can_be_slower_without_growth() {
+    let ws = windows(15, |_| 1.0, |_| 1.0);
+    let flat = sizes(15, 1e6, 1.0);
+    let grown = sizes(15, 1e6, 1.1);
+    assert!(tables_flat(&Settings::default(), &ws, &[("t", &flat)]));
+    assert!(tables_flat(&Settings::default(), &ws, &[]));
+    assert!(!tables_flat(
+        &Settings::default(),
+        &ws,
+        &[("t", &flat), ("u", &grown)]
+    ));
+}

@@ -23,11 +23,11 @@ use pingora_core::services::background::BackgroundService;
 
 use super::catalog::{connect_config, Catalog, Target};
 use super::common::common_factors;
-use super::detector::{assess, Class, Finding, Settings, WindowSample};
+use super::detector::{assess, tables_flat, Class, Finding, Settings, SizeSample, WindowSample};
 use super::episodes::Episodes;
 use super::flag::{flag_of, FlagInput};
 use super::plan::{explain_execute, placeholders, summarize};
-use super::sizes::SizeStore;
+use super::sizes::{SizeStore, TableHistory};
 use crate::recorder::Recorder;
 
 /// Longest backoff between attempts on a failing database.
@@ -247,35 +247,48 @@ impl GrowthMonitor {
             .flat_map(|s| s.points.iter().filter(|p| p.complete))
             .map(|p| p.total_ms)
             .sum();
-        let common = common_per_series(&series, settings.min_calls);
         let mut flags = Vec::new();
         let mut observations = Vec::new();
         let mut live = HashSet::new();
-        for (s, common) in series.iter().zip(&common) {
-            let windows: Vec<WindowSample> = s
-                .points
-                .iter()
-                .filter(|p| p.complete)
-                .map(|p| WindowSample {
-                    start_ms: p.start_ms,
-                    width_ms: p.width_ms,
-                    calls: p.calls,
-                    p50_ms: p.p50_ms,
-                    p95_ms: p.p95_ms,
-                    rows_per_call: p.rows_per_call,
-                    common: common.get(&p.start_ms).copied().unwrap_or(1.0),
-                })
-                .collect();
-            let histories: Vec<_> = s
-                .tables
-                .iter()
-                .filter_map(|t| rounds.sizes.get(&s.database, t).map(|h| (t.as_str(), h)))
-                .collect();
-            let tables: Vec<(&str, &[_])> = histories
-                .iter()
-                .map(|(t, h)| (*t, h.samples.as_slice()))
-                .collect();
-            let Some(mut finding) = assess(&settings, &windows, &tables) else {
+        let mut windows: Vec<Vec<WindowSample>> = series.iter().map(window_samples).collect();
+        let histories: Vec<Vec<(&str, &TableHistory)>> = series
+            .iter()
+            .map(|s| {
+                s.tables
+                    .iter()
+                    .filter_map(|t| rounds.sizes.get(&s.database, t).map(|h| (t.as_str(), h)))
+                    .collect()
+            })
+            .collect();
+        // Two passes: the queries whose latency their own table's growth explains are left out
+        // of the other queries' common factor (see super::common), which then takes part in
+        // the slowdown verdict of the queries on flat tables.
+        let mut findings: Vec<Option<Finding>> = windows
+            .iter()
+            .zip(&histories)
+            .map(|(w, h)| assess(&settings, w, &samples(h)))
+            .collect();
+        let explained: Vec<bool> = findings
+            .iter()
+            .map(|f| {
+                f.as_ref()
+                    .is_some_and(|f| matches!(f.class, Class::ScanGrowth | Class::ResultGrowth))
+            })
+            .collect();
+        let common = common_per_window(&windows, &explained, settings.min_calls);
+        for (i, factors) in common.iter().enumerate() {
+            let tables = samples(&histories[i]);
+            if explained[i] || !tables_flat(&settings, &windows[i], &tables) {
+                continue;
+            }
+            for w in &mut windows[i] {
+                w.common = factors.get(&w.start_ms).copied().unwrap_or(1.0);
+            }
+            findings[i] = assess(&settings, &windows[i], &tables);
+        }
+        for (i, s) in series.iter().enumerate() {
+            let (windows, histories) = (&windows[i], &histories[i]);
+            let Some(mut finding) = findings[i].take() else {
                 continue;
             };
             let newest = windows.last().map_or(0, |w| w.start_ms);
@@ -316,8 +329,8 @@ impl GrowthMonitor {
                 .sum();
             let flag = flag_of(FlagInput {
                 series: s,
-                windows: &windows,
-                histories: &histories,
+                windows,
+                histories,
                 finding: &finding,
                 query,
                 summary,
@@ -398,23 +411,53 @@ impl GrowthMonitor {
     }
 }
 
-/// Per series, the other queries' common factor (see [`common_factors`]) in each of its windows
-/// with at least `min_calls` calls, by window start.
-fn common_per_series(series: &[view::Series], min_calls: u64) -> Vec<HashMap<u64, f64>> {
-    let usable: Vec<Vec<(u64, f64)>> = series
+/// The detector's view of a series' table histories.
+fn samples<'a>(histories: &[(&'a str, &'a TableHistory)]) -> Vec<(&'a str, &'a [SizeSample])> {
+    histories
         .iter()
-        .map(|s| {
-            s.points
-                .iter()
-                .filter(|p| p.complete && p.calls >= min_calls && p.p95_ms.is_finite())
-                .map(|p| (p.start_ms, p.p95_ms))
+        .map(|(t, h)| (*t, h.samples.as_slice()))
+        .collect()
+}
+
+/// A series' complete windows as the detector sees them (common factor 1 until known).
+fn window_samples(s: &view::Series) -> Vec<WindowSample> {
+    s.points
+        .iter()
+        .filter(|p| p.complete)
+        .map(|p| WindowSample {
+            start_ms: p.start_ms,
+            width_ms: p.width_ms,
+            calls: p.calls,
+            p50_ms: p.p50_ms,
+            p95_ms: p.p95_ms,
+            rows_per_call: p.rows_per_call,
+            common: 1.0,
+        })
+        .collect()
+}
+
+/// Per series, the common factor (see [`common_factors`]) of the other series not `excluded`, in
+/// each of its windows with at least `min_calls` calls, by window start. Excluded series give
+/// nothing to the others.
+fn common_per_window(
+    windows: &[Vec<WindowSample>],
+    excluded: &[bool],
+    min_calls: u64,
+) -> Vec<HashMap<u64, f64>> {
+    let usable: Vec<Vec<(u64, f64)>> = windows
+        .iter()
+        .zip(excluded)
+        .map(|(ws, excluded)| {
+            ws.iter()
+                .filter(|w| !excluded && w.calls >= min_calls && w.p95_ms.is_finite())
+                .map(|w| (w.start_ms, w.p95_ms))
                 .collect()
         })
         .collect();
     usable
         .iter()
         .zip(common_factors(&usable))
-        .map(|(windows, factors)| windows.iter().map(|w| w.0).zip(factors).collect())
+        .map(|(ws, factors)| ws.iter().map(|w| w.0).zip(factors).collect())
         .collect()
 }
 
