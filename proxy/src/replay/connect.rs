@@ -226,6 +226,8 @@ pub(crate) async fn query_one(
     let mut buf = BytesMut::from(&rest[..]);
     let mut value = None;
     let mut seen_row = false;
+    // The first ReadyForQuery ends the startup; the second answers the query.
+    let mut ready = 0;
     loop {
         let Some(frame) = take_message(&mut buf)? else {
             if stream.read_buf(&mut buf).await? == 0 {
@@ -250,7 +252,12 @@ pub(crate) async fn query_one(
                     .unwrap_or_default();
                 return Err(ReplayError::Connect(message));
             }
-            b'Z' => return Ok(value),
+            b'Z' => {
+                ready += 1;
+                if ready == 2 {
+                    return Ok(value);
+                }
+            }
             _ => {}
         }
     }

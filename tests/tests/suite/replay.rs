@@ -6,7 +6,7 @@
 //! machine, and the comparison with the baseline.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pgscope::replay::compare;
@@ -95,6 +95,21 @@ fn capture(user: &str, messages: Vec<Bytes>, statements: &[(&str, SampleOutcome)
         }],
         baseline,
         duration: Duration::from_millis(10),
+    }
+}
+
+/// A session connecting at `connected_ms` that sends each `(ms, message)` at its time.
+fn timed_session(id: u64, connected_ms: u64, messages: Vec<(u64, Bytes)>) -> CapturedSession {
+    CapturedSession {
+        id,
+        connected_at: Duration::from_millis(connected_ms),
+        database: "postgres".into(),
+        user: "postgres".into(),
+        application: "captured-app".into(),
+        messages: messages
+            .into_iter()
+            .map(|(ms, wire)| Message::from_wire(Duration::from_millis(ms), &wire).unwrap())
+            .collect(),
     }
 }
 
@@ -207,4 +222,94 @@ fn scram_over_tls_with_the_password_from_the_target_url() {
         "{:?}",
         outcome.failures
     );
+}
+
+#[test]
+fn a_session_waiting_on_a_lock_past_the_stall_timeout_is_cancelled_and_a_slow_one_is_not() {
+    let cluster = Cluster::start();
+    cluster.psql("CREATE TABLE s (id int PRIMARY KEY, v int); INSERT INTO s VALUES (1, 0)");
+    let holder = timed_session(
+        1,
+        0,
+        vec![
+            (0, enc::query("BEGIN")),
+            (1, enc::query("UPDATE s SET v = v + 1 WHERE id = 1")),
+            (3000, enc::query("COMMIT")),
+            (3001, enc::terminate()),
+        ],
+    );
+    let waiter = timed_session(
+        2,
+        100,
+        vec![
+            (200, enc::query("UPDATE s SET v = v + 10 WHERE id = 1")),
+            (300, enc::terminate()),
+        ],
+    );
+    let sleeper = timed_session(
+        3,
+        0,
+        vec![(10, enc::query("SELECT pg_sleep(1.5)")), (20, enc::terminate())],
+    );
+    let capture = Capture {
+        sessions: vec![holder, waiter, sleeper],
+        ..Capture::default()
+    };
+    let mut opts = options(&cluster.url());
+    opts.speed = Speed::Factor(1.0);
+    opts.stall_timeout = Some(Duration::from_millis(500));
+    let outcome = run(&capture, opts);
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    let stalled: Vec<u64> = outcome.stalls.iter().map(|s| s.session).collect();
+    assert_eq!(stalled, vec![2], "{:?}", outcome.stalls);
+    assert!(outcome.stalls[0].waited_ms >= 500, "{:?}", outcome.stalls);
+    // The waiter's UPDATE was cancelled (not merely delayed until the COMMIT); the sleep ran.
+    assert_eq!(cluster.psql("SELECT v FROM s"), "1");
+    let report = compare::report(&outcome, &capture, summary());
+    let rows = &report.rows;
+    let cancelled = rows
+        .iter()
+        .find(|r| r.row.errors.contains_key("57014"))
+        .unwrap_or_else(|| panic!("no cancelled statement in {rows:#?}"));
+    assert_eq!(cancelled.row.operation, "UPDATE");
+    let sleep = rows.iter().find(|r| r.row.query.contains("pg_sleep")).unwrap();
+    assert_eq!((sleep.row.calls, sleep.row.error_count), (1, 0));
+}
+
+/// Ten `SELECT 1`s, 100 ms apart.
+fn paced_capture() -> Capture {
+    let messages = (0..10)
+        .map(|i| (i * 100, enc::query("SELECT 1")))
+        .chain([(1000, enc::terminate())])
+        .collect();
+    Capture {
+        sessions: vec![timed_session(1, 0, messages)],
+        ..Capture::default()
+    }
+}
+
+#[test]
+fn speed_two_takes_about_half_the_time_and_multiply_three_triples_the_calls() {
+    let cluster = Cluster::start();
+    let capture = paced_capture();
+    let timed = |speed: f64| {
+        let mut opts = options(&cluster.url());
+        opts.speed = Speed::Factor(speed);
+        let start = Instant::now();
+        let outcome = run(&capture, opts);
+        assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+        start.elapsed()
+    };
+    let normal = timed(1.0);
+    let double = timed(2.0);
+    assert!(normal >= Duration::from_millis(900), "{normal:?}");
+    let ratio = double.as_secs_f64() / normal.as_secs_f64();
+    assert!((0.3..0.75).contains(&ratio), "{double:?} vs {normal:?}");
+
+    let mut opts = options(&cluster.url());
+    opts.multiply = 3;
+    let outcome = run(&capture, opts);
+    assert_eq!(outcome.sessions, 3);
+    let report = compare::report(&outcome, &capture, summary());
+    assert_eq!(report.replay.as_ref().unwrap().statements_replayed, 30);
 }
