@@ -7,6 +7,7 @@ pub mod capture;
 pub mod check_config;
 pub mod fingerprint;
 pub mod inspect;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod snapshot;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Record client sessions for `pgscope replay` (start/stop/status through the admin API),
     /// or summarize a capture file (inspect).
     Capture(capture::CaptureArgs),
+    /// Replay a capture against another server at its captured rate (or --speed) and compare
+    /// each fingerprint with the capture.
+    Replay(replay::ReplayArgs),
 }
 
 impl Cli {
@@ -58,6 +62,7 @@ impl Cli {
             Command::Report(args) => report::run(&args, std::io::stdout().lock()),
             Command::Snapshot(args) => snapshot::run(&args, std::io::stderr().lock()),
             Command::Capture(args) => capture::run(&args, std::io::stdout().lock()),
+            Command::Replay(args) => replay::run(&args, std::io::stdout().lock()),
         }
     }
 }

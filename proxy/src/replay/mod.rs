@@ -25,6 +25,7 @@
 pub mod compare;
 pub mod connect;
 pub mod drive;
+pub mod load;
 pub mod model;
 pub mod plan;
 
