@@ -31,7 +31,7 @@ pub struct ReplaySummary {
     pub captured_ms: f64,
     /// How long the replay took, ms.
     pub replayed_ms: f64,
-    /// Statements the capture's baseline holds.
+    /// Statements the capture completed (skipped ones excluded).
     pub statements_captured: u64,
     /// Statements the replay completed (skipped ones excluded).
     pub statements_replayed: u64,

@@ -171,10 +171,8 @@ pub fn run(args: &ReplayArgs, mut stdout: impl Write) -> anyhow::Result<()> {
 fn progress(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{wide_bar}] {pos}/{len} requests {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} requests {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }

@@ -11,7 +11,7 @@ use pgscope_exporters::report::{self, compare_all, ReplaySummary, Report};
 use pgscope_exporters::snapshot::{FingerprintText, SNAPSHOT_VERSION};
 use pgscope_exporters::view::{Query, SortKey, Span};
 use pgscope_exporters::{
-    QueryStats, Snapshot, SnapshotEntry, SourceMeta, StatsSource, WindowConfig,
+    QueryStats, SampleOutcome, Snapshot, SnapshotEntry, SourceMeta, StatsSource, WindowConfig,
 };
 
 use super::model::Capture;
@@ -77,7 +77,11 @@ pub fn report(outcome: &Outcome, capture: &Capture, mut summary: ReplaySummary) 
     let query = everything();
     let mut report = report::build(&*outcome.recorder, &query);
     let baseline = baseline(capture, outcome.recorder.meta().taken_at_ms);
-    summary.statements_captured = capture.baseline.len() as u64;
+    summary.statements_captured = capture
+        .baseline
+        .iter()
+        .filter(|b| b.sample.outcome != SampleOutcome::Skipped)
+        .count() as u64;
     summary.statements_replayed = report.rows.iter().map(|r| r.row.calls).sum();
     report.baseline = Some(compare_all(&report.rows, &baseline, &query));
     report.replay = Some(summary);

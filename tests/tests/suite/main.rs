@@ -30,6 +30,7 @@ mod psycopg;
 mod recorder;
 mod reload;
 mod replay;
+mod replay_engine;
 mod report;
 mod shutdown;
 mod smoke;

@@ -1,315 +1,314 @@
-//! `pgscope replay` against real servers.
+//! `pgscope replay` end to end: real clients captured through pgscope, the capture replayed by
+//! the `pgscope` binary against another cluster, and the result compared.
 //!
-//! The engine tests build a capture in memory (the replay's own model, what the capture reader
-//! is mapped onto) so that they prove the engine alone: every kind of request sent raw, in
-//! order, to a real cluster, the answers matched to statements by the proxy's session state
-//! machine, and the comparison with the baseline.
+//! Fidelity: a cluster is dumped (pg_dump) before the capture starts; pgbench TPC-B in the
+//! simple, extended and prepared modes and a psycopg application (bound parameters,
+//! executemany, COPY, a pipeline, a failing statement) run through pgscope while it captures;
+//! the dump is restored into a fresh cluster and the capture replayed against it. The fresh
+//! cluster must end exactly as the original did, and the report must list every captured
+//! fingerprint with the same calls. Rate: a paced capture replayed at `--speed 2` takes about
+//! half the time, and `--multiply 3` triples the calls.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use pgscope::replay::compare;
-use pgscope::replay::model::{Baseline, Capture, CapturedSession, Message};
-use pgscope::replay::{Options, Replay, Speed};
-use pgscope::shape::Shapes;
-use pgscope_config::{Pgpass, Target};
-use pgscope_exporters::report::{ChangeStatus, ReplaySummary};
-use pgscope_exporters::{QueryInfo, Sample, SampleOutcome};
-use pgscope_protocol::encode::frontend as enc;
-use pgscope_tests::{Cluster, TlsCluster, APP_PASSWORD};
+use pgscope::cli::report::client::AdminClient;
+use pgscope_tests::{
+    free_port, output_within, pgscope_bin, python, run_with_config, wait_for, write_config,
+    Cluster, ClusterOptions, CLIENT_TIMEOUT,
+};
+use serde_json::{json, Value};
 
-fn options(target: &str) -> Options {
-    Options {
-        target: Target::parse(target).unwrap(),
-        speed: Speed::Max,
-        multiply: 1,
-        read_only: false,
-        stall_timeout: None,
-        pgpassword: None,
-        pgpass: Pgpass::default(),
-        connect_timeout: Duration::from_secs(5),
+const TOKEN: &str = "replay-test-token";
+const PASSWORD: &str = "pw-replay-7Qz";
+
+/// A cluster with pgbench's tables and the application's, and its `app` SCRAM role.
+fn cluster() -> Cluster {
+    let cluster = Cluster::start_with(ClusterOptions {
+        hba: Some(vec![
+            "local all postgres trust".to_owned(),
+            "host all postgres 127.0.0.1/32 trust".to_owned(),
+            "host all app 127.0.0.1/32 scram-sha-256".to_owned(),
+        ]),
+        ..ClusterOptions::default()
+    });
+    cluster.psql(&format!(
+        "SET password_encryption = 'scram-sha-256'; CREATE ROLE app LOGIN PASSWORD '{PASSWORD}'"
+    ));
+    cluster
+}
+
+/// pgscope capturing in front of `cluster`.
+struct Capturing {
+    child: Child,
+    dir: tempfile::TempDir,
+    admin_addr: String,
+    port: u16,
+}
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn summary() -> ReplaySummary {
-    ReplaySummary {
-        capture: "test".into(),
-        target: "test".into(),
-        speed: "max".into(),
-        multiply: 1,
-        read_only: false,
-        sessions: 1,
-        captured_ms: 0.0,
-        replayed_ms: 0.0,
-        statements_captured: 0,
-        statements_replayed: 0,
-        skipped_requests: 0,
-        stalls: vec![],
-        failures: vec![],
-        warnings: vec![],
+impl Capturing {
+    fn start(cluster: &Cluster) -> Capturing {
+        let dir = tempfile::tempdir().unwrap();
+        let (admin_addr, port) = (format!("127.0.0.1:{}", free_port()), free_port());
+        let config = dir.path().join("pgscope.toml");
+        let extra = format!("admin_token = \"{TOKEN}\"\n");
+        write_config(&config, port, &admin_addr, cluster.port(), &extra);
+        let child = run_with_config(&config, &dir.path().join("pgscope.log"), &[]);
+        let capturing = Capturing {
+            child,
+            dir,
+            admin_addr,
+            port,
+        };
+        let admin = capturing.admin();
+        wait_for("pgscope did not start", || admin.get("/healthz").is_ok());
+        let body = json!({"path": capturing.file(), "duration": "10m"});
+        admin
+            .post_json("/api/v1/capture", body.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("starting the capture: {e}"));
+        capturing
+    }
+
+    fn admin(&self) -> AdminClient {
+        AdminClient::new(&self.admin_addr, Some(TOKEN.to_owned()))
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.path().join("traffic.pgcap")
+    }
+
+    fn url(&self, user: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the capture and returns its file.
+    fn stop(&self) -> PathBuf {
+        let reply = self.admin().delete("/api/v1/capture").unwrap();
+        let stopped: Value = serde_json::from_slice(&reply).unwrap();
+        assert_eq!(stopped["capture"]["reason"], "stopped", "{stopped}");
+        self.file()
     }
 }
 
-/// Builds a session of `messages` sent 1 ms apart, and its baseline: one statement per
-/// `(sql, outcome)` in `statements`.
-fn capture(user: &str, messages: Vec<Bytes>, statements: &[(&str, SampleOutcome)]) -> Capture {
-    let messages = messages
-        .iter()
-        .enumerate()
-        .map(|(i, wire)| Message::from_wire(Duration::from_millis(i as u64), wire).unwrap())
-        .collect();
-    let baseline = statements
-        .iter()
-        .map(|(sql, outcome)| {
-            let analysis = pgscope_fingerprint::analyze(sql);
-            Baseline {
-                fingerprint: analysis.fingerprint.0,
-                info: QueryInfo {
-                    query: analysis.normalized.as_str().into(),
-                    summary: analysis.summary.as_str().into(),
-                    operation: analysis.operation.as_str().into(),
-                    tables: analysis.tables.iter().map(|t| t.as_str().into()).collect(),
-                },
-                database: "postgres".into(),
-                user: user.into(),
-                application: "captured-app".into(),
-                sample: Sample {
-                    at_ms: 1,
-                    latency_us: 100,
-                    rows: None,
-                    outcome: *outcome,
-                    batched: false,
-                },
-            }
-        })
-        .collect();
-    Capture {
-        sessions: vec![CapturedSession {
-            id: 1,
-            connected_at: Duration::ZERO,
-            database: "postgres".into(),
-            user: user.into(),
-            application: "captured-app".into(),
-            messages,
-        }],
-        baseline,
-        duration: Duration::from_millis(10),
-    }
-}
-
-/// A session connecting at `connected_ms` that sends each `(ms, message)` at its time.
-fn timed_session(id: u64, connected_ms: u64, messages: Vec<(u64, Bytes)>) -> CapturedSession {
-    CapturedSession {
-        id,
-        connected_at: Duration::from_millis(connected_ms),
-        database: "postgres".into(),
-        user: "postgres".into(),
-        application: "captured-app".into(),
-        messages: messages
-            .into_iter()
-            .map(|(ms, wire)| Message::from_wire(Duration::from_millis(ms), &wire).unwrap())
-            .collect(),
-    }
-}
-
-fn run(capture: &Capture, options: Options) -> pgscope::replay::Outcome {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let replay = Replay::new(capture, options, Arc::new(Shapes::new(1024, 4096)));
-    runtime.block_on(replay.run()).unwrap()
-}
-
-#[test]
-fn simple_extended_copy_and_a_failing_statement_replay_as_captured() {
-    let cluster = Cluster::start();
-    cluster.psql("CREATE TABLE t (a int PRIMARY KEY, b text)");
-    let messages = vec![
-        enc::query("INSERT INTO t VALUES (1, 'one')"),
-        enc::parse("ins", "INSERT INTO t VALUES ($1, $2)", &[]),
-        enc::bind("", "ins", &[Some(b"2"), Some(b"two")]),
-        enc::execute("", 0),
-        enc::sync(),
-        enc::query("COPY t FROM STDIN"),
-        enc::copy_data(b"3\tthree\n4\tfour\n"),
-        enc::copy_done(),
-        enc::query("INSERT INTO t VALUES (1, 'again')"),
-        enc::bind("", "ins", &[Some(b"5"), Some(b"five")]),
-        enc::execute("", 0),
-        enc::sync(),
-        enc::query("SELECT count(*) FROM t"),
-        enc::terminate(),
-    ];
-    let ok = SampleOutcome::Ok;
-    let capture = capture(
-        "postgres",
-        messages,
-        &[
-            ("INSERT INTO t VALUES (1, 'one')", ok),
-            ("INSERT INTO t VALUES ($1, $2)", ok),
-            ("COPY t FROM STDIN", ok),
-            (
-                "INSERT INTO t VALUES (1, 'again')",
-                SampleOutcome::Error(*b"23505"),
-            ),
-            ("INSERT INTO t VALUES ($1, $2)", ok),
-            ("SELECT count(*) FROM t", ok),
-        ],
-    );
-    let outcome = run(&capture, options(&cluster.url()));
-    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
-    assert_eq!(
-        cluster.psql("SELECT string_agg(a || ':' || b, ',' ORDER BY a) FROM t"),
-        "1:one,2:two,3:three,4:four,5:five"
-    );
-    let report = compare::report(&outcome, &capture, summary());
-    let changes = &report.baseline.as_ref().unwrap().changes;
-    // The literal and the parameterized INSERT share a fingerprint: INSERT, COPY, SELECT.
-    assert_eq!(changes.len(), 3, "{changes:#?}");
-    for change in changes {
-        assert_eq!(change.calls_before, change.calls_after, "{change:#?}");
-        assert!(change.new_errors.is_empty(), "{change:#?}");
-        assert_ne!(change.status, ChangeStatus::Missing, "{change:#?}");
-        assert_eq!(change.application, "captured-app");
-    }
-    assert_eq!(report.replay.as_ref().unwrap().statements_replayed, 6);
-}
-
-#[test]
-fn a_statement_failing_only_on_replay_is_reported_with_its_sqlstate() {
-    let cluster = Cluster::start();
-    let capture = capture(
-        "postgres",
-        vec![enc::query("SELECT * FROM missing_table"), enc::terminate()],
-        &[("SELECT * FROM missing_table", SampleOutcome::Ok)],
-    );
-    let outcome = run(&capture, options(&cluster.url()));
-    let report = compare::report(&outcome, &capture, summary());
-    let change = &report.baseline.as_ref().unwrap().changes[0];
-    assert_eq!(change.status, ChangeStatus::Errors);
-    assert_eq!(change.new_errors.get("42P01"), Some(&1), "{change:#?}");
-}
-
-#[test]
-fn scram_over_tls_with_the_password_from_the_target_url() {
-    let tls = TlsCluster::start(&["localhost", "127.0.0.1"]);
-    let capture = capture(
-        TlsCluster::USER,
-        vec![enc::query("SELECT current_user"), enc::terminate()],
-        &[("SELECT current_user", SampleOutcome::Ok)],
-    );
-    let password = APP_PASSWORD.replace(' ', "%20");
-    let url = format!(
-        "postgres://{}:{password}@127.0.0.1:{}/postgres?sslmode=verify-full&sslrootcert={}",
-        TlsCluster::USER,
-        tls.port(),
-        tls.ca.cert().display()
-    );
-    let outcome = run(&capture, options(&url));
-    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
-    let report = compare::report(&outcome, &capture, summary());
-    assert_eq!(report.replay.as_ref().unwrap().statements_replayed, 1);
-
-    let mut wrong = options(&url.replace(&password, "wrong"));
-    wrong.pgpassword = None;
-    let outcome = run(&capture, wrong);
-    assert_eq!(outcome.failures.len(), 1);
+fn pgbench(cluster: &Cluster, url: &str, args: &[&str]) {
+    let mut command = Command::new(cluster.bin("pgbench"));
+    command.args(args).arg(url);
+    let output = output_within(&mut command, Duration::from_secs(120));
     assert!(
-        outcome.failures[0].error.contains("28P01"),
-        "{:?}",
-        outcome.failures
+        output.status.success(),
+        "pgbench {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The psycopg application, as `app`.
+fn application(url: &str) {
+    let script = format!(
+        r#"
+import psycopg
+with psycopg.connect("{url}", password="{PASSWORD}", application_name="shop") as conn:
+    cur = conn.cursor()
+    cur.executemany("INSERT INTO items VALUES (%s, %s, %s)",
+                    [(i, "item-%d" % i, 9.5 + i) for i in range(1, 6)])
+    with cur.copy("COPY items (id, label, price) FROM STDIN") as copy:
+        for i in range(10, 13):
+            copy.write_row((i, "copied-%d" % i, 1.25))
+    with conn.pipeline():
+        cur.execute("SELECT label FROM items WHERE id = %s", (10,))
+        cur.execute("UPDATE items SET price = price * %s WHERE id = %s", (2, 1))
+        cur.execute("DELETE FROM items WHERE id = %s", (11,))
+    conn.commit()
+    try:
+        cur.execute("SELECT * FROM missing_table WHERE x = %s", ("x",))
+    except psycopg.errors.UndefinedTable:
+        conn.rollback()
+    cur.execute("UPDATE items SET label = label || %s WHERE id > %s", ("!", 3))
+    conn.commit()
+"#
+    );
+    let mut command = Command::new(python());
+    command.args(["-c", &script]);
+    let output = output_within(&mut command, CLIENT_TIMEOUT);
+    assert!(
+        output.status.success(),
+        "psycopg: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// What the fidelity test compares: balances per branch, history rows, the application's rows.
+fn state(cluster: &Cluster) -> Vec<String> {
+    [
+        "SELECT string_agg(bid || ':' || s, ',' ORDER BY bid) FROM \
+         (SELECT bid, sum(abalance) AS s FROM pgbench_accounts GROUP BY bid) b",
+        "SELECT count(*) FROM pgbench_history",
+        "SELECT string_agg(id || ':' || label || ':' || price, ',' ORDER BY id) FROM items",
+    ]
+    .iter()
+    .map(|sql| cluster.psql(sql))
+    .collect()
+}
+
+/// Runs `pgscope replay FILE ARGS…` with `PGPASSWORD`, returns its stdout; panics with its
+/// stderr if it fails.
+fn replay(file: &Path, args: &[&str]) -> String {
+    let mut command = Command::new(pgscope_bin());
+    command
+        .arg("replay")
+        .arg(file)
+        .args(args)
+        .env("PGPASSWORD", PASSWORD)
+        .env_remove("PGPASSFILE");
+    let output = output_within(&mut command, Duration::from_secs(180));
+    assert!(
+        output.status.success(),
+        "pgscope replay {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn json_report(file: &Path, target: &str, args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let mut all = vec!["--target", target, "--report", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    replay(file, &all);
+    serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
 }
 
 #[test]
-fn a_session_waiting_on_a_lock_past_the_stall_timeout_is_cancelled_and_a_slow_one_is_not() {
-    let cluster = Cluster::start();
-    cluster.psql("CREATE TABLE s (id int PRIMARY KEY, v int); INSERT INTO s VALUES (1, 0)");
-    let holder = timed_session(
-        1,
-        0,
-        vec![
-            (0, enc::query("BEGIN")),
-            (1, enc::query("UPDATE s SET v = v + 1 WHERE id = 1")),
-            (3000, enc::query("COMMIT")),
-            (3001, enc::terminate()),
-        ],
+fn a_restored_dump_replayed_ends_as_the_original_and_every_fingerprint_has_its_calls() {
+    let original = cluster();
+    original.psql(
+        "CREATE TABLE items (id int PRIMARY KEY, label text, price numeric); \
+         GRANT ALL ON items TO app",
     );
-    let waiter = timed_session(
-        2,
-        100,
-        vec![
-            (200, enc::query("UPDATE s SET v = v + 10 WHERE id = 1")),
-            (300, enc::terminate()),
-        ],
-    );
-    let sleeper = timed_session(
-        3,
-        0,
-        vec![(10, enc::query("SELECT pg_sleep(1.5)")), (20, enc::terminate())],
-    );
-    let capture = Capture {
-        sessions: vec![holder, waiter, sleeper],
-        ..Capture::default()
-    };
-    let mut opts = options(&cluster.url());
-    opts.speed = Speed::Factor(1.0);
-    opts.stall_timeout = Some(Duration::from_millis(500));
-    let outcome = run(&capture, opts);
-    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
-    let stalled: Vec<u64> = outcome.stalls.iter().map(|s| s.session).collect();
-    assert_eq!(stalled, vec![2], "{:?}", outcome.stalls);
-    assert!(outcome.stalls[0].waited_ms >= 500, "{:?}", outcome.stalls);
-    // The waiter's UPDATE was cancelled (not merely delayed until the COMMIT); the sleep ran.
-    assert_eq!(cluster.psql("SELECT v FROM s"), "1");
-    let report = compare::report(&outcome, &capture, summary());
-    let rows = &report.rows;
-    let cancelled = rows
-        .iter()
-        .find(|r| r.row.errors.contains_key("57014"))
-        .unwrap_or_else(|| panic!("no cancelled statement in {rows:#?}"));
-    assert_eq!(cancelled.row.operation, "UPDATE");
-    let sleep = rows.iter().find(|r| r.row.query.contains("pg_sleep")).unwrap();
-    assert_eq!((sleep.row.calls, sleep.row.error_count), (1, 0));
-}
+    let mut init = Command::new(original.bin("pgbench"));
+    init.args(["-i", "-q", "-s", "1"]).arg(original.url());
+    assert!(output_within(&mut init, Duration::from_secs(120))
+        .status
+        .success());
+    let dump = tempfile::tempdir().unwrap();
+    let dump_file = dump.path().join("before.dump");
+    let mut pg_dump = Command::new(original.bin("pg_dump"));
+    pg_dump
+        .args(["-Fc", "-f"])
+        .arg(&dump_file)
+        .arg(original.url());
+    assert!(output_within(&mut pg_dump, Duration::from_secs(120))
+        .status
+        .success());
 
-/// Ten `SELECT 1`s, 100 ms apart.
-fn paced_capture() -> Capture {
-    let messages = (0..10)
-        .map(|i| (i * 100, enc::query("SELECT 1")))
-        .chain([(1000, enc::terminate())])
-        .collect();
-    Capture {
-        sessions: vec![timed_session(1, 0, messages)],
-        ..Capture::default()
+    let capturing = Capturing::start(&original);
+    let through = capturing.url("postgres");
+    for mode in ["simple", "extended", "prepared"] {
+        pgbench(
+            &original,
+            &through,
+            &["-n", "-c", "2", "-t", "40", "-M", mode],
+        );
     }
+    application(&capturing.url("app"));
+    let file = capturing.stop();
+    let expected = state(&original);
+
+    let fresh = cluster();
+    let mut restore = Command::new(fresh.bin("pg_restore"));
+    restore.args(["-d", &fresh.url()]).arg(&dump_file);
+    let restored = output_within(&mut restore, Duration::from_secs(120));
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert_ne!(state(&fresh), expected, "the workload changed the original");
+    let target = format!("postgres://127.0.0.1:{}", fresh.port());
+    let report = json_report(&file, &target, &[]);
+    assert_eq!(state(&fresh), expected, "{report:#}");
+
+    let changes = report["baseline"]["changes"].as_array().unwrap();
+    assert!(changes.len() >= 10, "{report:#}");
+    for change in changes {
+        assert_eq!(change["calls_before"], change["calls_after"], "{change:#}");
+        assert_ne!(change["status"], "missing", "{change:#}");
+        assert!(change.get("new_errors").is_none(), "{change:#}");
+    }
+    let failing = changes
+        .iter()
+        .find(|c| {
+            c["summary"]
+                .as_str()
+                .unwrap_or("")
+                .contains("missing_table")
+        })
+        .unwrap_or_else(|| panic!("no failing statement in {report:#}"));
+    assert_eq!(
+        (
+            failing["errors_before"].as_u64(),
+            failing["errors_after"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let summary = &report["replay"];
+    assert_eq!(summary["failures"], json!([]), "{summary:#}");
+    assert_eq!(
+        summary["statements_captured"],
+        summary["statements_replayed"]
+    );
 }
 
 #[test]
-fn speed_two_takes_about_half_the_time_and_multiply_three_triples_the_calls() {
-    let cluster = Cluster::start();
-    let capture = paced_capture();
-    let timed = |speed: f64| {
-        let mut opts = options(&cluster.url());
-        opts.speed = Speed::Factor(speed);
+fn a_paced_capture_replays_in_half_the_time_at_speed_two_and_multiply_three_triples_the_calls() {
+    let original = cluster();
+    let mut init = Command::new(original.bin("pgbench"));
+    init.args(["-i", "-q", "-s", "1"]).arg(original.url());
+    assert!(output_within(&mut init, Duration::from_secs(120))
+        .status
+        .success());
+    let capturing = Capturing::start(&original);
+    // 2 s of SELECTs at 40 per second: mostly think time.
+    pgbench(
+        &original,
+        &capturing.url("postgres"),
+        &["-n", "-S", "-c", "1", "-T", "2", "-R", "40"],
+    );
+    let file = capturing.stop();
+    let target = format!("postgres://127.0.0.1:{}", original.port());
+    let timed = |speed: &str| {
         let start = Instant::now();
-        let outcome = run(&capture, opts);
-        assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
-        start.elapsed()
+        let report = json_report(&file, &target, &["--speed", speed]);
+        (start.elapsed(), report)
     };
-    let normal = timed(1.0);
-    let double = timed(2.0);
-    assert!(normal >= Duration::from_millis(900), "{normal:?}");
+    let (normal, report) = timed("1");
+    let (double, _) = timed("2");
     let ratio = double.as_secs_f64() / normal.as_secs_f64();
-    assert!((0.3..0.75).contains(&ratio), "{double:?} vs {normal:?}");
-
-    let mut opts = options(&cluster.url());
-    opts.multiply = 3;
-    let outcome = run(&capture, opts);
-    assert_eq!(outcome.sessions, 3);
-    let report = compare::report(&outcome, &capture, summary());
-    assert_eq!(report.replay.as_ref().unwrap().statements_replayed, 30);
+    assert!(normal >= Duration::from_millis(1500), "{normal:?}");
+    assert!((0.3..0.8).contains(&ratio), "{double:?} vs {normal:?}");
+    let calls = |report: &Value| -> u64 {
+        report["baseline"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["summary"] == "SELECT pgbench_accounts")
+            .map(|c| c["calls_after"].as_u64().unwrap())
+            .sum()
+    };
+    let once = calls(&report);
+    assert!(once >= 40, "{report:#}");
+    let tripled = json_report(&file, &target, &["--speed", "max", "--multiply", "3"]);
+    assert_eq!(calls(&tripled), 3 * once, "{tripled:#}");
+    assert_eq!(
+        tripled["replay"]["sessions"],
+        3 * report["replay"]["sessions"].as_u64().unwrap()
+    );
 }
