@@ -306,6 +306,24 @@ fn a_paced_capture_replays_in_half_the_time_at_speed_two_and_multiply_three_trip
     let once = calls(&report);
     assert!(once >= 40, "{report:#}");
     let tripled = json_report(&file, &target, &["--speed", "max", "--multiply", "3"]);
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("replay.html");
+    replay(
+        &file,
+        &[
+            "--target",
+            &target,
+            "--speed",
+            "max",
+            "--report",
+            page.to_str().unwrap(),
+        ],
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<h2 id=\"replay\">Replay</h2>"), "{html}");
+    assert!(html.contains("id=\"changes\""), "{html}");
+    let text = replay(&file, &["--target", &target, "--speed", "max"]);
+    assert!(text.contains("# Replay of "), "{text}");
     assert_eq!(calls(&tripled), 3 * once, "{tripled:#}");
     assert_eq!(
         tripled["replay"]["sessions"],
