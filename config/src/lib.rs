@@ -42,6 +42,7 @@
 //! state, so tests run in parallel without racing on `std::env`.
 
 mod args;
+mod capture;
 mod error;
 mod growth;
 mod listen;
@@ -64,6 +65,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 pub use args::RunArgs;
+pub use capture::CaptureConfig;
 pub use error::{ConfigError, Source};
 pub use growth::GrowthConfig;
 pub use listen::{ListenAddr, DEFAULT_LISTEN_PORT};
@@ -125,6 +127,8 @@ pub struct Config {
     pub tracing: TracingConfig,
     /// The `[growth]` section.
     pub growth: GrowthConfig,
+    /// The `[capture]` section.
+    pub capture: CaptureConfig,
 }
 
 /// Worker threads when none are configured: half the CPUs, rounded up (1 on 1–2 CPUs).
@@ -165,6 +169,7 @@ impl Default for Config {
             recorder: RecorderConfig::default(),
             tracing: TracingConfig::default(),
             growth: GrowthConfig::default(),
+            capture: CaptureConfig::default(),
         }
     }
 }

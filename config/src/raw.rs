@@ -57,6 +57,16 @@ pub(crate) const KEYS: &[&str] = &[
     "growth.elasticity",
     "growth.min_slowdown_ms",
     "growth.query_timeout",
+    "capture.enabled",
+    "capture.path",
+    "capture.directory",
+    "capture.duration",
+    "capture.max_bytes",
+    "capture.rotate_bytes",
+    "capture.redact",
+    "capture.database",
+    "capture.user",
+    "capture.application",
 ];
 
 /// `PGSCOPE_*` variables that are not configuration keys: they belong to pgscope's own tools and

@@ -2,6 +2,7 @@
 //! set nowhere. This is the only place values are interpreted, so every key is checked the same
 //! way whichever source it came from.
 
+use crate::capture::{self, CaptureConfig};
 use crate::error::ConfigError;
 use crate::growth;
 use crate::listen;
@@ -43,6 +44,23 @@ pub(crate) fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
         recorder: recorder(raw, defaults.recorder)?,
         tracing: tracing(raw, defaults.tracing)?,
         growth: growth_section(raw, defaults.growth)?,
+        capture: capture_section(raw)?,
+    })
+}
+
+/// The `[capture]` section.
+fn capture_section(raw: &mut RawConfig) -> Result<CaptureConfig, ConfigError> {
+    Ok(CaptureConfig {
+        enabled: get(raw, "capture.enabled", parse::boolean)?.unwrap_or(false),
+        path: get(raw, "capture.path", parse::path)?,
+        directory: get(raw, "capture.directory", parse::path)?,
+        duration: get(raw, "capture.duration", parse::nonzero_duration)?,
+        max_bytes: get(raw, "capture.max_bytes", capture::bytes)?,
+        rotate_bytes: get(raw, "capture.rotate_bytes", capture::bytes)?,
+        redact: get(raw, "capture.redact", parse::boolean)?.unwrap_or(false),
+        database: get(raw, "capture.database", capture::names)?.unwrap_or_default(),
+        user: get(raw, "capture.user", capture::names)?.unwrap_or_default(),
+        application: get(raw, "capture.application", capture::names)?.unwrap_or_default(),
     })
 }
 

@@ -70,6 +70,16 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("growth.elasticity", "-1", "greater than 0"),
     ("growth.min_slowdown_ms", "fast", "number of milliseconds"),
     ("growth.query_timeout", "0s", "greater than zero"),
+    ("capture.enabled", "sometimes", "expected true or false"),
+    ("capture.path", "", "non-empty path"),
+    ("capture.directory", "", "non-empty path"),
+    ("capture.duration", "0s", "greater than zero"),
+    ("capture.max_bytes", "100", "at least 4096"),
+    ("capture.rotate_bytes", "lots", "at least 4096"),
+    ("capture.redact", "maybe", "expected true or false"),
+    ("capture.database", "shop,", "list of names"),
+    ("capture.user", ",", "list of names"),
+    ("capture.application", " ", "list of names"),
 ];
 
 #[test]

@@ -48,6 +48,7 @@ fn sample_config() -> Config {
         recorder: RecorderConfig::default(),
         tracing: crate::TracingConfig::default(),
         growth: crate::GrowthConfig::default(),
+        capture: crate::CaptureConfig::default(),
     }
 }
 

@@ -78,6 +78,23 @@ impl Filters {
 }
 
 impl CaptureRequest {
+    /// The request the `[capture]` section makes at start-up.
+    pub fn from_config(config: &pgscope_config::CaptureConfig) -> CaptureRequest {
+        CaptureRequest {
+            duration: config
+                .duration
+                .map(|d| humantime::format_duration(d).to_string()),
+            max_bytes: config.max_bytes,
+            rotate_bytes: config.rotate_bytes,
+            path: config.path.clone(),
+            directory: config.directory.clone(),
+            redact: config.redact,
+            database: config.database.clone(),
+            user: config.user.clone(),
+            application: config.application.clone(),
+        }
+    }
+
     /// Validates the request; `default_dir` is where a capture goes when neither `path` nor
     /// `directory` is given. `now_ms` names the file.
     pub fn validate(

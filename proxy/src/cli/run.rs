@@ -125,6 +125,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         Arc::clone(&stats),
     );
     let wiring = Arc::new(Wiring::build(&config, &upstream, &stats)?);
+    if config.capture.enabled {
+        let request = crate::capture::CaptureRequest::from_config(&config.capture);
+        wiring
+            .capture()
+            .start_request(request)
+            .map_err(|e| anyhow::anyhow!("cannot start the capture ([capture]): {e}"))?;
+    }
     let pump = Pump::new(
         PumpConfig {
             connector: Arc::clone(&live_connector),

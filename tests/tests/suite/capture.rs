@@ -38,6 +38,11 @@ impl Drop for Setup {
 
 impl Setup {
     fn start() -> Setup {
+        Setup::start_with(|_| String::new())
+    }
+
+    /// With `extra(dir)` appended to the config file (`dir`: the test's directory).
+    fn start_with(extra: impl Fn(&Path) -> String) -> Setup {
         let cluster = Cluster::start_with(ClusterOptions {
             hba: Some(vec![
                 "local all postgres trust".to_owned(),
@@ -68,7 +73,7 @@ impl Setup {
             port,
             &admin_addr,
             cluster.port(),
-            &format!("admin_token = \"{TOKEN}\"\n"),
+            &format!("admin_token = \"{TOKEN}\"\n{}", extra(dir.path())),
         );
         let child = run_with_config(&config, &dir.path().join("pgscope.log"), &[]);
         let setup = Setup {
@@ -438,4 +443,30 @@ fn a_capture_reaching_max_bytes_stops_cleanly_while_traffic_flows_on() {
     assert!(records.len() > 10);
     // Traffic went on after the capture ended.
     setup.pgbench(&["-n", "-S", "-t", "10"]);
+}
+
+#[test]
+fn a_capture_section_starts_a_capture_with_the_process_that_ends_at_its_duration() {
+    let setup = Setup::start_with(|dir| {
+        format!(
+            "[capture]\nenabled = true\npath = \"{}\"\nduration = \"3s\"\ndatabase = [\"postgres\"]\n",
+            dir.join("startup.pgcap").display()
+        )
+    });
+    assert_eq!(setup.status()["state"], "running", "{}", setup.log());
+    setup.pgbench(&["-n", "-S", "-t", "20"]);
+    wait_for_within(
+        "the capture did not end at its duration",
+        Duration::from_secs(15),
+        || setup.status()["state"] == "idle",
+    );
+    let last = setup.status()["last"].clone();
+    assert_eq!(last["reason"], "duration", "{last}");
+    let (records, reason) = read(&setup.dir.path().join("startup.pgcap"));
+    assert_eq!(reason, Some(EndReason::Duration));
+    let outcomes = records
+        .iter()
+        .filter(|r| matches!(r, Record::Outcome(_)))
+        .count();
+    assert!(outcomes >= 20, "{outcomes} statements captured");
 }
