@@ -7,7 +7,7 @@
 //! db_query_summary, fingerprint}`. To bound cardinality, only the `top_k` fingerprints by total
 //! time get their own `fingerprint` label; the rest are summed under `fingerprint="other"`
 //! (still split by database, operation and summary, which are low-cardinality). Bucket counts
-//! are exact: each entry keeps a counter per bucket ([`PromBuckets`]) besides its histogram.
+//! are exact: each entry keeps a counter per bucket ([`DurationBuckets`]) besides its histogram.
 //!
 //! Failed operations are their own series of the duration histogram, labelled — as the
 //! convention asks — `error_type` and `db_response_status_code`, both set to the SQLSTATE
@@ -25,48 +25,12 @@ use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
 };
 use prometheus::{Encoder, Registry, TextEncoder};
-use serde::{Deserialize, Serialize};
 
-use crate::failures::ClassDurations;
-use crate::source::{fingerprint_hex, HealthKind, StatsSource};
+use crate::model::buckets::DurationBuckets;
+use crate::model::failures::ClassDurations;
+use crate::model::source::{fingerprint_hex, HealthKind, StatsSource};
 
-/// Upper bounds of the duration histogram's buckets, seconds (OpenTelemetry's advice for
-/// `db.client.operation.duration`).
-pub const BUCKETS_SECONDS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
-
-/// The same bounds in microseconds.
-const BUCKETS_US: [u64; 9] = [
-    1_000, 5_000, 10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000,
-];
-
-/// Calls per duration bucket (not cumulative; the last counts values above 10 s).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PromBuckets(pub [u64; 10]);
-
-impl PromBuckets {
-    /// Counts one latency.
-    pub fn record(&mut self, latency_us: u64) {
-        let at = BUCKETS_US
-            .iter()
-            .position(|bound| latency_us <= *bound)
-            .unwrap_or(BUCKETS_US.len());
-        if let Some(count) = self.0.get_mut(at) {
-            *count += 1;
-        }
-    }
-
-    fn add(&mut self, other: &PromBuckets) {
-        for (mine, theirs) in self.0.iter_mut().zip(other.0.iter()) {
-            *mine += theirs;
-        }
-    }
-
-    fn subtract(&mut self, other: &PromBuckets) {
-        for (mine, theirs) in self.0.iter_mut().zip(other.0.iter()) {
-            *mine = mine.saturating_sub(*theirs);
-        }
-    }
-}
+pub use crate::model::buckets::BUCKETS_SECONDS;
 
 /// Options of the collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +150,7 @@ struct Series {
     timed_calls: u64,
     rows: u64,
     total_us: u64,
-    buckets: PromBuckets,
+    buckets: DurationBuckets,
     errors: BTreeMap<String, u64>,
     /// Timed failed calls by SQLSTATE class (a subset of `buckets`).
     failed: BTreeMap<String, ClassDurations>,
@@ -226,7 +190,7 @@ impl StatsCollector {
                     timed_calls: stats.timed_calls(),
                     rows: stats.rows,
                     total_us: stats.total_us,
-                    buckets: stats.prometheus,
+                    buckets: stats.buckets,
                     errors,
                     failed,
                 },

@@ -11,10 +11,10 @@ use std::io::{Read, Write};
 use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::source::{
+use crate::model::source::{
     fingerprint_hex, parse_fingerprint, EntryRef, Labels, QueryInfo, SourceMeta, StatsSource,
 };
-use crate::stats::QueryStats;
+use crate::model::stats::QueryStats;
 
 /// The snapshot format version this build writes and reads.
 pub const SNAPSHOT_VERSION: u32 = 1;

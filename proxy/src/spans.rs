@@ -19,7 +19,7 @@
 //!    vector;
 //! 4. only for a sampled span, adds the outcome's attributes (`attributes.rs`), the status,
 //!    and the start and end times, and hands the finished span to the bounded queue of
-//!    [`pgscope_exporters::otel::Tracing`] ([`SpanEmitter::end`]): a full queue drops it and
+//!    [`pgscope_otel::Tracing`] ([`SpanEmitter::end`]): a full queue drops it and
 //!    counts the drop.
 //!
 //! The span covers exactly the interval the recorder measures (`started`..`finished`), the
@@ -45,7 +45,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use opentelemetry::trace::{SpanKind, Status};
-use pgscope_exporters::otel::{FinishedSpan, SpanEmitter};
+use pgscope_otel::{FinishedSpan, SpanEmitter};
 
 use crate::clock::WallClock;
 use crate::event::{Event, Outcome, QueryFinished};

@@ -49,7 +49,7 @@ pub struct ProxyStats {
     /// `CancelRequest`s forwarded upstream (from clients, or sent for vanished clients).
     pub cancels_forwarded: AtomicU64,
     /// Query spans exported and dropped (see [`crate::spans`]); all zero while tracing is off.
-    pub spans: std::sync::Arc<pgscope_exporters::otel::SpanCounters>,
+    pub spans: std::sync::Arc<pgscope_otel::SpanCounters>,
 }
 
 impl ProxyStats {

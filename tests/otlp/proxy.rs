@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, TcpStream};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use pgscope_exporters::otel::OTEL_VARIABLES;
+use pgscope_otel::OTEL_VARIABLES;
 use pgscope_tests::{free_port, output_within, pgscope_bin, Cluster, Proxy, ProxyEnv};
 use tempfile::TempDir;
 

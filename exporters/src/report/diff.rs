@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::source::StatsSource;
+use crate::model::source::StatsSource;
 use crate::time::rfc3339;
 use crate::view::{self, Query, Row};
 

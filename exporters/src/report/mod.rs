@@ -14,7 +14,7 @@ pub mod text;
 
 use serde::{Deserialize, Serialize};
 
-use crate::source::StatsSource;
+use crate::model::source::StatsSource;
 use crate::time::rfc3339;
 use crate::view::{self, Query, Row, Totals};
 

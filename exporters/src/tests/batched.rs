@@ -39,7 +39,7 @@ fn batched_calls_count_rows_and_errors_but_no_latency() {
         (1_000, 1_000, 1_000)
     );
     assert_eq!(stats.histogram.count(), 1);
-    assert_eq!(stats.prometheus.0.iter().sum::<u64>(), 1);
+    assert_eq!(stats.buckets.0.iter().sum::<u64>(), 1);
     let window = stats.windows.iter().next().unwrap();
     assert_eq!((window.calls, window.batched_calls), (3, 2));
     assert_eq!((window.total_us, window.histogram.count()), (1_000, 1));

@@ -116,7 +116,7 @@ fn error_codes_beyond_the_bound_are_counted_as_other() {
         stats.record(&failed(NOW, 1, &code), &config());
     }
     let map = stats.errors.to_map();
-    assert_eq!(map.len(), crate::errors::MAX_SQLSTATES);
+    assert_eq!(map.len(), crate::model::errors::MAX_SQLSTATES);
     assert_eq!(stats.error_count(), 40);
     assert_eq!(map.get("other"), Some(&(40 - 15)));
 }

@@ -1,8 +1,8 @@
 //! Sums over spans, latency distributions and chart bins, shared by rows and details.
 
 use super::*;
-use crate::errors::ErrorCounts;
-use crate::histogram::Bucket;
+use crate::model::errors::ErrorCounts;
+use crate::model::histogram::Bucket;
 
 pub(crate) fn ms(us: u64) -> f64 {
     (us as f64 / 1000.0 * 1000.0).round() / 1000.0
@@ -105,16 +105,16 @@ impl Dist<'_> {
 fn bin_bounds() -> Vec<u64> {
     let mut bounds = Vec::new();
     let mut decade = 1u64;
-    while decade < crate::histogram::MAX_US {
+    while decade < crate::model::histogram::MAX_US {
         for step in [1, 2, 5] {
             let bound = decade * step;
-            if bound < crate::histogram::MAX_US {
+            if bound < crate::model::histogram::MAX_US {
                 bounds.push(bound);
             }
         }
         decade *= 10;
     }
-    bounds.push(crate::histogram::MAX_US);
+    bounds.push(crate::model::histogram::MAX_US);
     bounds
 }
 

@@ -1,6 +1,8 @@
 //! The JSON views of a [`StatsSource`]: ranked rows (`/api/v1/fingerprints`), one fingerprint in
-//! detail (`/api/v1/fingerprints/{fingerprint}`), and per-window time series — the interface
-//! the table-growth detector reads.
+//! detail (`/api/v1/fingerprints/{fingerprint}`), and per-window time series
+//! (`/api/v1/series`). They are a presentation — fingerprints as 16 hex digits, latencies as
+//! milliseconds, instants also as RFC 3339 — of the model; the series view presents the model's
+//! numeric [`crate::model::window_series`], which is what analyses (the growth detector) read.
 //!
 //! Every view is computed over a [`Span`]: everything since start (the cumulative, full-precision
 //! histograms) or the most recent N windows (their compact histograms merged).
@@ -9,20 +11,21 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::histogram::{CompactHistogram, Histogram};
-use crate::source::{fingerprint_hex, EntryRef, Labels, SourceMeta, StatsSource};
-use crate::stats::QueryStats;
+use crate::model::histogram::{CompactHistogram, Histogram};
+use crate::model::source::{fingerprint_hex, EntryRef, Labels, SourceMeta, StatsSource};
+use crate::model::stats::QueryStats;
+use crate::model::windows::{Window, WindowConfig};
 use crate::time::{human_ms, rfc3339};
-use crate::windows::{Window, WindowConfig};
 
 mod agg;
 mod rows;
 mod series;
 mod types;
 
+pub use crate::model::{Filter, Grouping};
 pub use rows::{row_of, rows};
 pub use series::{detail, series};
-pub use types::{Bin, Detail, Grouping, KeyCalls, Row, Series, Totals, WindowPoint};
+pub use types::{Bin, Detail, KeyCalls, Row, Series, Totals, WindowPoint};
 
 /// Why a view's parameters were refused (each becomes a 400 in the admin API).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,27 +140,6 @@ impl Span {
                 format!("last {}", human_ms(windows.saturating_mul(config.width_ms)))
             }
         }
-    }
-}
-
-/// Which entries a view includes; `None` matches anything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
-    /// Only this database.
-    pub database: Option<String>,
-    /// Only this user.
-    pub user: Option<String>,
-    /// Only this application_name.
-    pub application: Option<String>,
-}
-
-impl Filter {
-    /// Whether `labels` pass.
-    pub fn matches(&self, labels: &Labels<'_>) -> bool {
-        let ok = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        ok(&self.database, labels.database)
-            && ok(&self.user, labels.user)
-            && ok(&self.application, labels.application)
     }
 }
 

@@ -150,15 +150,6 @@ pub struct Series {
     pub points: Vec<WindowPoint>,
 }
 
-/// How [`series`] groups entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grouping {
-    /// One series per fingerprint × database × user × application.
-    PerKey,
-    /// One series per fingerprint × database (what relates to a database's tables).
-    PerDatabase,
-}
-
 /// Totals over every entry a query's filter and span select.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {

@@ -2,7 +2,7 @@
 //! series), the ranking key and a one-line explanation a DBA can act on.
 
 use pgscope_exporters::growth::{Elasticity, Flag, Forecast, LatencyPoint, Plan, TableView};
-use pgscope_exporters::view::Series;
+use pgscope_exporters::model::{fingerprint_hex, WindowSeries};
 
 use super::detector::{size_at, Class, Finding, WindowSample};
 use super::estimate::Fit;
@@ -12,7 +12,7 @@ use super::sizes::TableHistory;
 #[derive(Debug)]
 pub struct FlagInput<'a> {
     /// The fingerprint's series (per database).
-    pub series: &'a Series,
+    pub series: &'a WindowSeries,
     /// The windows the detector saw.
     pub windows: &'a [WindowSample],
     /// The size histories of its tables.
@@ -172,7 +172,7 @@ pub fn flag_of(input: FlagInput<'_>) -> Flag {
         })
         .collect();
     Flag {
-        fingerprint: input.series.fingerprint.clone(),
+        fingerprint: fingerprint_hex(input.series.fingerprint),
         database: input.series.database.clone(),
         query: input.query,
         summary: input.summary,

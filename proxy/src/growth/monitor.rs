@@ -4,7 +4,9 @@
 //! publishes a [`GrowthReport`] for the admin API.
 //!
 //! It never touches the forwarding path: it reads the recorder through the same
-//! [`StatsSource`](pgscope_exporters::StatsSource) view as `/metrics`, and talks to PostgreSQL
+//! [`StatsSource`](pgscope_exporters::StatsSource) as `/metrics`, as the model's numeric
+//! window series ([`window_series`]: fingerprints as `u64`, latencies in µs, turned into the
+//! report's hex and milliseconds only for the flags), and talks to PostgreSQL
 //! on its own connections. A database it cannot reach is retried with exponential backoff (the
 //! interval doubled per consecutive failure, up to 10 minutes) and reported in the report's
 //! `databases`, in `/healthz` and `/metrics` and in the log; queries are never affected.
@@ -16,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pgscope_config::GrowthConfig;
 use pgscope_exporters::growth::{DatabaseStatus, Flag, GrowthReport, Plan};
-use pgscope_exporters::view::{self, Filter, Grouping};
+use pgscope_exporters::model::{fingerprint_hex, window_series, Filter, Grouping, WindowSeries};
 use pgscope_exporters::StatsSource;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
@@ -189,18 +191,13 @@ impl GrowthMonitor {
         let rounds = &mut *rounds;
         let source: &dyn StatsSource = self.recorder.as_ref();
         let meta = source.meta();
-        let series = view::series(source, &Filter::default(), Grouping::PerDatabase);
-        let mut info: HashMap<String, (String, String)> = HashMap::new();
-        source.for_each_entry(&mut |entry| {
-            info.entry(format!("{:016x}", entry.fingerprint))
-                .or_insert_with(|| (entry.info.query.to_string(), entry.info.summary.to_string()));
-        });
+        let series = window_series(source, &Filter::default(), Grouping::PerDatabase);
         let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for s in &series {
             let tables = wanted.entry(s.database.clone()).or_default();
-            for table in &s.tables {
+            for table in &s.info.tables {
                 if tables.len() < MAX_TABLES {
-                    tables.insert(table.clone());
+                    tables.insert(table.to_string());
                 }
             }
         }
@@ -242,10 +239,10 @@ impl GrowthMonitor {
         rounds.links.retain(|db, _| wanted.contains_key(db));
 
         let settings = self.settings(meta.windows.width_ms);
-        let total_ms: f64 = series
+        let total_us: u64 = series
             .iter()
-            .flat_map(|s| s.points.iter().filter(|p| p.complete))
-            .map(|p| p.total_ms)
+            .flat_map(|s| s.windows.iter().filter(|w| w.complete))
+            .map(|w| w.total_us)
             .sum();
         let mut flags = Vec::new();
         let mut observations = Vec::new();
@@ -254,9 +251,10 @@ impl GrowthMonitor {
         let histories: Vec<Vec<(&str, &TableHistory)>> = series
             .iter()
             .map(|s| {
-                s.tables
+                s.info
+                    .tables
                     .iter()
-                    .filter_map(|t| rounds.sizes.get(&s.database, t).map(|h| (t.as_str(), h)))
+                    .filter_map(|t| rounds.sizes.get(&s.database, t).map(|h| (&**t, h)))
                     .collect()
             })
             .collect();
@@ -291,24 +289,22 @@ impl GrowthMonitor {
             let Some(mut finding) = findings[i].take() else {
                 continue;
             };
+            let fingerprint = fingerprint_hex(s.fingerprint);
             let newest = windows.last().map_or(0, |w| w.start_ms);
             if finding.class == Class::SlowerWithoutGrowth
-                && !rounds
-                    .episodes
-                    .confirmed(&s.fingerprint, &s.database, newest)
+                && !rounds.episodes.confirmed(&fingerprint, &s.database, newest)
             {
                 continue;
             }
-            live.insert((s.fingerprint.clone(), s.database.clone()));
+            live.insert((fingerprint.clone(), s.database.clone()));
             let plan = match (&finding.class, &finding.table) {
                 (Class::ScanGrowth, Some(table)) => {
-                    let query = info.get(&s.fingerprint).map(|(q, _)| q.as_str());
                     self.plan(
                         &mut rounds.plans,
                         &rounds.links,
-                        (s.fingerprint.clone(), s.database.clone()),
+                        (fingerprint.clone(), s.database.clone()),
                         table,
-                        query,
+                        Some(&*s.info.query),
                         now,
                     )
                     .await
@@ -320,29 +316,28 @@ impl GrowthMonitor {
             {
                 continue;
             }
-            let (query, summary) = info.get(&s.fingerprint).cloned().unwrap_or_default();
-            let own_ms: f64 = s
-                .points
+            let own_us: u64 = s
+                .windows
                 .iter()
-                .filter(|p| p.complete)
-                .map(|p| p.total_ms)
+                .filter(|w| w.complete)
+                .map(|w| w.total_us)
                 .sum();
             let flag = flag_of(FlagInput {
                 series: s,
                 windows,
                 histories,
                 finding: &finding,
-                query,
-                summary,
-                time_share: if total_ms > 0.0 {
-                    own_ms / total_ms
+                query: s.info.query.to_string(),
+                summary: s.info.summary.to_string(),
+                time_share: if total_us > 0 {
+                    own_us as f64 / total_us as f64
                 } else {
                     0.0
                 },
                 plan,
                 first_flagged_ms: rounds
                     .episodes
-                    .first_flagged(&s.fingerprint, &s.database)
+                    .first_flagged(&fingerprint, &s.database)
                     .unwrap_or(now),
             });
             match finding.class {
@@ -420,17 +415,17 @@ fn samples<'a>(histories: &[(&'a str, &'a TableHistory)]) -> Vec<(&'a str, &'a [
 }
 
 /// A series' complete windows as the detector sees them (common factor 1 until known).
-fn window_samples(s: &view::Series) -> Vec<WindowSample> {
-    s.points
+fn window_samples(s: &WindowSeries) -> Vec<WindowSample> {
+    s.windows
         .iter()
-        .filter(|p| p.complete)
-        .map(|p| WindowSample {
-            start_ms: p.start_ms,
-            width_ms: p.width_ms,
-            calls: p.calls,
-            p50_ms: p.p50_ms,
-            p95_ms: p.p95_ms,
-            rows_per_call: p.rows_per_call,
+        .filter(|w| w.complete)
+        .map(|w| WindowSample {
+            start_ms: w.start_ms,
+            width_ms: w.width_ms,
+            calls: w.calls,
+            p50_ms: w.p50_us as f64 / 1000.0,
+            p95_ms: w.p95_us as f64 / 1000.0,
+            rows_per_call: w.rows_per_call(),
             common: 1.0,
         })
         .collect()

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use crate::shape::Shapes;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use pgscope_exporters::otel::{SpanCounters, TraceOptions, TraceSettings, Tracing};
 use pgscope_exporters::view::{self, Filter, Span};
 use pgscope_exporters::StatsSource;
+use pgscope_otel::{SpanCounters, TraceOptions, TraceSettings, Tracing};
 
 use super::{ServerAddress, SpanObserver};
 use crate::clock::WallClock;

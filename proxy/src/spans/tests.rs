@@ -10,7 +10,7 @@ use opentelemetry::Value;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use pgscope_config::{TracingConfig, Upstream};
-use pgscope_exporters::otel::{SamplerSpec, SpanCounters, TraceOptions, TraceSettings, Tracing};
+use pgscope_otel::{SamplerSpec, SpanCounters, TraceOptions, TraceSettings, Tracing};
 
 use super::*;
 use crate::clock::WallClock;

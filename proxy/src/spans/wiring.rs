@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pgscope_config::{OtlpProtocol, TracingConfig};
-use pgscope_exporters::otel::{
+use pgscope_otel::{
     tracing_enabled, OtelError, Protocol, SpanCounters, TraceOptions, TraceSettings, Tracing,
 };
 

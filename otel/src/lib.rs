@@ -1,4 +1,4 @@
-//! OpenTelemetry span export: configuration from the standard `OTEL_*` variables and
+//! pgscope-otel: OpenTelemetry span export — configuration from the standard `OTEL_*` variables and
 //! pgscope's own options, and a pipeline that can never slow the queries it describes.
 //!
 //! # Design
@@ -33,7 +33,9 @@
 //! * **Shutdown** ([`Tracing::shutdown`]) exports what is still queued, within a deadline.
 //!
 //! What a span *says* — names and attributes — is the proxy's business (`pgscope::spans`);
-//! this module knows nothing of queries.
+//! this crate knows nothing of queries, nor of the statistics model (`pgscope-exporters`): it
+//! is a crate of its own so that the model and its formats build without the OpenTelemetry,
+//! tonic and hyper stack, and the two compile side by side.
 
 mod counters;
 mod emit;

@@ -2,16 +2,16 @@
 //!
 //! These are plain data with O(1) `record` methods; they know nothing of threads. The proxy's
 //! recorder keeps one per fingerprint × database × user × application behind its shard locks,
-//! and a [`crate::Snapshot`] serializes them as they are, so a restored recorder carries on
+//! and a snapshot (`crate::snapshot`) serializes them as they are, so a restored recorder carries on
 //! exactly where it stopped.
 
 use serde::{Deserialize, Serialize};
 
-use crate::errors::ErrorCounts;
-use crate::failures::FailedDurations;
-use crate::histogram::Histogram;
-use crate::prometheus::PromBuckets;
-use crate::windows::{WindowConfig, Windows};
+use super::buckets::DurationBuckets;
+use super::errors::ErrorCounts;
+use super::failures::FailedDurations;
+use super::histogram::Histogram;
+use super::windows::{WindowConfig, Windows};
 
 /// A SQLSTATE code, five ASCII characters (`*b"23505"`).
 pub type Sqlstate = [u8; 5];
@@ -77,8 +77,10 @@ pub struct QueryStats {
     pub last_seen_ms: u64,
     /// Latency distribution, full precision.
     pub histogram: Histogram,
-    /// Calls per Prometheus bucket, exact (timed calls, failed ones included).
-    pub prometheus: PromBuckets,
+    /// Calls per duration bucket, exact (timed calls, failed ones included). Named
+    /// `prometheus` in snapshots, as it was when only Prometheus read it.
+    #[serde(rename = "prometheus")]
+    pub buckets: DurationBuckets,
     /// The timed failed calls among those, by SQLSTATE class (see [`FailedDurations`]).
     #[serde(default, skip_serializing_if = "FailedDurations::is_empty")]
     pub failed_durations: FailedDurations,
@@ -116,7 +118,7 @@ impl QueryStats {
         self.max_us = self.max_us.max(latency);
         self.total_us = self.total_us.saturating_add(latency);
         self.histogram.record(latency);
-        self.prometheus.record(latency);
+        self.buckets.record(latency);
         if let SampleOutcome::Error(code) = sample.outcome {
             self.failed_durations.record(code, latency);
         }

@@ -1,5 +1,5 @@
 //! [`StatsSource`]: what every exporter reads — the live recorder and a loaded
-//! [`crate::Snapshot`] alike.
+//! snapshot (`crate::snapshot`) alike.
 //!
 //! A source hands out its entries one at a time through a callback, so the live recorder can
 //! lend each entry under its shard lock for just as long as the exporter needs, and nothing is
@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::QueryStats;
-use crate::windows::WindowConfig;
+use super::stats::QueryStats;
+use super::windows::WindowConfig;
 
 /// What is known about a query shape besides its numbers (from its fingerprint analysis).
 ///
@@ -38,6 +38,27 @@ pub struct Labels<'a> {
     pub user: &'a str,
     /// `application_name`.
     pub application: &'a str,
+}
+
+/// Which entries a reader takes, by their labels; `None` matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this database.
+    pub database: Option<String>,
+    /// Only this user.
+    pub user: Option<String>,
+    /// Only this application_name.
+    pub application: Option<String>,
+}
+
+impl Filter {
+    /// Whether `labels` pass.
+    pub fn matches(&self, labels: &Labels<'_>) -> bool {
+        let ok = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        ok(&self.database, labels.database)
+            && ok(&self.user, labels.user)
+            && ok(&self.application, labels.application)
+    }
 }
 
 /// One entry lent by a [`StatsSource`]: a fingerprint × database × user × application.

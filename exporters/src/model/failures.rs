@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::prometheus::PromBuckets;
-use crate::stats::Sqlstate;
+use super::buckets::DurationBuckets;
+use super::stats::Sqlstate;
 
 /// A SQLSTATE class: the first two characters of a SQLSTATE.
 pub type SqlstateClass = [u8; 2];
@@ -21,7 +21,7 @@ pub struct ClassDurations {
     /// The SQLSTATE class.
     pub class: SqlstateClass,
     /// Failed calls per duration bucket.
-    pub buckets: PromBuckets,
+    pub buckets: DurationBuckets,
     /// Failed calls.
     pub count: u64,
     /// Sum of their latencies, µs.

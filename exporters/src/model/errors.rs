@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::stats::Sqlstate;
+use super::stats::Sqlstate;
 
 /// Distinct SQLSTATEs kept per key; further codes are counted under [`OTHER`].
 pub const MAX_SQLSTATES: usize = 16;

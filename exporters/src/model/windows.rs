@@ -12,9 +12,9 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::errors::ErrorCounts;
-use crate::histogram::CompactHistogram;
-use crate::stats::{Sample, SampleOutcome};
+use super::errors::ErrorCounts;
+use super::histogram::CompactHistogram;
+use super::stats::{Sample, SampleOutcome};
 
 /// Width and number of the windows kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
