@@ -36,7 +36,7 @@ pub struct Loaded {
 
 /// Why a capture could not be loaded.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {source}")]
+#[error("cannot read the capture {path}")]
 pub struct LoadError {
     /// The file.
     pub path: String,
