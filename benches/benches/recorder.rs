@@ -82,6 +82,7 @@ fn filled(keys: usize, windows: u64, per_window: u64) -> (Recorder, Vec<Arc<Shap
                     rows: Some(1),
                     outcome: SampleOutcome::Ok,
                     batched: false,
+                    batch_us: None,
                 };
                 recorder.record_sample(&conn, analysis, &sample);
             }
@@ -105,6 +106,7 @@ fn record(c: &mut Criterion) {
                 rows: Some(1),
                 outcome: SampleOutcome::Ok,
                 batched: false,
+                batch_us: None,
             };
             recorder.record_sample(&conn, black_box(&all[0]), &sample);
         })
@@ -119,6 +121,7 @@ fn record(c: &mut Criterion) {
                 rows: Some(1),
                 outcome: SampleOutcome::Ok,
                 batched: false,
+                batch_us: None,
             };
             recorder.record_sample(&conn, black_box(&all[next]), &sample);
         })
@@ -138,6 +141,7 @@ fn record(c: &mut Criterion) {
                 command: "SELECT".into(),
                 outcome: Outcome::Ok,
                 batched: false,
+                batch: None,
             });
             recorder.observe(black_box(&event));
         })
@@ -230,6 +234,7 @@ fn instructions(n: u64) {
             command: "SELECT".into(),
             outcome: Outcome::Ok,
             batched: false,
+            batch: None,
         });
         recorder.observe(black_box(&event));
     }

@@ -168,6 +168,19 @@ pub struct QueryFinished {
     /// observed (`finished - started` is an arrival gap, not its time in the server). Rows and
     /// errors are exact.
     pub batched: bool,
+    /// For a `batched` statement: the whole `Query`'s time, from when it was written upstream
+    /// to the server's `ReadyForQuery` — the batch's latency, which its statements share
+    /// (`None` when not batched, or when the connection ended before `ReadyForQuery`).
+    pub batch: Option<Batch>,
+}
+
+/// The multi-statement `Query` a batched statement ran in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    /// From when the `Query` was written upstream to the server's `ReadyForQuery`.
+    pub duration: Duration,
+    /// Statements in it.
+    pub statements: u32,
 }
 
 impl QueryFinished {

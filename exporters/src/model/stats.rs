@@ -43,6 +43,9 @@ pub struct Sample {
     /// observed: counted as a call (rows and errors too) and as a batched call, but its
     /// `latency_us` (an arrival gap) is kept out of every latency figure.
     pub batched: bool,
+    /// For a batched statement, the whole `Query`'s time, µs: from when it was written
+    /// upstream to the server's `ReadyForQuery` (`None` when the connection ended first).
+    pub batch_us: Option<u64>,
 }
 
 /// Everything recorded about one key since the recorder started or was last reset.
@@ -59,6 +62,12 @@ pub struct QueryStats {
     /// Calls among `calls` whose latency was not observed apart (see the type's docs).
     #[serde(default)]
     pub batched_calls: u64,
+    /// The batched calls whose `Query` was timed whole ([`Sample::batch_us`]).
+    #[serde(default)]
+    pub batch_timed_calls: u64,
+    /// Sum of those `Query` times, µs: the batches' time, not any statement's.
+    #[serde(default)]
+    pub batch_us: u64,
     /// Failed executions by SQLSTATE.
     pub errors: ErrorCounts,
     /// Queries resolved as skipped.
@@ -107,6 +116,10 @@ impl QueryStats {
         self.calls += 1;
         if sample.batched {
             self.batched_calls += 1;
+            if let Some(batch_us) = sample.batch_us {
+                self.batch_timed_calls += 1;
+                self.batch_us = self.batch_us.saturating_add(batch_us);
+            }
             return;
         }
         let latency = sample.latency_us;

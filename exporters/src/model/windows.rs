@@ -63,6 +63,12 @@ pub struct Window {
     /// Calls among `calls` whose latency was not observed apart (see [`crate::QueryStats`]).
     #[serde(default)]
     pub batched_calls: u64,
+    /// The batched calls whose `Query` was timed whole (see [`crate::QueryStats`]).
+    #[serde(default)]
+    pub batch_timed_calls: u64,
+    /// Sum of those `Query` times, µs.
+    #[serde(default)]
+    pub batch_us: u64,
     /// Failed executions by SQLSTATE.
     pub errors: ErrorCounts,
     /// Skipped queries.
@@ -88,6 +94,10 @@ impl Window {
         self.calls += 1;
         if sample.batched {
             self.batched_calls += 1;
+            if let Some(batch_us) = sample.batch_us {
+                self.batch_timed_calls += 1;
+                self.batch_us = self.batch_us.saturating_add(batch_us);
+            }
             return;
         }
         self.total_us = self.total_us.saturating_add(sample.latency_us);

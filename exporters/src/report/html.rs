@@ -156,7 +156,7 @@ fn query(ranked: &RankedRow) -> Markup {
                 " · application " b { (row.application) } " · tables " (row.tables.join(", "))
             }
             p {
-                "Calls " (row.calls) (super::text::batched_note(row.batched_calls))
+                "Calls " (row.calls) (super::text::batched_note(row.batched_calls, row.batch_mean_ms))
                 " · skipped " (row.skipped) " · errors " (errors) " · rows " (row.rows)
                 " (" (format!("{:.2}", row.rows_per_call)) "/call) · latency ms: mean "
                 (fmt_ms(row.mean_ms)) " · p50 " (fmt_ms(row.p50_ms)) " · p95 "

@@ -169,7 +169,7 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
             out,
             "#   calls {}{}, skipped {}, errors {}, rows {} ({:.2}/call)",
             row.calls,
-            batched_note(row.batched_calls),
+            batched_note(row.batched_calls, row.batch_mean_ms),
             row.skipped,
             errors,
             row.rows,
@@ -200,11 +200,15 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
     Ok(())
 }
 
-/// ` (N batched, latency not observed)` when some calls were batched, else nothing.
-pub(crate) fn batched_note(batched_calls: u64) -> String {
-    if batched_calls == 0 {
-        String::new()
-    } else {
-        format!(" ({batched_calls} batched, latency not observed)")
+/// ` (N batched, latency not observed; their Query took M ms on average)` when some calls
+/// were batched, else nothing.
+pub(crate) fn batched_note(batched_calls: u64, batch_mean_ms: Option<f64>) -> String {
+    match (batched_calls, batch_mean_ms) {
+        (0, _) => String::new(),
+        (n, Some(mean)) => format!(
+            " ({n} batched, latency not observed; their Query took {} ms on average)",
+            fmt_ms(mean)
+        ),
+        (n, None) => format!(" ({n} batched, latency not observed)"),
     }
 }

@@ -123,3 +123,35 @@ fn snapshots_without_batched_calls_still_load() {
     assert_eq!(loaded.entries[0].stats.batched_calls, 0);
     assert_eq!(loaded.entries[0].stats.calls, 3);
 }
+
+#[test]
+fn batched_calls_carry_the_mean_time_of_their_whole_query() {
+    let timed = |sample: Sample, batch_us| Sample {
+        batch_us: Some(batch_us),
+        ..batched(sample)
+    };
+    let samples = [
+        ok(NOW - 3_000, 1_000, 1),
+        timed(ok(NOW - 2_000, 40_000, 1), 200_000),
+        timed(ok(NOW - 1_000, 10_000, 1), 300_000),
+        // Its connection closed before the server's ReadyForQuery: no batch time.
+        batched(ok(NOW - 500, 5_000, 1)),
+    ];
+    let source = snapshot(vec![entry(1, "shop", "web", &samples)]);
+    let (rows, _) = view::rows(&source, &Query::default(), false);
+    assert_eq!(rows[0].batched_calls, 3);
+    assert_eq!(rows[0].batch_mean_ms, Some(250.0));
+    assert_eq!(rows[0].mean_ms, 1.0);
+    let rendered = text::render(&report::build(&source, &Query::default()));
+    assert!(
+        rendered.contains(
+            "calls 4 (3 batched, latency not observed; their Query took 250.000 ms on average)"
+        ),
+        "{rendered}"
+    );
+    // Without batched calls the field is absent.
+    let plain = snapshot(vec![entry(2, "shop", "web", &[ok(NOW, 1_000, 1)])]);
+    let (rows, _) = view::rows(&plain, &Query::default(), false);
+    let json = serde_json::to_value(&rows[0]).unwrap();
+    assert!(json.get("batch_mean_ms").is_none(), "{json}");
+}

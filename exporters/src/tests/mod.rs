@@ -26,6 +26,7 @@ pub(crate) fn ok(at_ms: u64, latency_us: u64, rows: u64) -> Sample {
         rows: Some(rows),
         outcome: SampleOutcome::Ok,
         batched: false,
+        batch_us: None,
     }
 }
 
@@ -36,6 +37,7 @@ pub(crate) fn failed(at_ms: u64, latency_us: u64, code: &[u8; 5]) -> Sample {
         rows: None,
         outcome: SampleOutcome::Error(*code),
         batched: false,
+        batch_us: None,
     }
 }
 

@@ -29,6 +29,7 @@ fn skipped_queries_are_not_calls() {
         rows: None,
         outcome: SampleOutcome::Skipped,
         batched: false,
+        batch_us: None,
     };
     stats.record(&skipped, &config());
     assert_eq!((stats.calls, stats.skipped), (0, 1));

@@ -17,6 +17,8 @@ pub(crate) fn ms_f(us: f64) -> f64 {
 pub(crate) struct Agg {
     pub(crate) calls: u64,
     pub(crate) batched_calls: u64,
+    pub(crate) batch_timed_calls: u64,
+    pub(crate) batch_us: u64,
     pub(crate) errors: ErrorCounts,
     pub(crate) skipped: u64,
     pub(crate) rows: u64,
@@ -29,6 +31,8 @@ impl Agg {
     pub(crate) fn add_window(&mut self, window: &Window) {
         self.calls += window.calls;
         self.batched_calls += window.batched_calls;
+        self.batch_timed_calls += window.batch_timed_calls;
+        self.batch_us = self.batch_us.saturating_add(window.batch_us);
         self.errors.merge(&window.errors);
         self.skipped += window.skipped;
         self.rows += window.rows;
@@ -38,6 +42,8 @@ impl Agg {
     pub(crate) fn add_cumulative(&mut self, stats: &QueryStats) {
         self.calls += stats.calls;
         self.batched_calls += stats.batched_calls;
+        self.batch_timed_calls += stats.batch_timed_calls;
+        self.batch_us = self.batch_us.saturating_add(stats.batch_us);
         self.errors.merge(&stats.errors);
         self.skipped += stats.skipped;
         self.rows += stats.rows;
@@ -47,6 +53,13 @@ impl Agg {
     /// Calls whose latency was observed: the divisor of a mean latency.
     pub(crate) fn timed_calls(&self) -> u64 {
         self.calls.saturating_sub(self.batched_calls)
+    }
+
+    /// The mean time of the whole `Query` messages the batched calls ran in, ms; `None`
+    /// without such calls.
+    pub(crate) fn batch_mean_ms(&self) -> Option<f64> {
+        (self.batch_timed_calls > 0)
+            .then(|| ms_f(self.batch_us as f64 / self.batch_timed_calls as f64))
     }
 
     /// `total_us` per timed call, µs (0 when none).
@@ -170,6 +183,7 @@ pub(crate) fn make_row(
         tables: entry.info.tables.iter().map(ToString::to_string).collect(),
         calls: agg.calls,
         batched_calls: agg.batched_calls,
+        batch_mean_ms: agg.batch_mean_ms(),
         errors: agg.errors.to_map(),
         error_count: agg.errors.total(),
         skipped: agg.skipped,

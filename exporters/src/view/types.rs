@@ -38,6 +38,11 @@ pub struct Row {
     /// figures below cover the other calls only.
     #[serde(default)]
     pub batched_calls: u64,
+    /// For the batched calls: the mean time of the whole `Query` messages they ran in, from
+    /// when pgscope wrote the `Query` upstream to the server's `ReadyForQuery` — the batch's
+    /// latency, which its statements share (absent without batched calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_mean_ms: Option<f64>,
     /// Failures by SQLSTATE.
     pub errors: BTreeMap<String, u64>,
     /// All failures.

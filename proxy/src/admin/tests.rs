@@ -47,6 +47,7 @@ fn run(recorder: &Recorder, sql: &str, latency_ms: u64, outcome: Outcome) {
         command: "SELECT".into(),
         outcome,
         batched: false,
+        batch: None,
     }));
 }
 

@@ -194,6 +194,9 @@ impl Recorder {
             rows: query.rows,
             outcome,
             batched: query.batched,
+            batch_us: query
+                .batch
+                .map(|b| u64::try_from(b.duration.as_micros()).unwrap_or(u64::MAX)),
         };
         self.record_sample(&query.connection, &shape, &sample);
     }

@@ -49,6 +49,7 @@ impl Fixture {
             command: "SELECT".into(),
             outcome,
             batched: false,
+            batch: None,
         });
         self.recorder.observe(&event);
     }
@@ -66,6 +67,7 @@ impl Fixture {
             command: "SELECT".into(),
             outcome: Outcome::Ok,
             batched: true,
+            batch: None,
         }));
     }
 

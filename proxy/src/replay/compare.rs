@@ -113,6 +113,7 @@ mod tests {
                 rows: Some(1),
                 outcome,
                 batched: false,
+                batch_us: None,
             },
         }
     }

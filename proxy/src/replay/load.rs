@@ -178,6 +178,8 @@ impl Builder {
                             cap::Status::Skipped => SampleOutcome::Skipped,
                         },
                         batched: outcome.batched,
+                        // The capture format does not record a batch's total.
+                        batch_us: None,
                     },
                 }
             })

@@ -29,6 +29,8 @@ mod tracker;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_batch;
+#[cfg(test)]
 mod tests_capture;
 #[cfg(test)]
 mod tests_extended;

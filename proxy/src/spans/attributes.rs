@@ -16,6 +16,7 @@
 //! | `pgscope.affected_rows` | rows written: the count of `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `COPY … FROM`, … |
 //! | `pgscope.application_name` | the connection's `application_name`, when set |
 //! | `pgscope.batched` | `true` for a statement of a multi-statement simple `Query`: its span covers its arrival gap, not a latency observed apart |
+//! | `pgscope.batch.duration`, `pgscope.batch.statements` | on a batched statement: the whole `Query`'s time in seconds (written upstream → `ReadyForQuery`: the batch's latency, the same on each of its statements) and how many statements it held |
 //! | `pgscope.skipped` | `true` for a request the server never ran (an earlier error in its pipeline) |
 //!
 //! The first nine — everything up to `server.port`, which includes the convention's
@@ -136,6 +137,16 @@ pub(crate) fn at_end(query: &QueryFinished, normalized: &str, attributes: &mut V
     }
     if query.batched {
         attributes.push(KeyValue::new("pgscope.batched", true));
+        if let Some(batch) = query.batch {
+            attributes.push(KeyValue::new(
+                "pgscope.batch.duration",
+                batch.duration.as_secs_f64(),
+            ));
+            attributes.push(KeyValue::new(
+                "pgscope.batch.statements",
+                i64::from(batch.statements),
+            ));
+        }
     }
     let application = &query.connection.application_name;
     if !application.is_empty() {

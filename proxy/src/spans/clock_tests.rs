@@ -44,6 +44,7 @@ fn finished(sql: &str, at: Instant) -> Event {
         command: "SELECT".into(),
         outcome: Outcome::Ok,
         batched: false,
+        batch: None,
     })
 }
 

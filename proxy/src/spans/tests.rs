@@ -91,6 +91,7 @@ fn query(sql: &str, outcome: Outcome, rows: Option<u64>) -> QueryFinished {
         command: "SELECT".into(),
         outcome,
         batched: false,
+        batch: None,
     }
 }
 
@@ -223,10 +224,19 @@ fn skipped_requests_get_a_span_marked_skipped() {
 fn batched_statements_are_marked_and_others_are_not() {
     let mut batched = query("SELECT 1", Outcome::Ok, Some(1));
     batched.batched = true;
+    batched.batch = Some(crate::event::Batch {
+        duration: std::time::Duration::from_millis(250),
+        statements: 2,
+    });
     let alone = query("SELECT 2", Outcome::Ok, Some(1));
     let spans = Harness::new(SamplerSpec::AlwaysOn).run(&[batched, alone]);
-    assert_eq!(attributes(&spans[0])["pgscope.batched"], Value::Bool(true));
-    assert!(!attributes(&spans[1]).contains_key("pgscope.batched"));
+    let batched = attributes(&spans[0]);
+    assert_eq!(batched["pgscope.batched"], Value::Bool(true));
+    assert_eq!(batched["pgscope.batch.duration"], Value::F64(0.25));
+    assert_eq!(batched["pgscope.batch.statements"], Value::I64(2));
+    let alone = attributes(&spans[1]);
+    assert!(!alone.contains_key("pgscope.batched"));
+    assert!(!alone.contains_key("pgscope.batch.duration"));
 }
 
 #[test]

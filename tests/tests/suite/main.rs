@@ -8,6 +8,7 @@
 mod admin_hardening;
 mod admission;
 mod auth;
+mod batched_query;
 mod byte_exact;
 mod capture;
 mod check_config;

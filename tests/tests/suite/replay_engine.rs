@@ -80,6 +80,7 @@ fn capture(user: &str, messages: Vec<Bytes>, statements: &[(&str, SampleOutcome)
                     rows: None,
                     outcome: *outcome,
                     batched: false,
+                    batch_us: None,
                 },
             }
         })

@@ -20,6 +20,7 @@ fn row(fingerprint: &str, summary: &str, calls: u64, total_ms: f64) -> Row {
         tables: vec![summary.to_owned()],
         calls,
         batched_calls: 0,
+        batch_mean_ms: None,
         errors: Default::default(),
         error_count: 0,
         skipped: 0,

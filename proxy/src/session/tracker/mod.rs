@@ -81,11 +81,13 @@ struct Pending {
 enum Kind {
     /// A simple query: the statement running now and those after it. `batched` when it held
     /// more than one statement: the server sends their results in one burst at the end, so
-    /// their latencies cannot be told apart.
+    /// their latencies cannot be told apart; their events are `held` until `ReadyForQuery`,
+    /// which gives them the whole query's time ([`crate::event::Batch`]).
     Simple {
         current: Option<Arc<Statement>>,
         rest: VecDeque<Arc<Statement>>,
         batched: bool,
+        held: Vec<Event>,
     },
     /// A `Parse`; on error the name's previous statement is restored.
     Parse {
@@ -222,6 +224,7 @@ impl Tracker {
                     current,
                     rest,
                     batched,
+                    held: Vec::new(),
                 }
             }
             FrontendMessage::Parse { name, sql, .. } => {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{Kind, Pending, Tracker};
 use crate::event::{
-    ConnectionInfo, Event, Outcome, Protocol, QueryFinished, QueryStarted, Statement,
+    Batch, ConnectionInfo, Event, Outcome, Protocol, QueryFinished, QueryStarted, Statement,
 };
 
 impl Tracker {
@@ -66,6 +66,7 @@ impl Tracker {
                 current,
                 rest,
                 batched,
+                ..
             } => {
                 let Some(statement) = current.take() else {
                     return;
@@ -96,7 +97,13 @@ impl Tracker {
             if let Event::QueryFinished(query) = &mut event {
                 query.batched = batched;
             }
-            events.push(event);
+            match self.pending.front_mut() {
+                Some(Pending {
+                    kind: Kind::Simple { held, .. },
+                    ..
+                }) if batched => held.push(event),
+                _ => events.push(event),
+            }
         }
     }
 
@@ -145,8 +152,10 @@ impl Tracker {
                 current,
                 rest,
                 batched,
+                held,
             } => {
-                // The server abandons the rest of the query string.
+                // The server abandons the rest of the query string; ReadyForQuery ends it.
+                let events = if *batched { held } else { &mut *events };
                 if let Some(statement) = current.take() {
                     let mut event = finished(
                         conn,
@@ -254,8 +263,11 @@ impl Tracker {
         events: &mut Vec<Event>,
     ) {
         if self.pending.iter().any(|p| p.kind.ends_with_ready()) {
-            while let Some(pending) = self.pending.pop_front() {
+            while let Some(mut pending) = self.pending.pop_front() {
                 let last = pending.kind.ends_with_ready();
+                if last {
+                    time_batch(&mut pending, now);
+                }
                 self.resolve_skipped(pending, conn, now, events);
                 if last {
                     break;
@@ -281,7 +293,13 @@ impl Tracker {
         events: &mut Vec<Event>,
     ) {
         match pending.kind {
-            Kind::Simple { current, rest, .. } => {
+            Kind::Simple {
+                current,
+                rest,
+                held,
+                ..
+            } => {
+                events.extend(held);
                 for statement in current.into_iter().chain(rest) {
                     events.push(skipped(conn, statement, Protocol::Simple, now));
                 }
@@ -290,6 +308,30 @@ impl Tracker {
                 events.push(skipped(conn, statement, Protocol::Extended, now));
             }
             _ => {}
+        }
+    }
+}
+
+/// A multi-statement `Query` answered by `ReadyForQuery` at `now`: its held statements get the
+/// whole query's time.
+fn time_batch(pending: &mut Pending, now: Instant) {
+    if let Kind::Simple {
+        batched: true,
+        held,
+        ..
+    } = &mut pending.kind
+    {
+        let statements = u32::try_from(held.len()).unwrap_or(u32::MAX);
+        let batch = Batch {
+            duration: now.saturating_duration_since(pending.sent),
+            statements,
+        };
+        for event in held.iter_mut() {
+            if let Event::QueryFinished(query) = event {
+                if query.batched {
+                    query.batch = Some(batch);
+                }
+            }
         }
     }
 }
@@ -322,6 +364,7 @@ pub(super) fn finished(
         command,
         outcome,
         batched: false,
+        batch: None,
     })
 }
 
