@@ -14,6 +14,12 @@ pub struct GrowthReport {
     pub enabled: bool,
     /// Sampling interval, ms.
     pub interval_ms: u64,
+    /// Size ratio a table must reach over the windows to blame its growth (`growth.min_growth`).
+    #[serde(default)]
+    pub min_growth: f64,
+    /// Latency elasticity at or above which a fingerprint is flagged (`growth.elasticity`).
+    #[serde(default)]
+    pub elasticity: f64,
     /// When the last sampling round ended, ms since the epoch (0: none yet).
     pub sampled_at_ms: u64,
     /// Sampling rounds completed.

@@ -26,14 +26,17 @@
 //! events' monotonic `Instant`s placed on the wall clock through the recorder's
 //! [`WallClock`] — the process's one mapping — so a query's span and its window agree.
 //!
-//! [`SpanExport`] (`wiring.rs`) is what the composition root ([`crate::wiring`]) holds and
-//! puts in the process's one observer list: it exists only when
-//! `tracing.enabled` is true — otherwise no span code runs at all — and its
-//! [`finish`](SpanExport::finish) flushes the queue at shutdown.
+//! [`SpanExport`] (`wiring.rs`) is what the composition root ([`crate::wiring`]) holds, in a
+//! [`SpanSlot`] (`slot.rs`) that is always in the process's one observer list and that a reload
+//! can fill, empty or refill: a [`SpanExport`] exists only when
+//! `tracing.enabled` is true — otherwise no span code runs at all, the empty slot costing one
+//! atomic load per event — and its [`finish`](SpanExport::finish) flushes the queue at
+//! shutdown (or, after a reload replaced it, on a thread of its own).
 
 mod attributes;
 mod parent;
 mod shapes;
+mod slot;
 mod wiring;
 
 #[cfg(test)]
@@ -54,6 +57,7 @@ use crate::shape::Shapes;
 
 pub use attributes::ServerAddress;
 pub(crate) use shapes::SpanShape;
+pub use slot::SpanSlot;
 pub use wiring::{SpanExport, SpanExportError};
 
 /// Makes one span per finished query on `emitter`.

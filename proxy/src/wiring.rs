@@ -12,20 +12,25 @@
 //! - the process's one analysis per query shape ([`Shapes`]), its texts cut to the one limit
 //!   `recorder.max_query_text`, shared by the recorder, the log and the spans;
 //! - the recorder, restored from the state directory's snapshot;
-//! - span export, when tracing is on;
+//! - span export, in a slot a reload can fill, empty or refill ([`SpanSlot`]);
 //! - the flat list of [`Observers`] the pumps report to, in the order they see each event:
-//!   the recorder (when recording), the debug log, span export (when tracing), the traffic
-//!   capture (idle until started; [`crate::capture`]). An observer to come is one more `push`
-//!   in [`Wiring::build`].
+//!   the recorder (when recording), the debug log, span export, the traffic capture (idle
+//!   until started; [`crate::capture`]). An observer to come is one more `push` in
+//!   [`Wiring::build`].
 //!
 //! [`Wiring::add_services`] then adds what runs beside the proxy — the admin HTTP service,
 //! the recorder's housekeeping, the growth monitor — and [`Wiring::finish`] saves the final
 //! snapshot and flushes the spans once the server has drained.
+//!
+//! A reload (SIGHUP, `POST /api/v1/reload`) reaches the observers through here too
+//! (`wiring/reload.rs`): `[tracing]` rebuilds span export, `[recorder]` limits that lose
+//! nothing are raised, `[growth]` thresholds and intervals are handed to the monitor.
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use pgscope_config::{Config, Upstream};
+use pgscope_exporters::otel::SpanCounters;
 use pgscope_exporters::MetricsOptions;
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
@@ -41,7 +46,7 @@ use crate::recorder::housekeeping::Housekeeper;
 use crate::recorder::persist::{PersistError, SnapshotHealth, StateDir};
 use crate::recorder::{Recorder, RecorderSettings};
 use crate::shape::Shapes;
-use crate::spans::{ServerAddress, SpanExport, SpanExportError};
+use crate::spans::{ServerAddress, SpanExport, SpanExportError, SpanSlot};
 use crate::stats::ProxyStats;
 
 /// Query shapes cached (one cache for the process).
@@ -69,15 +74,44 @@ pub enum WiringError {
     Metrics(prometheus::Error),
 }
 
+mod reload;
+
 /// The observers of one `pgscope run` and the services around them.
 #[derive(Debug)]
 pub struct Wiring {
     recorder: Arc<Recorder>,
     state: Option<StateDir>,
     growth: Arc<GrowthState>,
-    spans: Mutex<Option<SpanExport>>,
+    spans: Arc<SpanSlot>,
+    /// What span export is started with, again at each reload that changes `[tracing]`.
+    span_inputs: SpanInputs,
     capture: Arc<Capture>,
     observers: Observers,
+}
+
+/// What span export needs besides `[tracing]`.
+#[derive(Debug)]
+struct SpanInputs {
+    server: ServerAddress,
+    counters: Arc<SpanCounters>,
+    shapes: Arc<Shapes>,
+    clock: Arc<WallClock>,
+}
+
+impl SpanInputs {
+    /// Span export as `config` says (`None` when tracing is off).
+    fn start(
+        &self,
+        config: &pgscope_config::TracingConfig,
+    ) -> Result<Option<SpanExport>, SpanExportError> {
+        SpanExport::start(
+            config,
+            self.server.clone(),
+            Arc::clone(&self.counters),
+            Arc::clone(&self.shapes),
+            Arc::clone(&self.clock),
+        )
+    }
 }
 
 impl Wiring {
@@ -109,22 +143,20 @@ impl Wiring {
                 );
             }
         }
-        let spans = SpanExport::start(
-            &config.tracing,
-            ServerAddress::of(upstream),
-            Arc::clone(&stats.spans),
-            Arc::clone(&shapes),
+        let span_inputs = SpanInputs {
+            server: ServerAddress::of(upstream),
+            counters: Arc::clone(&stats.spans),
+            shapes: Arc::clone(&shapes),
             clock,
-        )?;
+        };
+        let spans = Arc::new(SpanSlot::new(span_inputs.start(&config.tracing)?));
 
         let mut observers = Observers::default();
         if config.recorder.enabled {
             observers.push(recorder.clone());
         }
         observers.push(Arc::new(LogObserver::new(shapes)));
-        if let Some(spans) = &spans {
-            observers.push(spans.observer());
-        }
+        observers.push(spans.clone());
         // Last: the recorder has memoised each statement's analysis by then.
         let capture = Capture::new(
             config
@@ -139,8 +171,9 @@ impl Wiring {
         Ok(Wiring {
             recorder,
             state,
-            growth: Arc::new(GrowthState::new(growth_on, config.growth.interval)),
-            spans: Mutex::new(spans),
+            growth: Arc::new(GrowthState::new(growth_on, &config.growth)),
+            spans,
+            span_inputs,
             capture,
             observers,
         })
@@ -204,12 +237,8 @@ impl Wiring {
         );
         server.add_service(background_service("pgscope recorder", chores));
         if config.recorder.enabled && config.growth.enabled {
-            let monitor = GrowthMonitor::new(
-                Arc::clone(&self.recorder),
-                config.growth.clone(),
-                target,
-                Arc::clone(&self.growth),
-            );
+            let monitor =
+                GrowthMonitor::new(Arc::clone(&self.recorder), target, Arc::clone(&self.growth));
             server.add_service(background_service("pgscope growth", monitor));
         }
         log::info!(
@@ -241,12 +270,7 @@ impl Wiring {
 
     /// Flushes and stops span export, once (later calls do nothing).
     pub fn finish_spans(&self) {
-        let taken = self
-            .spans
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(spans) = taken {
+        if let Some(spans) = self.spans.take() {
             spans.finish();
         }
     }

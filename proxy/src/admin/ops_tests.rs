@@ -52,6 +52,7 @@ fn fixture() -> Fixture {
             admission: Arc::clone(&admission),
             log: None,
             admin_token: Arc::clone(&token),
+            observers: None,
         },
         Arc::clone(&stats),
     );

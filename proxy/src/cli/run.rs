@@ -199,6 +199,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             admission: Arc::clone(&admission),
             log,
             admin_token: Arc::clone(&admin_token),
+            observers: Some(Arc::clone(&wiring)),
         },
         Arc::clone(&stats),
     ));

@@ -20,5 +20,7 @@ pub mod monitor;
 pub mod plan;
 pub mod sizes;
 pub mod slowdown;
+pub mod state;
 
-pub use monitor::{GrowthMonitor, GrowthState};
+pub use monitor::GrowthMonitor;
+pub use state::GrowthState;

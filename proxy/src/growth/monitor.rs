@@ -12,7 +12,7 @@
 //! `databases`, in `/healthz` and `/metrics` and in the log; queries are never affected.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,6 +30,7 @@ use super::episodes::Episodes;
 use super::flag::{flag_of, FlagInput};
 use super::plan::{explain_execute, placeholders, summarize};
 use super::sizes::{SizeStore, TableHistory};
+use super::state::GrowthState;
 use crate::recorder::Recorder;
 
 /// Longest backoff between attempts on a failing database.
@@ -38,36 +39,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(600);
 const MAX_TABLES: usize = 10_000;
 /// Name of the statement the monitor prepares to explain a query.
 const PLAN_STATEMENT: &str = "pgscope_growth_plan";
-
-/// The latest report, shared between the monitor and the admin API.
-#[derive(Debug, Default)]
-pub struct GrowthState {
-    report: Mutex<GrowthReport>,
-}
-
-impl GrowthState {
-    /// A state for a monitor that is `enabled`, sampling every `interval`.
-    pub fn new(enabled: bool, interval: Duration) -> Self {
-        GrowthState {
-            report: Mutex::new(GrowthReport {
-                enabled,
-                interval_ms: interval.as_millis() as u64,
-                ..GrowthReport::default()
-            }),
-        }
-    }
-
-    /// A copy of the latest report.
-    pub fn report(&self) -> GrowthReport {
-        self.report.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-
-    fn publish(&self, report: GrowthReport) {
-        if let Ok(mut current) = self.report.lock() {
-            *current = report;
-        }
-    }
-}
 
 /// One database's link: the connection, if up, and its failure record.
 #[derive(Debug, Default)]
@@ -91,20 +62,16 @@ struct Rounds {
 #[derive(Debug)]
 pub struct GrowthMonitor {
     recorder: Arc<Recorder>,
-    config: GrowthConfig,
     target: Target,
     state: Arc<GrowthState>,
     rounds: tokio::sync::Mutex<Rounds>,
 }
 
 impl GrowthMonitor {
-    /// A monitor of the upstream `target`, reading `recorder`, publishing to `state`.
-    pub fn new(
-        recorder: Arc<Recorder>,
-        config: GrowthConfig,
-        target: Target,
-        state: Arc<GrowthState>,
-    ) -> Self {
+    /// A monitor of the upstream `target`, reading `recorder`, publishing to `state` (whose
+    /// settings it follows).
+    pub fn new(recorder: Arc<Recorder>, target: Target, state: Arc<GrowthState>) -> Self {
+        let config = state.config();
         let meta = recorder.meta();
         let kept_ms = meta
             .windows
@@ -124,23 +91,31 @@ impl GrowthMonitor {
                 rounds: 0,
                 failures: 0,
             }),
-            config,
         }
     }
 
+    /// The `[growth]` settings in force (a reload may change them).
+    fn config(&self) -> Arc<GrowthConfig> {
+        self.state.config()
+    }
+
     fn settings(&self, width_ms: u64) -> Settings {
+        let config = self.config();
         Settings {
-            min_growth: self.config.min_growth,
-            elasticity: self.config.elasticity,
-            min_slowdown_ms: self.config.min_slowdown_ms,
-            sample_slack_ms: self.config.interval.as_millis() as u64 + width_ms,
+            min_growth: config.min_growth,
+            elasticity: config.elasticity,
+            min_slowdown_ms: config.min_slowdown_ms,
+            sample_slack_ms: config.interval.as_millis() as u64 + width_ms,
             ..Settings::default()
         }
     }
 
     fn backoff(&self, failures: u32) -> Duration {
         let factor = 1u32 << failures.saturating_sub(1).min(16);
-        self.config.interval.saturating_mul(factor).min(MAX_BACKOFF)
+        self.config()
+            .interval
+            .saturating_mul(factor)
+            .min(MAX_BACKOFF)
     }
 
     /// Makes sure `link` has a live connection to `database`; false when it has none now.
@@ -152,9 +127,10 @@ impl GrowthMonitor {
         if now < link.status.retry_at_ms {
             return false;
         }
-        let connected = match connect_config(&self.config, &self.target, database) {
+        let growth = self.config();
+        let connected = match connect_config(&growth, &self.target, database) {
             Ok(config) => {
-                Catalog::connect(&config, self.config.query_timeout, self.target.tls.as_ref()).await
+                Catalog::connect(&config, growth.query_timeout, self.target.tls.as_ref()).await
             }
             Err(error) => Err(error),
         };
@@ -364,7 +340,7 @@ impl GrowthMonitor {
         rounds.rounds += 1;
         self.state.publish(GrowthReport {
             enabled: true,
-            interval_ms: self.config.interval.as_millis() as u64,
+            interval_ms: self.config().interval.as_millis() as u64,
             sampled_at_ms: now,
             rounds: rounds.rounds,
             failures: rounds.failures,
@@ -372,6 +348,8 @@ impl GrowthMonitor {
             flags: round.flags,
             observations,
             cleared: rounds.episodes.cleared(),
+            // The settings in force are filled in by `publish`.
+            ..GrowthReport::default()
         });
     }
 
@@ -386,7 +364,7 @@ impl GrowthMonitor {
         query: Option<&str>,
         now: u64,
     ) -> Option<Plan> {
-        let interval = self.config.interval.as_millis() as u64;
+        let interval = self.config().interval.as_millis() as u64;
         if let Some((at, plan)) = plans.get(&key) {
             if now < at + interval {
                 return Some(plan.clone());
@@ -491,11 +469,19 @@ async fn explain(catalog: &Catalog, query: &str) -> Result<serde_json::Value, St
 #[async_trait]
 impl BackgroundService for GrowthMonitor {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut tick = tokio::time::interval(self.config.interval);
+        let mut interval = self.config().interval;
+        let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // A reload changed the interval (now, or during the last round): it counts from now.
+            if self.config().interval != interval {
+                interval = self.config().interval;
+                tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            }
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = self.state.changed() => continue,
                 _ = shutdown.changed() => return,
             }
             tokio::select! {

@@ -170,6 +170,12 @@ impl Recorder {
         &self.clock
     }
 
+    /// Raises the bound on entries to `max` (a reload of `recorder.max_fingerprints`); a
+    /// lower bound is refused, since it would evict recorded entries: `false` then.
+    pub fn raise_max_entries(&self, max: usize) -> bool {
+        self.budget.raise(max)
+    }
+
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
         self.shards.len()
@@ -299,7 +305,7 @@ impl StatsSource for Recorder {
             windows: self.settings.windows,
             enabled: self.settings.enabled,
             entries: self.len() as u64,
-            max_entries: self.settings.max_entries as u64,
+            max_entries: self.budget.max() as u64,
             evictions: self.evictions(),
         }
     }

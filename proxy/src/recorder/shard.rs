@@ -29,7 +29,7 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct Budget {
     used: AtomicUsize,
-    max: usize,
+    max: AtomicUsize,
 }
 
 impl Budget {
@@ -37,17 +37,29 @@ impl Budget {
     pub fn new(max: usize) -> Self {
         Budget {
             used: AtomicUsize::new(0),
-            max: max.max(1),
+            max: AtomicUsize::new(max.max(1)),
         }
     }
 
     /// Takes one entry's room, if any is left.
     fn take(&self) -> bool {
+        let max = self.max.load(Ordering::Relaxed);
         self.used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < self.max).then_some(n + 1)
+                (n < max).then_some(n + 1)
             })
             .is_ok()
+    }
+
+    /// Most entries.
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Raises the bound to `max`; a lower `max` is refused (it would evict entries), and
+    /// `false` returned.
+    pub fn raise(&self, max: usize) -> bool {
+        self.max.fetch_max(max, Ordering::Relaxed) <= max
     }
 
     /// Returns the room of `n` entries.

@@ -6,13 +6,17 @@
 //!
 //! 1. prepares everything that can fail — the upstream connector (its TLS files are read
 //!    again, so a renewed `sslrootcert` or `sslcert` is picked up too) and the `[tls]`
-//!    certificate — so that a bad value or file changes nothing;
+//!    certificate, and a new span export pipeline when `[tracing]` changed — so that a bad
+//!    value or file changes nothing;
 //! 2. applies what can change live: `log_level`, `log_format`, `admin_token` (the next admin
 //!    request is checked against the new token), `max_connections` and
 //!    `max_startup_connections` (a lower cap closes no session), `connect_timeout` and
 //!    `upstream` (new client connections go to the new address; open sessions stay where they
-//!    are, as do their cancel requests sent while they live), and the `[tls]` files (new
-//!    handshakes use them, open connections keep theirs);
+//!    are, as do their cancel requests sent while they live), the `[tls]` files (new
+//!    handshakes use them, open connections keep theirs), and, through the composition root
+//!    ([`Wiring::apply_reload`]), `[tracing]` (span export rebuilt: on/off, endpoint,
+//!    sampling), a raised `recorder.max_fingerprints`, and the `[growth]` thresholds, query
+//!    timeout and interval;
 //! 3. says in one log line what changed and which changed keys need a restart.
 //!
 //! A failed reload is logged with the error (naming the key or file) and counted in
@@ -33,6 +37,7 @@ use crate::admission::Admission;
 use crate::notify;
 use crate::stats::ProxyStats;
 use crate::tls::{ServerTls, UpstreamConnector};
+use crate::wiring::Wiring;
 pub use live::Live;
 use logging::LogHandle;
 
@@ -49,6 +54,8 @@ pub struct Targets {
     pub log: Option<LogHandle>,
     /// The bearer token the admin API checks.
     pub admin_token: Arc<Live<Option<Secret>>>,
+    /// The observers (span export, recorder, growth monitor), when pgscope built them.
+    pub observers: Option<Arc<Wiring>>,
 }
 
 /// Why a reload changed nothing.
@@ -176,6 +183,15 @@ impl Reloader {
             }
             _ => {}
         }
+        let observers = match &self.targets.observers {
+            Some(wiring) => Some((
+                wiring,
+                wiring
+                    .prepare_reload(&running, &fresh)
+                    .map_err(|e| ReloadError::Invalid(e.to_string()))?,
+            )),
+            None => None,
+        };
 
         // 2. Apply: nothing below fails.
         if let Some(connector) = connector {
@@ -245,6 +261,9 @@ impl Reloader {
         if running.tls.mode == fresh.tls.mode {
             running.tls = fresh.tls.clone();
         }
+        if let Some((wiring, prepared)) = observers {
+            wiring.apply_reload(prepared, &mut running, &fresh, &mut applied);
+        }
 
         // 3. Say what still differs: those keys need a restart.
         let restart = restart_keys(&running, &fresh);
@@ -265,6 +284,8 @@ impl Reloader {
 
 /// The keys whose new value differs from the one in force.
 fn restart_keys(running: &Config, fresh: &Config) -> Vec<&'static str> {
+    let (r, f) = (&running.recorder, &fresh.recorder);
+    let (g, h) = (&running.growth, &fresh.growth);
     let checks = [
         ("listen", running.listen != fresh.listen),
         ("upstream", running.upstream != fresh.upstream),
@@ -294,9 +315,43 @@ fn restart_keys(running: &Config, fresh: &Config) -> Vec<&'static str> {
         ("log_format", running.log_format != fresh.log_format),
         ("admin_token", running.admin_token != fresh.admin_token),
         ("tls.mode", running.tls.mode != fresh.tls.mode),
-        ("[recorder]", running.recorder != fresh.recorder),
+        ("recorder.enabled", r.enabled != f.enabled),
+        (
+            "recorder.max_fingerprints (lowering it would evict recorded entries)",
+            r.max_fingerprints != f.max_fingerprints,
+        ),
+        (
+            "recorder.max_query_text",
+            r.max_query_text != f.max_query_text,
+        ),
+        ("recorder.window", r.window != f.window),
+        ("recorder.windows", r.windows != f.windows),
+        ("recorder.state_dir", r.state_dir != f.state_dir),
+        (
+            "recorder.snapshot_interval",
+            r.snapshot_interval != f.snapshot_interval,
+        ),
+        ("recorder.top_k", r.top_k != f.top_k),
         ("[tracing]", running.tracing != fresh.tracing),
-        ("[growth]", running.growth != fresh.growth),
+        ("growth.enabled", g.enabled != h.enabled),
+        (
+            "growth.interval (shorter than at start: the size history would cover less time)",
+            g.interval != h.interval,
+        ),
+        (
+            "growth connection (user, password, dsn)",
+            (&g.user, &g.password, &g.dsn) != (&h.user, &h.password, &h.dsn),
+        ),
+        ("[growth]", {
+            // Any other key of the section, however it is spelled.
+            let mut rest = h.clone();
+            rest.enabled = g.enabled;
+            rest.interval = g.interval;
+            rest.user = g.user.clone();
+            rest.password = g.password.clone();
+            rest.dsn = g.dsn.clone();
+            rest != *g
+        }),
     ];
     checks
         .into_iter()

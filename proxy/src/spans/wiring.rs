@@ -30,7 +30,7 @@ impl From<OtelError> for SpanExportError {
 #[derive(Debug)]
 pub struct SpanExport {
     tracing: Tracing,
-    observer: Arc<SpanObserver>,
+    pub(super) observer: Arc<SpanObserver>,
     shutdown_timeout: Duration,
 }
 

@@ -30,6 +30,7 @@ mod psql;
 mod psycopg;
 mod recorder;
 mod reload;
+mod reload_observers;
 mod replay;
 mod replay_engine;
 mod report;

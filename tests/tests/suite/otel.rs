@@ -14,7 +14,7 @@
 //!   collector certificate gets no span; a bad TLS file stops pgscope at start.
 
 #[path = "../../otlp/mod.rs"]
-mod otlp;
+pub(crate) mod otlp;
 
 use std::collections::HashMap;
 use std::process::Command;
