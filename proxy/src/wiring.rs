@@ -30,8 +30,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use pgscope_config::{Config, Upstream};
-use pgscope_exporters::otel::SpanCounters;
 use pgscope_exporters::MetricsOptions;
+use pgscope_otel::SpanCounters;
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;

@@ -11,8 +11,8 @@
 //!   and the other keys (window width and count, text limit, state directory, …) reshape what
 //!   is recorded: those need a restart and are reported so;
 //! - `[growth]`: the thresholds (`min_growth`, `elasticity`, `min_slowdown_ms`), the query
-//!   timeout and the interval (not below the one at
-//!   start: [`GrowthState`](crate::growth::GrowthState)) go to the running monitor.
+//!   timeout and the interval (not below the one at start:
+//!   [`GrowthState`](crate::growth::GrowthState)) go to the running monitor.
 
 use pgscope_config::{Config, TracingConfig};
 
