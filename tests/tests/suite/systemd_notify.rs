@@ -38,13 +38,23 @@ impl NotifySocket {
     }
 
     /// The next message, waiting up to `within`.
+    /// A signal meant for another test of this process (they share one binary) can interrupt
+    /// the wait: it is resumed with the time left.
     fn next_within(&self, within: Duration) -> Option<String> {
-        self.socket.set_read_timeout(Some(within)).unwrap();
+        let deadline = std::time::Instant::now() + within;
         let mut buf = vec![0u8; 4096];
-        match self.socket.recv(&mut buf) {
-            Ok(n) => Some(String::from_utf8(buf[..n].to_vec()).unwrap()),
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => None,
-            Err(err) => panic!("reading the notify socket: {err}"),
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.socket.set_read_timeout(Some(left)).unwrap();
+            match self.socket.recv(&mut buf) {
+                Ok(n) => return Some(String::from_utf8(buf[..n].to_vec()).unwrap()),
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return None,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => panic!("reading the notify socket: {err}"),
+            }
         }
     }
 
