@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use pgscope_protocol::backend::{Authentication, BackendMessage};
+use pgscope_protocol::backend::{Authentication, BackendMessage, ErrorFields};
 use pgscope_protocol::encode::frontend as enc;
 use pgscope_protocol::frame::HEADER_LEN;
 use pgscope_protocol::Frame;
@@ -18,7 +18,7 @@ use super::ReplayError;
 use crate::tls::{ServerStream, UpstreamConnector};
 
 /// Longest the server may take over authentication.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest authentication message accepted.
 const MAX_AUTH_MESSAGE: usize = 1 << 20;
 
@@ -80,6 +80,33 @@ pub(crate) async fn open(
     })
 }
 
+/// Why the server closed a session after authenticating it, from what it sent before closing:
+/// its ErrorResponse (FATAL 3D000 for a missing database, 53300 for too many clients), or a
+/// plain close.
+pub(crate) fn refusal(early: &[u8]) -> ReplayError {
+    let mut buf = BytesMut::from(early);
+    while let Ok(Some(frame)) = take_message(&mut buf) {
+        if let Ok(BackendMessage::ErrorResponse(fields)) = BackendMessage::parse(&frame) {
+            return refused(&fields);
+        }
+    }
+    ReplayError::Connect("the server closed the connection before it was ready".into())
+}
+
+/// The session refused by the server's ErrorResponse.
+fn refused(fields: &ErrorFields<'_>) -> ReplayError {
+    ReplayError::Refused {
+        sqlstate: fields
+            .sqlstate()
+            .map(|code| String::from_utf8_lossy(&code).into_owned())
+            .unwrap_or_default(),
+        message: fields
+            .message()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .unwrap_or_default(),
+    }
+}
+
 /// Splits the first whole message off `buf`.
 fn take_message(buf: &mut BytesMut) -> Result<Option<Frame>, ReplayError> {
     let Some(header) = buf.get(..HEADER_LEN) else {
@@ -127,18 +154,7 @@ async fn authenticate(stream: &mut ServerStream, login: &Login) -> Result<Bytes,
         let message = BackendMessage::parse(&frame)
             .map_err(|e| ReplayError::Connect(format!("during authentication: {e}")))?;
         let reply = match message {
-            BackendMessage::ErrorResponse(fields) => {
-                return Err(ReplayError::Refused {
-                    sqlstate: fields
-                        .sqlstate()
-                        .map(|code| String::from_utf8_lossy(&code).into_owned())
-                        .unwrap_or_default(),
-                    message: fields
-                        .message()
-                        .map(|m| String::from_utf8_lossy(m).into_owned())
-                        .unwrap_or_default(),
-                })
-            }
+            BackendMessage::ErrorResponse(fields) => return Err(refused(&fields)),
             BackendMessage::Authentication(Authentication::Ok) => {
                 let rest = buf.split().freeze();
                 return Ok(rest);

@@ -92,9 +92,24 @@ pub(crate) async fn run(ctx: Arc<Context>, job: Job) -> Result<(), ReplayError> 
         progress: Instant::now(),
         closed: false,
     };
+    // PostgreSQL refuses some sessions only after AuthenticationOk (a missing database, too
+    // many clients): keep what arrives before ReadyForQuery to report the server's FATAL.
+    let mut early = BytesMut::from(&opened.rest[..]);
     live.on_server(opened.rest);
+    let ready_by = tokio::time::Instant::now() + connect::AUTH_TIMEOUT;
     while !live.session.is_ready() {
-        live.read().await?;
+        if live.closed {
+            return Err(connect::refusal(&early));
+        }
+        match tokio::time::timeout_at(ready_by, live.read()).await {
+            Ok(chunk) => early.extend_from_slice(&chunk?),
+            Err(_) => {
+                return Err(ReplayError::Connect(format!(
+                    "the server was not ready within {:?} of authentication",
+                    connect::AUTH_TIMEOUT
+                )))
+            }
+        }
     }
     ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
     let result = live.steps().await;
@@ -171,25 +186,27 @@ impl Live<'_> {
         self.out.clear();
     }
 
-    /// Reads one chunk from the server.
-    async fn read(&mut self) -> Result<(), ReplayError> {
+    /// Reads one chunk from the server and returns it (empty once the server has closed).
+    async fn read(&mut self) -> Result<Bytes, ReplayError> {
         self.buf.reserve(READ_SIZE);
         let n = self.stream.read_buf(&mut self.buf).await?;
         if n == 0 {
             self.closed = true;
-            return Ok(());
+            return Ok(Bytes::new());
         }
         self.progress = Instant::now();
         let chunk = self.buf.split().freeze();
-        self.on_server(chunk);
-        Ok(())
+        self.on_server(chunk.clone());
+        Ok(chunk)
     }
 
     /// Reads what the server sends until `due`.
     async fn until(&mut self, due: Instant) -> Result<(), ReplayError> {
         while !self.closed && Instant::now() < due {
             tokio::select! {
-                read = self.read() => read?,
+                read = self.read() => {
+                    read?;
+                }
                 () = tokio::time::sleep_until(due.into()) => break,
             }
         }
@@ -221,7 +238,9 @@ impl Live<'_> {
             };
             let check_at = self.progress.max(checked) + timeout;
             tokio::select! {
-                read = self.read() => read?,
+                read = self.read() => {
+                    read?;
+                }
                 () = tokio::time::sleep_until(check_at.into()) => {
                     checked = Instant::now();
                     self.check_stall().await;

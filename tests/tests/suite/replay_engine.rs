@@ -195,6 +195,27 @@ fn a_statement_failing_only_on_replay_is_reported_with_its_sqlstate() {
 }
 
 #[test]
+fn a_session_the_server_refuses_after_authentication_fails_with_the_servers_sqlstate() {
+    // PostgreSQL checks the database only after AuthenticationOk, then sends FATAL 3D000 and
+    // closes: the replay must report that session, not wait for a ReadyForQuery forever.
+    let cluster = Cluster::start();
+    let capture = capture(
+        "postgres",
+        vec![enc::query("SELECT 1"), enc::terminate()],
+        &[("SELECT 1", SampleOutcome::Ok)],
+    );
+    let url = cluster.url();
+    let (server, _database) = url.rsplit_once('/').unwrap();
+    let outcome = run(&capture, options(&format!("{server}/no_such_database")));
+    assert_eq!(outcome.failures.len(), 1, "{:?}", outcome.failures);
+    assert!(
+        outcome.failures[0].error.contains("3D000"),
+        "{:?}",
+        outcome.failures
+    );
+}
+
+#[test]
 fn scram_over_tls_with_the_password_from_the_target_url() {
     let tls = TlsCluster::start(&["localhost", "127.0.0.1"]);
     let capture = capture(
