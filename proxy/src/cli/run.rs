@@ -239,6 +239,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             handover,
         )),
     });
+    // A capture still running ends with its trailer (reason "stopped"), not cut off.
+    wiring.capture().stop();
     wiring.finish();
     for listen in &config.listen {
         if let ListenAddr::Unix(path) = listen {
