@@ -33,6 +33,9 @@ pub(crate) struct Login {
     pub(crate) application: String,
     /// The password, when one is known.
     pub(crate) password: Option<String>,
+    /// `--read-only`: the session starts with `default_transaction_read_only = on`, so the
+    /// server itself refuses a write the statement filter could not see.
+    pub(crate) read_only: bool,
 }
 
 impl Login {
@@ -44,6 +47,9 @@ impl Login {
         ];
         if !self.application.is_empty() {
             params.push(("application_name", self.application.as_str()));
+        }
+        if self.read_only {
+            params.push(("options", "-c default_transaction_read_only=on"));
         }
         enc::startup((3, 0), &params)
     }
@@ -309,6 +315,7 @@ mod tests {
             database: "shop".into(),
             application: "billing".into(),
             password: None,
+            read_only: false,
         };
         let packet = login.startup();
         let text = String::from_utf8_lossy(&packet);

@@ -231,6 +231,7 @@ impl Replay {
                 database: session.database.clone(),
                 application: session.application.clone(),
                 password: None,
+                read_only: options.read_only,
             };
             let login = login_for(&labels, &options);
             for copy in 0..options.multiply.max(1) {
@@ -363,6 +364,7 @@ fn login_for(captured: &Login, options: &Options) -> Login {
         database,
         application,
         password,
+        read_only: captured.read_only,
     }
 }
 
@@ -389,6 +391,7 @@ mod tests {
             database: "shop".into(),
             application: "web".into(),
             password: None,
+            read_only: false,
         }
     }
 

@@ -216,6 +216,25 @@ fn a_session_the_server_refuses_after_authentication_fails_with_the_servers_sqls
 }
 
 #[test]
+fn a_write_the_read_only_filter_cannot_see_is_refused_by_the_server() {
+    let cluster = Cluster::start();
+    cluster.psql("CREATE TABLE t (a int); INSERT INTO t VALUES (1), (2)");
+    let hidden_write = "WITH d AS (DELETE FROM t RETURNING a) SELECT count(*) FROM d";
+    let capture = capture(
+        "postgres",
+        vec![enc::query(hidden_write), enc::terminate()],
+        &[(hidden_write, SampleOutcome::Ok)],
+    );
+    let mut read_only = options(&cluster.url());
+    read_only.read_only = true;
+    let outcome = run(&capture, read_only);
+    let report = compare::report(&outcome, &capture, summary());
+    let change = &report.baseline.as_ref().unwrap().changes[0];
+    assert_eq!(change.new_errors.get("25006"), Some(&1), "{change:#?}");
+    assert_eq!(cluster.psql("SELECT count(*) FROM t").trim(), "2");
+}
+
+#[test]
 fn scram_over_tls_with_the_password_from_the_target_url() {
     let tls = TlsCluster::start(&["localhost", "127.0.0.1"]);
     let capture = capture(
