@@ -103,8 +103,12 @@ impl Redactor {
     fn cstr_sql(&self, body: &[u8], at: usize, strings: ConformingStrings) -> Option<Vec<u8>> {
         let len = body.get(at..)?.iter().position(|&b| b == 0)?;
         let sql = std::str::from_utf8(&body[at..at + len]).ok()?;
+        let redacted = self.sql(sql, strings);
+        if redacted.len() != len {
+            return None;
+        }
         let mut out = body.to_vec();
-        out[at..at + len].copy_from_slice(self.sql(sql, strings).as_bytes());
+        out[at..at + len].copy_from_slice(redacted.as_bytes());
         Some(out)
     }
 
@@ -121,9 +125,14 @@ impl Redactor {
             };
             out[range].copy_from_slice(&replaced);
         }
-        // Only ASCII is replaced by ASCII and whole UTF-8 sequences by ASCII letters.
-        String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        // Only ASCII is replaced by ASCII and whole UTF-8 sequences by ASCII letters, so `out`
+        // is UTF-8; should it not be, every non-ASCII byte becomes `x`, keeping the length.
+        String::from_utf8(out).unwrap_or_else(|e| {
+            e.into_bytes()
+                .into_iter()
+                .map(|b| if b.is_ascii() { char::from(b) } else { 'x' })
+                .collect()
+        })
     }
 
     fn comment(&self, text: &[u8]) -> Vec<u8> {
@@ -183,7 +192,10 @@ impl Redactor {
         let mut escaped = false;
         let mut previous_digit = false;
         for &b in value {
-            if escaped {
+            // The byte after a backslash is kept only when it is ASCII: keeping the first byte
+            // of a UTF-8 sequence while its continuation bytes are rewritten would make the
+            // text invalid UTF-8 (and leak part of the character).
+            if escaped && b.is_ascii() {
                 out.push(b);
                 escaped = false;
                 previous_digit = false;
@@ -337,6 +349,28 @@ mod tests {
                 "{strings:?}: {out}"
             );
             assert_eq!(out.len(), sql.len());
+        }
+    }
+
+    #[test]
+    fn a_backslash_before_a_non_ascii_character_keeps_the_text_valid_and_its_length() {
+        let redactor = Redactor::new();
+        for strings in [
+            ConformingStrings::On,
+            ConformingStrings::Off,
+            ConformingStrings::Unknown,
+        ] {
+            for sql in ["SELECT '\\é'", "SELECT E'\\é\\ß'", "SELECT '\\€' -- \\é"] {
+                // The redacted text itself, before any guard: the same length and valid UTF-8.
+                let text = redactor.text(sql.as_bytes(), Alphabet::Text);
+                assert_eq!(text.len(), sql.len());
+                assert!(std::str::from_utf8(&text).is_ok(), "{text:?}");
+                let redacted = redactor.sql(sql, strings);
+                assert_eq!(redacted.len(), sql.len(), "{sql:?} under {strings:?}");
+                assert!(!redacted.contains(['é', 'ß', '€']), "{redacted:?}");
+                let body = redactor.message(b'Q', &q(sql), strings);
+                assert_eq!(body.len(), sql.len() + 1);
+            }
         }
     }
 

@@ -261,10 +261,18 @@ impl Capture {
         self.active.store(true, Ordering::Release);
         let capture = Arc::clone(self);
         let for_thread = Arc::clone(&running);
-        let handle = std::thread::Builder::new()
+        let handle = match std::thread::Builder::new()
             .name("pgscope-capture".into())
             .spawn(move || thread::run(capture, for_thread, writer, queue))
-            .map_err(|e| StartError::File(format!("cannot start the capture writer: {e}")))?;
+        {
+            Ok(handle) => handle,
+            Err(e) => {
+                self.deactivate(&running);
+                return Err(StartError::File(format!(
+                    "cannot start the capture writer: {e}"
+                )));
+            }
+        };
         *thread = Some(handle);
         Ok(running.status("running"))
     }

@@ -27,6 +27,10 @@ pub(super) fn run(
     mut writer: cap::Writer,
     queue: Receiver<Item>,
 ) {
+    let _unwinding = DeactivateOnPanic {
+        capture: &capture,
+        running: &running,
+    };
     let mut converter = Converter::new(running.started, running.options.redact);
     let deadline = running.started + running.options.duration;
     let mut last_flush = Instant::now();
@@ -150,4 +154,20 @@ pub(super) fn run(
 
 fn offset(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Should the writer thread panic, the capture stops taking items and a new capture can start
+/// (otherwise the sessions would queue records nobody takes until the process restarts).
+struct DeactivateOnPanic<'a> {
+    capture: &'a Arc<Capture>,
+    running: &'a Arc<Running>,
+}
+
+impl Drop for DeactivateOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            log::error!("the capture writer failed; the capture is stopped");
+            self.capture.deactivate(self.running);
+        }
+    }
 }
