@@ -121,19 +121,39 @@ impl fmt::Display for Target {
     }
 }
 
-/// `text` with the password of a `user:password@` part replaced by `***`.
+/// `text` with the password replaced by `***`, both where libpq takes one: a `user:password@`
+/// part and a `password=` parameter.
 fn mask_password(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return text.to_owned();
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rsplit_once('@') {
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{}", &rest[end..])
+            format!("{user}:***@{host}")
         }
-        _ => text.to_owned(),
-    }
+        _ => authority.to_owned(),
+    };
+    let Some((path, query)) = tail.split_once('?') else {
+        return format!("{scheme}://{authority}{tail}");
+    };
+    let (query, fragment) = query.split_once('#').unwrap_or((query, ""));
+    let query = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=***",
+            _ => pair,
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let fragment = if fragment.is_empty() {
+        String::new()
+    } else {
+        format!("#{fragment}")
+    };
+    format!("{scheme}://{authority}{path}?{query}{fragment}")
 }
 
 fn decode(text: &str) -> Result<String, String> {
@@ -147,6 +167,19 @@ fn decode(text: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use crate::SslMode;
+
+    #[test]
+    fn an_error_never_shows_the_password_of_either_form() {
+        for url in [
+            "postgres://app:s3cret@db:5432/shop?sslmode=bogus",
+            "postgres://app@db:5432/shop?password=s3cret&sslmode=bogus",
+            "postgres://db/shop?sslmode=bogus&password=s3cret#x",
+        ] {
+            let error = Target::parse(url).unwrap_err().to_string();
+            assert!(!error.contains("s3cret"), "{error}");
+            assert!(error.contains("***"), "{error}");
+        }
+    }
 
     #[test]
     fn user_password_database_and_tls_parameters_are_all_read() {
