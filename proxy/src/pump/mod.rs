@@ -29,6 +29,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::admission::{Admission, StartupTicket};
+use crate::event::Event;
 use crate::observer::Observer;
 use crate::reload::Live;
 use crate::session::{Action, Output, Session, SessionConfig};
@@ -340,6 +341,14 @@ impl Pump {
                     ticket = None;
                     let id = self.config.capture.admit(session.connection());
                     session.on_ready_for_capture(id, connected, now, &mut out);
+                    // The session's start reaches the capture before anything the client sends
+                    // once it sees ReadyForQuery (observed by the other direction, under this
+                    // lock): otherwise its first messages could arrive as orphans. A capture's
+                    // observe never waits, so the byte is not delayed.
+                    if let Some(started @ Event::SessionCaptured(_)) = out.events.last() {
+                        self.observer.observe(started);
+                        out.events.pop();
+                    }
                 }
             }
             client_writing.store(true, Ordering::Release);
