@@ -125,12 +125,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         Arc::clone(&stats),
     );
     let wiring = Arc::new(Wiring::build(&config, &upstream, &stats)?);
+    // A capture that cannot start (its file exists, say from the process this one replaces on
+    // --upgrade) does not stop the proxy: failing here would turn `Restart=on-failure` into a
+    // loop and make every upgrade fail. It is logged, and `GET /api/v1/capture` shows no capture.
     if config.capture.enabled {
         let request = crate::capture::CaptureRequest::from_config(&config.capture);
-        wiring
-            .capture()
-            .start_request(request)
-            .map_err(|e| anyhow::anyhow!("cannot start the capture ([capture]): {e}"))?;
+        if let Err(e) = wiring.capture().start_request(request) {
+            log::error!("the [capture] capture did not start, pgscope serves without it: {e}");
+        }
     }
     let pump = Pump::new(
         PumpConfig {
@@ -221,7 +223,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         },
         after: {
             let wiring = Arc::clone(&wiring);
-            Box::new(move || wiring.finish_spans())
+            Box::new(move || {
+                // The handed-over process exits from here: a running capture ends with its
+                // trailer (the new process starts its own), as on any other stop.
+                wiring.capture().stop();
+                wiring.finish_spans();
+            })
         },
         successor: if config.upstream.is_some() {
             Successor::of_this_process(upgrade_sock(&config))
