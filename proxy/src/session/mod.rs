@@ -21,8 +21,11 @@
 //! - [`tracker`]: after startup, the prepared statements, portals and the FIFO of requests in
 //!   flight, matched to their responses to produce `QueryStarted`/`QueryFinished` events.
 
+mod accessors;
 mod auth;
+mod capture;
 mod ending;
+mod output;
 mod startup;
 mod tracker;
 
@@ -52,6 +55,7 @@ use pgscope_protocol::{Decoded, Decoder, Limits, ProtocolError};
 
 use crate::event::{ConnectionInfo, Event};
 use auth::AuthFilter;
+pub use output::{Action, Output};
 use tracker::Tracker;
 
 /// Settings of one session.
@@ -83,44 +87,6 @@ impl Default for SessionConfig {
             client_tls: TlsMode::Disable,
             flush_pipelines: true,
         }
-    }
-}
-
-/// What the driver must do besides writing bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Write [`Output::to_client`] (the `S`), then run the TLS handshake on the client
-    /// connection, call [`Session::on_client_tls`] and go on reading startup packets over TLS.
-    StartTls,
-    /// Open the upstream connection, then write [`Output::to_server`] to it.
-    Connect,
-    /// Open a new upstream connection, write this `CancelRequest` packet (unchanged), close it,
-    /// and close the client connection.
-    Cancel(Bytes),
-    /// Write [`Output::to_client`], then close both connections.
-    Close,
-}
-
-/// The result of feeding the session: bytes to write, events, and at most one action.
-#[derive(Debug, Default)]
-pub struct Output {
-    /// Bytes for the client, in order.
-    pub to_client: Vec<Bytes>,
-    /// Bytes for the upstream server, in order.
-    pub to_server: Vec<Bytes>,
-    /// Events, in the order they happened.
-    pub events: Vec<Event>,
-    /// What else to do, if anything.
-    pub action: Option<Action>,
-}
-
-impl Output {
-    /// Empties the output for reuse, keeping its allocations.
-    pub fn clear(&mut self) {
-        self.to_client.clear();
-        self.to_server.clear();
-        self.events.clear();
-        self.action = None;
     }
 }
 
@@ -182,11 +148,6 @@ pub struct Session {
 /// Most `ParameterStatus` messages kept from a server's startup (PostgreSQL sends about 15).
 const MAX_SERVER_PARAMETERS: usize = 64;
 
-/// A captured connection's decoder keeps every body.
-fn every_body(_tag: u8) -> bool {
-    true
-}
-
 impl Session {
     /// A new session waiting for its startup packet.
     pub fn new(config: SessionConfig) -> Self {
@@ -220,98 +181,6 @@ impl Session {
             server_parameters: Vec::new(),
             capture: None,
         }
-    }
-
-    /// Called once, at the server's first `ReadyForQuery`: with `Some(id)` the connection is
-    /// captured from now on under session id `id` ([`Event::SessionCaptured`] is emitted; the
-    /// client's messages follow as [`Event::ClientMessage`]s); with `None` what was kept for a
-    /// capture is released.
-    pub fn on_ready_for_capture(
-        &mut self,
-        id: Option<u64>,
-        connected: Instant,
-        now: Instant,
-        out: &mut Output,
-    ) {
-        let server_parameters = std::mem::take(&mut self.server_parameters);
-        let startup = std::mem::take(&mut self.startup_packet);
-        let Some(id) = id.filter(|_| !self.replication) else {
-            return;
-        };
-        self.capture = Some(id);
-        self.client.set_wants_body(every_body);
-        let mut info = (*self.connection).clone();
-        info.capture = Some(id);
-        self.connection = Arc::new(info);
-        out.events
-            .push(Event::SessionCaptured(crate::event::SessionCaptured {
-                connection: Arc::clone(&self.connection),
-                startup,
-                server_parameters,
-                backend_key: self.backend_key.clone(),
-                connected,
-                at: now,
-            }));
-    }
-
-    /// The connection is over: a captured one says so ([`Event::SessionEnded`]).
-    pub fn end_capture(&mut self, now: Instant, out: &mut Output) {
-        if let Some(session) = self.capture.take() {
-            out.events.push(Event::SessionEnded { session, at: now });
-        }
-    }
-
-    /// The TLS handshake with the client succeeded: what follows is encrypted.
-    pub fn on_client_tls(&mut self) {
-        self.client_tls = true;
-    }
-
-    /// Whether the client connection is TLS.
-    pub fn client_tls(&self) -> bool {
-        self.client_tls
-    }
-
-    /// The upstream connection is open; `tls` says whether it is encrypted, in which case the
-    /// SCRAM filter ([`auth`]) watches authentication.
-    pub fn on_upstream_connected(&mut self, tls: bool) {
-        self.auth = (tls && !self.replication).then(Box::default);
-    }
-
-    /// Whether the server has said `ReadyForQuery` at least once (startup is over). Replication
-    /// connections are not followed, so they count as ready once forwarded.
-    pub fn is_ready(&self) -> bool {
-        self.replication || self.tracker.transaction_status().is_some()
-    }
-
-    /// The current phase.
-    pub fn phase(&self) -> Phase {
-        self.phase
-    }
-
-    /// The connection's labels (database, user, application name).
-    pub fn connection(&self) -> &Arc<ConnectionInfo> {
-        &self.connection
-    }
-
-    /// Whether this is a replication connection (forwarded, never recorded).
-    pub fn is_replication(&self) -> bool {
-        self.replication
-    }
-
-    /// The server's cancel key (process id and secret), once its `BackendKeyData` arrived.
-    pub fn backend_key(&self) -> Option<(u32, &Bytes)> {
-        self.backend_key.as_ref().map(|(pid, key)| (*pid, key))
-    }
-
-    /// Whether the server is in COPY FROM STDIN, waiting for the client's data: it sent
-    /// `CopyInResponse` and no `CommandComplete`, `ErrorResponse` or `ReadyForQuery` since.
-    pub fn copy_in(&self) -> bool {
-        self.copy_in
-    }
-
-    /// Number of requests sent upstream whose responses have not all arrived.
-    pub fn in_flight(&self) -> usize {
-        self.tracker.in_flight()
     }
 
     /// Feeds bytes read from the client during the startup phase. `buf` holds everything read
