@@ -161,11 +161,18 @@ impl Pump {
         let mut client = client;
         let Some(_slot) = self.config.admission.slot() else {
             ProxyStats::add(&self.stats.client_connections_refused, 1);
-            let error = pgscope_protocol::encode::backend::error_response(
-                "FATAL",
-                "53300",
-                "pgscope: sorry, too many clients already (max_connections reached)",
-            );
+            // A drain takes every slot as sessions end: a client whose startup was under way
+            // when it began is refused as shutting down, as PostgreSQL does, not as "too many".
+            let (sqlstate, message) = if *draining.borrow() {
+                ("57P01", "pgscope is shutting down")
+            } else {
+                (
+                    "53300",
+                    "pgscope: sorry, too many clients already (max_connections reached)",
+                )
+            };
+            let error =
+                pgscope_protocol::encode::backend::error_response("FATAL", sqlstate, message);
             let _ = write_all(&mut client, &[error]).await;
             let _ = client.shutdown().await;
             return;
