@@ -146,3 +146,44 @@ fn frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
     }
     out
 }
+
+#[test]
+fn a_pipelined_completion_read_together_with_its_predecessors_is_batched_not_zero() {
+    let mut s = running(true);
+    let mut out = Output::default();
+    let t0 = std::time::Instant::now();
+    let mut messages = query("UPDATE t SET v = 1");
+    messages.extend(query("UPDATE t SET v = 2"));
+    messages.extend(query("UPDATE t SET v = 3"));
+    messages.push(fe::sync());
+    s.on_client_data(Bytes::from(join(&messages)), t0, &mut out);
+    out.clear();
+    let answer = |tag: &str| {
+        join(&[
+            be::parse_complete(),
+            be::bind_complete(),
+            be::command_complete(tag),
+        ])
+    };
+    // The first completion alone; the second and third arrive in one read.
+    let t1 = t0 + std::time::Duration::from_millis(2);
+    s.on_server_data(Bytes::from(answer("UPDATE 1")), t1, &mut out);
+    let t2 = t1 + std::time::Duration::from_millis(3);
+    let mut both = answer("UPDATE 1");
+    both.extend(answer("UPDATE 1"));
+    both.extend_from_slice(&be::ready_for_query(b'I'));
+    s.on_server_data(Bytes::from(both), t2, &mut out);
+    let finished: Vec<(bool, std::time::Duration)> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            crate::event::Event::QueryFinished(q) => Some((q.batched, q.latency())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 3, "{:?}", out.events);
+    // The first two were observed on their own (the second from the first's completion to its
+    // own); the third's start and end are the same read: counted, not timed.
+    assert!(!finished[0].0 && !finished[1].0, "{finished:?}");
+    assert!(finished[2].0, "{finished:?}");
+}

@@ -61,6 +61,10 @@ impl Tracker {
             return;
         };
         let started = later(front.sent, last_done);
+        // A pipelined statement whose predecessor's completion came in the same read from the
+        // server: its start (that completion) and its end are one instant, so its own latency
+        // was not observed (the proxy read late); it is counted as batched, not as 0 µs.
+        let coalesced = last_done == Some(now) && front.sent < now;
         let (statement, protocol, batched) = match &mut front.kind {
             Kind::Simple {
                 current,
@@ -95,7 +99,7 @@ impl Tracker {
                 conn, statement, protocol, started, now, rows, command, outcome,
             );
             if let Event::QueryFinished(query) = &mut event {
-                query.batched = batched;
+                query.batched = batched || coalesced;
             }
             match self.pending.front_mut() {
                 Some(Pending {
