@@ -188,7 +188,7 @@ class Servers:
             "listen_addresses": "'127.0.0.1'",
             "port": str(port),
             "unix_socket_directories": f"'{self.tmp}'",
-            "max_connections": "200",
+            "max_connections": str(getattr(self.opts, "max_connections", 200)),
             "shared_buffers": "'256MB'",
             "fsync": "off",
             "synchronous_commit": "off",
