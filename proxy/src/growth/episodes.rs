@@ -7,10 +7,11 @@
 //! kept, most recent first, up to [`CLEARED_KEPT`], so the API shows what came and went.
 //!
 //! A "slower without growth" verdict opens an episode only once it is *confirmed*: it held in
-//! a round and again in a later round that had a newer window. The detector tests every round
-//! over a sliding set of windows, so one test at level `alpha` is many looks at the same noise;
-//! a false alarm at the fewest windows the test allows typically vanishes with the next window,
-//! a real slowdown does not. Growth verdicts are not held back: their plan check and thresholds
+//! every round while [`CONFIRM_WINDOWS`] distinct newest windows came in (first seen, then
+//! with two newer ones). The detector tests every round over a sliding set of windows, so one
+//! test at level `alpha` is many looks at the same noise, and a burst of load lasting a window
+//! or two moves a whole late side's median; a false alarm of that kind vanishes within the next
+//! windows, a regression of the query's own does not. Growth verdicts are not held back: their plan check and thresholds
 //! on the typical call are their guard, and a window's delay is what a DBA would pay there.
 
 use std::collections::{HashMap, VecDeque};
@@ -19,6 +20,9 @@ use pgscope_exporters::growth::{ClearedFlag, Flag};
 
 /// Consecutive rounds below the thresholds after which a flag clears.
 pub const CLEAR_AFTER_ROUNDS: u32 = 3;
+/// Distinct newest windows a "slower without growth" verdict must hold over, in every round in
+/// between, before it opens a flag: first seen, then again as two newer windows come in.
+pub const CONFIRM_WINDOWS: u32 = 3;
 /// Cleared flags kept for the API.
 pub const CLEARED_KEPT: usize = 100;
 
@@ -34,8 +38,19 @@ struct Episode {
 pub struct Episodes {
     open: HashMap<(String, String), Episode>,
     cleared: VecDeque<ClearedFlag>,
-    /// Unconfirmed verdicts: the newest window when first seen, and whether seen this round.
-    pending: HashMap<(String, String), (u64, bool)>,
+    /// Unconfirmed verdicts.
+    pending: HashMap<(String, String), Pending>,
+}
+
+/// A verdict held back until confirmed.
+#[derive(Debug)]
+struct Pending {
+    /// The newest window it was seen with, start ms.
+    newest_ms: u64,
+    /// Distinct newest windows it has held over, every round in between.
+    windows: u32,
+    /// Whether seen this round.
+    seen: bool,
 }
 
 /// What one round publishes.
@@ -57,21 +72,30 @@ impl Episodes {
 
     /// Whether a verdict that needs confirmation on `fingerprint` in `database`, whose newest
     /// window started at `newest_window_ms`, may be published this round: its episode is open,
-    /// or it was pending from a round with an older newest window. Otherwise it is (still)
-    /// pending; a pending verdict not seen again in the next round is forgotten.
+    /// or it has held in every round since it was first seen and over [`CONFIRM_WINDOWS`]
+    /// distinct newest windows. Otherwise it is (still) pending; a pending verdict not seen
+    /// again in the next round is forgotten.
     pub fn confirmed(&mut self, fingerprint: &str, database: &str, newest_window_ms: u64) -> bool {
         let key = (fingerprint.to_owned(), database.to_owned());
         if self.open.contains_key(&key) {
             return true;
         }
-        let pending = self.pending.entry(key).or_insert((newest_window_ms, false));
-        pending.1 = true;
-        newest_window_ms > pending.0
+        let pending = self.pending.entry(key).or_insert(Pending {
+            newest_ms: newest_window_ms,
+            windows: 1,
+            seen: false,
+        });
+        pending.seen = true;
+        if newest_window_ms > pending.newest_ms {
+            pending.newest_ms = newest_window_ms;
+            pending.windows += 1;
+        }
+        pending.windows >= CONFIRM_WINDOWS
     }
 
     /// Closes a round at `now` in which `current` were flagged.
     pub fn round(&mut self, now: u64, current: Vec<Flag>) -> Round {
-        self.pending.retain(|_, (_, seen)| std::mem::take(seen));
+        self.pending.retain(|_, p| std::mem::take(&mut p.seen));
         let mut round = Round::default();
         let mut seen = std::collections::HashSet::new();
         for mut flag in current {
@@ -197,15 +221,18 @@ mod tests {
     }
 
     #[test]
-    fn a_verdict_needing_confirmation_opens_only_when_it_holds_with_a_newer_window() {
+    fn a_verdict_needing_confirmation_opens_only_when_it_holds_over_two_newer_windows() {
         let mut episodes = Episodes::default();
         // Seen in two rounds over the same windows: still pending.
         assert!(!episodes.confirmed("a", "app", 10_000));
         episodes.round(1000, vec![]);
         assert!(!episodes.confirmed("a", "app", 10_000));
         episodes.round(2000, vec![]);
-        // Again once a newer window is in: confirmed.
-        assert!(episodes.confirmed("a", "app", 12_000));
+        // One newer window: still pending.
+        assert!(!episodes.confirmed("a", "app", 12_000));
+        episodes.round(3000, vec![]);
+        // A second newer window: confirmed.
+        assert!(episodes.confirmed("a", "app", 14_000));
         let r = episodes.round(3000, vec![flag("a", "slower_without_growth", 3000)]);
         assert_eq!(r.opened.len(), 1);
         // While open it needs no new confirmation.
@@ -221,6 +248,8 @@ mod tests {
         episodes.round(2000, vec![]);
         assert!(!episodes.confirmed("b", "app", 12_000));
         episodes.round(3000, vec![]);
-        assert!(episodes.confirmed("b", "app", 14_000));
+        assert!(!episodes.confirmed("b", "app", 14_000));
+        episodes.round(4000, vec![]);
+        assert!(episodes.confirmed("b", "app", 16_000));
     }
 }

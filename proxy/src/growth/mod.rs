@@ -18,6 +18,7 @@ pub mod estimate;
 pub mod flag;
 pub mod monitor;
 pub mod plan;
+pub mod round;
 pub mod sizes;
 pub mod slowdown;
 pub mod state;

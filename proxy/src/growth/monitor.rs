@@ -24,11 +24,11 @@ use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 
 use super::catalog::{connect_config, Catalog, Target};
-use super::common::common_factors;
-use super::detector::{assess, tables_flat, Class, Finding, Settings, SizeSample, WindowSample};
+use super::detector::{Class, Finding, Settings, SizeSample, WindowSample};
 use super::episodes::Episodes;
 use super::flag::{flag_of, FlagInput};
 use super::plan::{explain_execute, placeholders, summarize};
+use super::round::{assess_round, Tables};
 use super::sizes::{SizeStore, TableHistory};
 use super::state::GrowthState;
 use crate::recorder::Recorder;
@@ -234,32 +234,8 @@ impl GrowthMonitor {
                     .collect()
             })
             .collect();
-        // Two passes: the queries whose latency their own table's growth explains are left out
-        // of the other queries' common factor (see super::common), which then takes part in
-        // the slowdown verdict of the queries on flat tables.
-        let mut findings: Vec<Option<Finding>> = windows
-            .iter()
-            .zip(&histories)
-            .map(|(w, h)| assess(&settings, w, &samples(h)))
-            .collect();
-        let explained: Vec<bool> = findings
-            .iter()
-            .map(|f| {
-                f.as_ref()
-                    .is_some_and(|f| matches!(f.class, Class::ScanGrowth | Class::ResultGrowth))
-            })
-            .collect();
-        let common = common_per_window(&windows, &explained, settings.min_calls);
-        for (i, factors) in common.iter().enumerate() {
-            let tables = samples(&histories[i]);
-            if explained[i] || !tables_flat(&settings, &windows[i], &tables) {
-                continue;
-            }
-            for w in &mut windows[i] {
-                w.common = factors.get(&w.start_ms).copied().unwrap_or(1.0);
-            }
-            findings[i] = assess(&settings, &windows[i], &tables);
-        }
+        let tables: Vec<Tables<'_>> = histories.iter().map(|h| samples(h)).collect();
+        let mut findings = assess_round(&settings, &mut windows, &tables);
         for (i, s) in series.iter().enumerate() {
             let (windows, histories) = (&windows[i], &histories[i]);
             let Some(mut finding) = findings[i].take() else {
@@ -406,31 +382,6 @@ fn window_samples(s: &WindowSeries) -> Vec<WindowSample> {
             rows_per_call: w.rows_per_call(),
             common: 1.0,
         })
-        .collect()
-}
-
-/// Per series, the common factor (see [`common_factors`]) of the other series not `excluded`, in
-/// each of its windows with at least `min_calls` calls, by window start. Excluded series give
-/// nothing to the others.
-fn common_per_window(
-    windows: &[Vec<WindowSample>],
-    excluded: &[bool],
-    min_calls: u64,
-) -> Vec<HashMap<u64, f64>> {
-    let usable: Vec<Vec<(u64, f64)>> = windows
-        .iter()
-        .zip(excluded)
-        .map(|(ws, excluded)| {
-            ws.iter()
-                .filter(|w| !excluded && w.calls >= min_calls && w.p95_ms.is_finite())
-                .map(|w| (w.start_ms, w.p95_ms))
-                .collect()
-        })
-        .collect();
-    usable
-        .iter()
-        .zip(common_factors(&usable))
-        .map(|(ws, factors)| ws.iter().map(|w| w.0).zip(factors).collect())
         .collect()
 }
 
