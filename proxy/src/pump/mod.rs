@@ -45,8 +45,8 @@ use startup::Startup;
 const READ_SIZE: usize = 16 * 1024;
 /// How long a vanished client's cancel request may take.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often an idle check runs while draining.
-const DRAIN_POLL: Duration = Duration::from_millis(20);
+/// How often a startup that timed out checks whether a write to the client is still half done.
+const WRITE_POLL: Duration = Duration::from_millis(20);
 
 /// Settings shared by all pumps.
 #[derive(Debug, Clone)]
@@ -213,7 +213,7 @@ impl Pump {
                 &session,
                 &client_writing,
                 connected.prefetched,
-                (Some(ticket), connected_at),
+                (Some(ticket), connected_at, draining.clone()),
             )));
             relay.push(Box::pin(drained(&session, &client_writing, draining)));
             relay.push(Box::pin(startup_deadline(
@@ -307,9 +307,10 @@ impl Pump {
         }
     }
 
-    /// Relays the server's bytes; `(ticket, connected)`: the startup slot, released at the
-    /// first `ReadyForQuery` (where the capture is asked about this session), and when the
-    /// client connected.
+    /// Relays the server's bytes; `(ticket, connected, draining)`: the startup slot, released
+    /// at the first `ReadyForQuery` (where the capture is asked about this session), when the
+    /// client connected, and the drain flag: once it is up, the relay ends as soon as a chunk
+    /// written to the client leaves the session idle.
     async fn server_to_client<R, W>(
         &self,
         server: &mut R,
@@ -317,7 +318,7 @@ impl Pump {
         session: &Mutex<Session>,
         client_writing: &AtomicBool,
         prefetched: Bytes,
-        (mut ticket, connected): (Option<StartupTicket>, Instant),
+        (mut ticket, connected, draining): (Option<StartupTicket>, Instant, watch::Receiver<bool>),
     ) -> End
     where
         R: AsyncRead + Unpin,
@@ -364,6 +365,11 @@ impl Pump {
             }
             client_writing.store(false, Ordering::Release);
             self.observe(&mut out);
+            // Only the server's bytes make a session idle (its `ReadyForQuery`): once a drain
+            // has begun, this is the one place that has to look.
+            if *draining.borrow() && lock(session).is_idle() {
+                return End::Drained;
+            }
         }
     }
 
@@ -376,23 +382,21 @@ impl Pump {
     }
 }
 
-/// Resolves once shutdown has begun, the session is idle and no write to the client is half
-/// done (so the closing error lands at a message boundary).
+/// Resolves when shutdown begins if the session is idle then and no write to the client is
+/// half done (so the closing error lands at a message boundary). If it is busy, it never
+/// resolves: the server direction ends the relay when the session next becomes idle.
 async fn drained(
     session: &Mutex<Session>,
     client_writing: &AtomicBool,
     mut draining: watch::Receiver<bool>,
 ) -> End {
-    if draining.wait_for(|d| *d).await.is_err() {
-        // The server is gone without a drain: never resolve.
-        std::future::pending::<()>().await;
+    if draining.wait_for(|d| *d).await.is_ok()
+        && !client_writing.load(Ordering::Acquire)
+        && lock(session).is_idle()
+    {
+        return End::Drained;
     }
-    loop {
-        if !client_writing.load(Ordering::Acquire) && lock(session).is_idle() {
-            return End::Drained;
-        }
-        tokio::time::sleep(DRAIN_POLL).await;
-    }
+    std::future::pending().await
 }
 
 /// Resolves at the startup deadline, or when a newer connection evicts this one, if the server
@@ -418,7 +422,7 @@ async fn startup_deadline(
         if !client_writing.load(Ordering::Acquire) {
             return end;
         }
-        tokio::time::sleep(DRAIN_POLL).await;
+        tokio::time::sleep(WRITE_POLL).await;
     }
 }
 
