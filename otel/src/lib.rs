@@ -7,9 +7,9 @@
 //!   [`TraceOptions`] (its `[tracing]` section) and an environment passed in as pairs, so
 //!   tests drive them without touching the process. A `tracing.*` option that is set wins
 //!   over its `OTEL_*` counterpart, which wins over the OpenTelemetry default. The variables
-//!   read are listed in [`OTEL_VARIABLES`]; a malformed one is an error naming it. Headers
-//!   and compression (`OTEL_EXPORTER_OTLP_HEADERS`, …) are left to the `opentelemetry-otlp`
-//!   crate, which reads them itself.
+//!   read are listed in [`OTEL_VARIABLES`]; a malformed one is an error naming it. Request
+//!   headers come from `OTEL_EXPORTER_OTLP_*HEADERS` ([`Headers`], never shown in logs);
+//!   `…_COMPRESSION` may only say `none`.
 //! * **On or off** ([`tracing_enabled`]): `tracing.enabled`, unless `OTEL_SDK_DISABLED=true`
 //!   (off) or `OTEL_TRACES_EXPORTER` (`otlp` on, `none` off) says otherwise.
 //! * **TLS** ([`TlsFiles`], `tls.rs`): an `https://` endpoint is reached over rustls (ring
@@ -21,10 +21,18 @@
 //! * **Pipeline** ([`Tracing`]): a [`SpanEmitter`] — the SDK's configured sampler and id
 //!   generator, making the SDK's `SpanData` without its tracer (`emit.rs` says why) — then
 //!   a bounded queue, then the SDK's batch processor — whose worker is its own OS thread —
-//!   then the OTLP exporter (HTTP/protobuf over hyper, or gRPC over tonic) running on a
-//!   one-thread tokio runtime owned by the pipeline. Ending a span costs the caller one
-//!   atomic increment and a non-blocking channel send; everything slow happens on those two
-//!   threads.
+//!   then pgscope's OTLP exporter (`exporter.rs`), running on a one-thread tokio runtime owned
+//!   by the pipeline. Ending a span costs the caller one atomic increment and a non-blocking
+//!   channel send; everything slow happens on those two threads.
+//! * **OTLP without the SDK's exporter** (`proto.rs`, `transport.rs`): a batch becomes one
+//!   `ExportTraceServiceRequest` built directly in `opentelemetry-proto`'s generated types
+//!   and encoded once by prost — the mapping the SDK's `opentelemetry-otlp` exporter applies,
+//!   without its costs (it spent ≈ 17.5k of ≈ 21k instructions per exported span converting
+//!   and encoding, see `benches/README.md`). The body goes out as HTTP/protobuf (hyper) or as
+//!   the gRPC `TraceService/Export` call (tonic, the encoded body passed through), with the
+//!   SDK exporter's retry policy. No byte of OTLP is written by hand: prost encodes every
+//!   message; an integration test decodes what a collector receives and compares it with
+//!   what the SDK's tracer and exporter send for the same spans.
 //! * **Never block, always count** ([`SpanCounters`]): when the queue is full the span is
 //!   dropped and counted; when an export request fails or passes its deadline its spans are
 //!   dropped and counted. Failures are logged at most once a minute. The SDK's own drop
@@ -39,11 +47,15 @@
 
 mod counters;
 mod emit;
+mod exporter;
+mod headers;
 mod pipeline;
+mod proto;
 mod queue;
 mod settings;
 mod switch;
 mod tls;
+mod transport;
 
 #[cfg(test)]
 mod tests;
@@ -52,6 +64,7 @@ mod tls_tests;
 
 pub use counters::SpanCounters;
 pub use emit::{FinishedSpan, SampledSpan, SpanEmitter};
+pub use headers::Headers;
 pub use pipeline::{sampler, Tracing, SCOPE_NAME};
 pub use settings::{
     Protocol, SamplerSpec, TraceOptions, TraceSettings, DEFAULT_GRPC_ENDPOINT,
@@ -78,9 +91,9 @@ pub enum OtelError {
     /// The exporter's runtime could not be started.
     #[error("cannot start the span export runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    /// The OTLP exporter rejected its configuration.
+    /// The OTLP exporter cannot be set up as configured.
     #[error("cannot set up the OTLP span exporter: {0}")]
-    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    Exporter(String),
     /// A client certificate is named without its key, or a key without its certificate.
     #[error("{set} is set but {missing} is not: a client certificate needs its private key and a key its certificate")]
     TlsIncomplete {

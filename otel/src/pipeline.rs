@@ -1,20 +1,21 @@
-//! [`Tracing`]: the span emitter, its bounded batch processor, the OTLP exporter and the
-//! small runtime that exporter runs on.
+//! [`Tracing`]: the span emitter, its bounded batch processor, the OTLP exporter (pgscope's
+//! own, `exporter.rs`) and the small runtime that exporter runs on.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_http::hyper::HyperClient;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SpanExporter, SpanProcessor as _,
 };
 use opentelemetry_sdk::Resource;
 
 use super::emit::SpanEmitter;
+use super::exporter::OtlpExporter;
 use super::queue::{BoundedProcessor, CountingExporter};
 use super::tls::{self, TlsMaterial};
+use super::transport::{self, Transport};
 use super::{OtelError, Protocol, SamplerSpec, SpanCounters, TraceSettings};
 
 /// The instrumentation scope of pgscope's spans.
@@ -50,7 +51,7 @@ impl Tracing {
             }
             None
         };
-        let http_client = match (&tls, settings.protocol) {
+        let https = match (&tls, settings.protocol) {
             (Some(tls), Protocol::HttpProtobuf) => Some(https_client(tls, settings)?),
             _ => None,
         };
@@ -60,40 +61,36 @@ impl Tracing {
             .enable_all()
             .build()
             .map_err(OtelError::Runtime)?;
-        let built = {
+        let transport = {
+            // gRPC channels and HTTP clients bind to the runtime they are built in.
             let _entered = runtime.enter();
-            let builder = opentelemetry_otlp::SpanExporter::builder();
             match settings.protocol {
                 Protocol::HttpProtobuf => {
-                    let builder = builder
-                        .with_http()
-                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                        .with_endpoint(settings.endpoint.as_str())
-                        .with_timeout(settings.export_timeout);
-                    match http_client {
-                        Some(client) => builder.with_http_client(client).build(),
-                        None => builder.build(),
-                    }
+                    let client: Arc<dyn opentelemetry_http::HttpClient> = match https {
+                        Some(client) => Arc::new(client),
+                        None => Arc::new(HyperClient::with_default_connector(
+                            settings.export_timeout,
+                            None,
+                        )),
+                    };
+                    Transport::http(client, &settings.endpoint, &settings.headers)
                 }
-                Protocol::Grpc => {
-                    let builder = builder
-                        .with_tonic()
-                        .with_endpoint(settings.endpoint.as_str())
-                        .with_timeout(settings.export_timeout);
-                    match &tls {
-                        Some(tls) => builder.with_tls_config(tls.tonic_config()).build(),
-                        None => builder.build(),
-                    }
-                }
+                Protocol::Grpc => transport::channel(
+                    &settings.endpoint,
+                    settings.export_timeout,
+                    tls.as_ref().map(TlsMaterial::tonic_config),
+                )
+                .and_then(|channel| Transport::grpc(channel, &settings.headers)),
             }
         };
-        let exporter = match built {
-            Ok(exporter) => exporter,
+        let transport = match transport {
+            Ok(transport) => transport,
             Err(error) => {
                 runtime.shutdown_background();
-                return Err(OtelError::Exporter(error));
+                return Err(error);
             }
         };
+        let exporter = OtlpExporter::new(transport);
         let exporter = CountingExporter::new(
             exporter,
             runtime,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use super::headers::{self, Headers};
 use super::tls::{self, TlsFiles};
 use super::OtelError;
 
@@ -99,6 +100,8 @@ pub struct TraceSettings {
     pub export_timeout: Duration,
     /// The PEM files for an `https://` endpoint.
     pub tls: TlsFiles,
+    /// Headers sent with every export request (`OTEL_EXPORTER_OTLP_*HEADERS`).
+    pub headers: Headers,
 }
 
 /// The service name when none is configured.
@@ -180,6 +183,10 @@ pub const OTEL_VARIABLES: &[&str] = &[
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
     "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    headers::HEADERS[0],
+    headers::HEADERS[1],
+    headers::COMPRESSION[0],
+    headers::COMPRESSION[1],
 ];
 
 impl TraceSettings {
@@ -254,6 +261,7 @@ impl TraceSettings {
             .parse(&["OTEL_BSP_SCHEDULE_DELAY"], MILLIS, parse_millis)?
             .unwrap_or(Duration::from_secs(5));
         let tls = TlsFiles::resolve(&env)?;
+        let headers = Headers::resolve(&env)?;
         Ok(TraceSettings {
             protocol,
             endpoint,
@@ -268,6 +276,7 @@ impl TraceSettings {
             batch_delay,
             export_timeout,
             tls,
+            headers,
         })
     }
 }

@@ -508,3 +508,40 @@ fn dropping_the_pipeline_without_shutdown_still_exports_the_queue() {
     assert_eq!(exporter.spans.lock().unwrap().len(), 4);
     assert_eq!(counters.exported(), 4);
 }
+
+#[test]
+fn export_headers_come_from_the_traces_variable_first_and_never_show_their_values() {
+    let settings = resolve(
+        &TraceOptions::default(),
+        &[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-generic=1"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "Authorization=Bearer%20s3cret, x-tenant = acme",
+            ),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+        ],
+    );
+    assert_eq!(
+        settings.headers.0,
+        vec![
+            ("Authorization".to_owned(), "Bearer s3cret".to_owned()),
+            ("x-tenant".to_owned(), "acme".to_owned()),
+        ]
+    );
+    let shown = format!("{settings:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("Authorization"), "{shown}");
+}
+
+#[test]
+fn a_malformed_header_list_or_gzip_is_an_error_naming_the_variable() {
+    let err = resolve_err(&[("OTEL_EXPORTER_OTLP_HEADERS", "token=s3cret,nonsense")]);
+    assert!(err.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    let err = resolve_err(&[("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")]);
+    assert!(
+        err.contains("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"),
+        "{err}"
+    );
+}

@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -36,13 +36,19 @@ impl Transport {
     }
 }
 
-/// One received span with its resource's `service.name`.
+/// One received span with its resource, scope and the request's headers.
 #[derive(Debug, Clone)]
 pub struct ReceivedSpan {
     /// `service.name` of the resource it came with.
     pub service: String,
     /// The span as decoded.
     pub span: Span,
+    /// The resource's attributes.
+    pub resource: Vec<KeyValue>,
+    /// The instrumentation scope it came with.
+    pub scope: Option<InstrumentationScope>,
+    /// The headers (HTTP) or metadata (gRPC) of the request that carried it, names lowercased.
+    pub headers: Vec<(String, String)>,
 }
 
 impl ReceivedSpan {
@@ -235,8 +241,13 @@ impl Receiver {
     }
 }
 
-/// Stores the spans of one decoded export request.
-fn store(request: ExportTraceServiceRequest, spans: &Store, count: &Mutex<u64>) {
+/// Stores the spans of one decoded export request that came with `headers`.
+fn store(
+    request: ExportTraceServiceRequest,
+    headers: &[(String, String)],
+    spans: &Store,
+    count: &Mutex<u64>,
+) {
     *count.lock().unwrap() += 1;
     let mut spans = spans.lock().unwrap();
     for resource_spans in request.resource_spans {
@@ -247,11 +258,18 @@ fn store(request: ExportTraceServiceRequest, spans: &Store, count: &Mutex<u64>) 
             .find(|kv| kv.key == "service.name")
             .map(value_text)
             .unwrap_or_default();
+        let resource = resource_spans
+            .resource
+            .map(|r| r.attributes)
+            .unwrap_or_default();
         for scope in resource_spans.scope_spans {
             for span in scope.spans {
                 spans.push(ReceivedSpan {
                     service: service.clone(),
                     span,
+                    resource: resource.clone(),
+                    scope: scope.scope.clone(),
+                    headers: headers.to_vec(),
                 });
             }
         }
@@ -310,7 +328,15 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
         let body = buf.split_to(length).freeze();
         let (status, reply) = if head.starts_with("POST /v1/traces ") {
             let request = ExportTraceServiceRequest::decode(body)?;
-            store(request, spans, count);
+            let headers: Vec<(String, String)> = head
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    Some((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+                })
+                .collect();
+            store(request, &headers, spans, count);
             (
                 "200 OK",
                 ExportTraceServiceResponse::default().encode_to_vec(),
@@ -355,6 +381,14 @@ async fn answer_grpc(
     count: &Mutex<u64>,
 ) -> Result<(), BoxError> {
     let path = request.uri().path().to_owned();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
     let mut body = request.into_body();
     let mut data = BytesMut::new();
     while let Some(chunk) = body.data().await {
@@ -372,7 +406,8 @@ async fn answer_grpc(
                 return Err("compressed or truncated gRPC message".into());
             }
             let message: Bytes = data.split_to(length);
-            store(ExportTraceServiceRequest::decode(message)?, spans, count);
+            let request = ExportTraceServiceRequest::decode(message)?;
+            store(request, &headers, spans, count);
         }
     }
     let response = http::Response::builder()

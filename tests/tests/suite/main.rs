@@ -23,6 +23,7 @@ mod latency_oracle;
 mod operations;
 mod orm_corpus;
 mod otel;
+mod otel_export;
 mod pgbench;
 mod pipeline_timing;
 mod prometheus;
