@@ -58,6 +58,8 @@ mod tls;
 mod transport;
 
 #[cfg(test)]
+mod proto_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tls_tests;
