@@ -9,11 +9,9 @@
 //! around the whole export, so a collector that keeps failing costs one timeout, not four.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -38,9 +36,6 @@ const MAX_JITTER_MS: u64 = 100;
 pub(crate) struct OtlpExporter {
     transport: Transport,
     resource: Resource,
-    /// The last batch's request, refilled for the next one (`proto::fill`); only the batch
-    /// processor's one thread exports, so the lock is never contended.
-    scratch: Mutex<ExportTraceServiceRequest>,
     shut_down: AtomicBool,
 }
 
@@ -50,7 +45,6 @@ impl OtlpExporter {
         OtlpExporter {
             transport,
             resource: Resource::default(),
-            scratch: Mutex::new(ExportTraceServiceRequest::default()),
             shut_down: AtomicBool::new(false),
         }
     }
@@ -82,11 +76,8 @@ impl SpanExporter for OtlpExporter {
         &self,
         batch: Vec<SpanData>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        let body = (!self.shut_down.load(Ordering::Relaxed)).then(|| {
-            let mut request = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
-            proto::fill(&mut request, &batch, &self.resource);
-            Bytes::from(request.encode_to_vec())
-        });
+        let body = (!self.shut_down.load(Ordering::Relaxed))
+            .then(|| Bytes::from(proto::request(batch, &self.resource).encode_to_vec()));
         async move {
             match body {
                 Some(body) => self.send(body).await,

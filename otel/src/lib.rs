@@ -58,8 +58,6 @@ mod tls;
 mod transport;
 
 #[cfg(test)]
-mod proto_tests;
-#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tls_tests;

@@ -8,10 +8,7 @@
 //! `ScopeSpans` per instrumentation scope. What it leaves out is that exporter's cost: the
 //! scope is not hashed per span (spans of one scope arrive together, so a span is compared with
 //! the scope before it), string values are copied as they are instead of through `Display`,
-//! the resource is converted once per pipeline, not per batch, and the request of the previous
-//! batch is refilled in place ([`fill`]): its vectors and strings keep their capacity, so a
-//! steady stream of batches hardly allocates (`proto_tests.rs` checks that a refilled request
-//! equals a fresh one).
+//! and the resource is converted once per pipeline, not per batch.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,50 +20,36 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1 as trace;
 use opentelemetry_sdk::trace::SpanData;
 
-/// Fills `request` with `spans`, all under `resource`, reusing what `request` already holds —
-/// the previous batch's vectors and strings — so that a steady stream of batches allocates
-/// almost nothing: every id, name, key and string value is copied into a buffer that already
-/// has room for it.
-pub(crate) fn fill(
-    request: &mut ExportTraceServiceRequest,
-    spans: &[SpanData],
-    resource: &Resource,
-) {
-    request.resource_spans.resize_with(1, Default::default);
-    let resource_spans = &mut request.resource_spans[0];
-    if resource_spans.resource.as_ref() != Some(resource) {
-        resource_spans.resource = Some(resource.clone());
-    }
-    resource_spans.schema_url.clear();
-    let groups = &mut resource_spans.scope_spans;
-    // The scope of each group in use, and how many of its spans are filled.
-    let mut used: Vec<(&InstrumentationScope, usize)> = Vec::new();
+/// The request exporting `spans`, all under `resource`.
+pub(crate) fn request(spans: Vec<SpanData>, resource: &Resource) -> ExportTraceServiceRequest {
+    let mut scopes: Vec<(InstrumentationScope, trace::ScopeSpans)> = Vec::new();
     let mut current = usize::MAX;
+    let count = spans.len();
     for span in spans {
-        let scope = &span.instrumentation_scope;
-        if used.get(current).is_none_or(|(last, _)| *last != scope) {
-            current = match used.iter().position(|(known, _)| *known == scope) {
+        let same = scopes
+            .get(current)
+            .is_some_and(|(scope, _)| *scope == span.instrumentation_scope);
+        if !same {
+            current = match scopes
+                .iter()
+                .position(|(scope, _)| *scope == span.instrumentation_scope)
+            {
                 Some(index) => index,
                 None => {
-                    if groups.len() == used.len() {
-                        groups.push(trace::ScopeSpans::default());
-                    }
-                    set_scope(&mut groups[used.len()], scope);
-                    used.push((scope, 0));
-                    used.len() - 1
+                    let proto = scope_spans(&span.instrumentation_scope, count);
+                    scopes.push((span.instrumentation_scope.clone(), proto));
+                    scopes.len() - 1
                 }
             };
         }
-        let (group, filled) = (&mut groups[current], &mut used[current].1);
-        if group.spans.len() == *filled {
-            group.spans.push(trace::Span::default());
-        }
-        fill_span(&mut group.spans[*filled], span);
-        *filled += 1;
+        scopes[current].1.spans.push(self::span(span));
     }
-    groups.truncate(used.len());
-    for (group, (_, filled)) in groups.iter_mut().zip(&used) {
-        group.spans.truncate(*filled);
+    ExportTraceServiceRequest {
+        resource_spans: vec![trace::ResourceSpans {
+            resource: Some(resource.clone()),
+            scope_spans: scopes.into_iter().map(|(_, spans)| spans).collect(),
+            schema_url: String::new(),
+        }],
     }
 }
 
@@ -82,98 +65,74 @@ pub(crate) fn resource(resource: &opentelemetry_sdk::Resource) -> Resource {
     }
 }
 
-fn set_scope(group: &mut trace::ScopeSpans, scope: &InstrumentationScope) {
-    let proto = group.scope.get_or_insert_with(Default::default);
-    set(&mut proto.name, scope.name());
-    set(&mut proto.version, scope.version().unwrap_or_default());
-    proto.attributes = attributes(scope.attributes());
-    proto.dropped_attributes_count = 0;
-    set(
-        &mut group.schema_url,
-        scope.schema_url().unwrap_or_default(),
-    );
-}
-
-fn fill_span(proto: &mut trace::Span, span: &SpanData) {
-    let context = &span.span_context;
-    set_bytes(&mut proto.trace_id, &context.trace_id().to_bytes());
-    set_bytes(&mut proto.span_id, &context.span_id().to_bytes());
-    // An empty trace state's header allocates nothing.
-    proto.trace_state = context.trace_state().header();
-    if span.parent_span_id == SpanId::INVALID {
-        proto.parent_span_id.clear();
-    } else {
-        set_bytes(&mut proto.parent_span_id, &span.parent_span_id.to_bytes());
+fn scope_spans(scope: &InstrumentationScope, capacity: usize) -> trace::ScopeSpans {
+    trace::ScopeSpans {
+        scope: Some(common::InstrumentationScope {
+            name: scope.name().to_owned(),
+            version: scope.version().unwrap_or_default().to_owned(),
+            attributes: attributes(scope.attributes()),
+            dropped_attributes_count: 0,
+        }),
+        spans: Vec::with_capacity(capacity),
+        schema_url: scope.schema_url().unwrap_or_default().to_owned(),
     }
-    proto.flags = flags(context, span.parent_span_is_remote);
-    set(&mut proto.name, &span.name);
-    proto.kind = kind(&span.span_kind) as i32;
-    proto.start_time_unix_nano = nanos(span.start_time);
-    proto.end_time_unix_nano = nanos(span.end_time);
-    fill_attributes(&mut proto.attributes, &span.attributes);
-    proto.dropped_attributes_count = span.dropped_attributes_count;
-    proto.events.clear();
-    proto
-        .events
-        .extend(span.events.events.iter().map(|event| trace::span::Event {
-            time_unix_nano: nanos(event.timestamp),
-            name: event.name.clone().into_owned(),
-            attributes: attributes(&event.attributes),
-            dropped_attributes_count: event.dropped_attributes_count,
-        }));
-    proto.dropped_events_count = span.events.dropped_count;
-    proto.links.clear();
-    proto
-        .links
-        .extend(span.links.links.iter().map(|link| trace::span::Link {
-            trace_id: link.span_context.trace_id().to_bytes().to_vec(),
-            span_id: link.span_context.span_id().to_bytes().to_vec(),
-            trace_state: link.span_context.trace_state().header(),
-            attributes: attributes(&link.attributes),
-            dropped_attributes_count: link.dropped_attributes_count,
-            flags: flags(&link.span_context, link.span_context.is_remote()),
-        }));
-    proto.dropped_links_count = span.links.dropped_count;
-    let status = proto.status.get_or_insert_with(Default::default);
-    let (code, message) = match &span.status {
-        Status::Unset => (trace::status::StatusCode::Unset, ""),
-        Status::Ok => (trace::status::StatusCode::Ok, ""),
-        Status::Error { description } => (trace::status::StatusCode::Error, &**description),
+}
+
+fn span(span: SpanData) -> trace::Span {
+    let context = &span.span_context;
+    let (code, message) = match span.status {
+        Status::Unset => (trace::status::StatusCode::Unset, String::new()),
+        Status::Ok => (trace::status::StatusCode::Ok, String::new()),
+        Status::Error { description } => {
+            (trace::status::StatusCode::Error, description.into_owned())
+        }
     };
-    status.code = code as i32;
-    set(&mut status.message, message);
-}
-
-fn set(target: &mut String, value: &str) {
-    target.clear();
-    target.push_str(value);
-}
-
-fn set_bytes(target: &mut Vec<u8>, value: &[u8]) {
-    target.clear();
-    target.extend_from_slice(value);
-}
-
-/// `kvs` as proto key-values in `target`, reusing its keys and string values.
-fn fill_attributes(target: &mut Vec<common::KeyValue>, kvs: &[KeyValue]) {
-    target.truncate(kvs.len());
-    for (at, kv) in kvs.iter().enumerate() {
-        if at == target.len() {
-            target.push(key_value(kv.key.as_str(), &kv.value));
-            continue;
-        }
-        let proto = &mut target[at];
-        set(&mut proto.key, kv.key.as_str());
-        proto.key_strindex = 0;
-        match (&mut proto.value, &kv.value) {
-            (
-                Some(common::AnyValue {
-                    value: Some(common::any_value::Value::StringValue(text)),
-                }),
-                Value::String(value),
-            ) => set(text, value.as_str()),
-            (slot, value) => *slot = Some(any_value(value)),
-        }
+    trace::Span {
+        trace_id: context.trace_id().to_bytes().to_vec(),
+        span_id: context.span_id().to_bytes().to_vec(),
+        trace_state: context.trace_state().header(),
+        parent_span_id: if span.parent_span_id == SpanId::INVALID {
+            Vec::new()
+        } else {
+            span.parent_span_id.to_bytes().to_vec()
+        },
+        flags: flags(context, span.parent_span_is_remote),
+        name: span.name.into_owned(),
+        kind: kind(&span.span_kind) as i32,
+        start_time_unix_nano: nanos(span.start_time),
+        end_time_unix_nano: nanos(span.end_time),
+        attributes: attributes(&span.attributes),
+        dropped_attributes_count: span.dropped_attributes_count,
+        events: span
+            .events
+            .events
+            .iter()
+            .map(|event| trace::span::Event {
+                time_unix_nano: nanos(event.timestamp),
+                name: event.name.clone().into_owned(),
+                attributes: attributes(&event.attributes),
+                dropped_attributes_count: event.dropped_attributes_count,
+            })
+            .collect(),
+        dropped_events_count: span.events.dropped_count,
+        links: span
+            .links
+            .links
+            .iter()
+            .map(|link| trace::span::Link {
+                trace_id: link.span_context.trace_id().to_bytes().to_vec(),
+                span_id: link.span_context.span_id().to_bytes().to_vec(),
+                trace_state: link.span_context.trace_state().header(),
+                attributes: attributes(&link.attributes),
+                dropped_attributes_count: link.dropped_attributes_count,
+                flags: flags(&link.span_context, link.span_context.is_remote()),
+            })
+            .collect(),
+        dropped_links_count: span.links.dropped_count,
+        status: Some(trace::Status {
+            message,
+            code: code as i32,
+        }),
     }
 }
 
