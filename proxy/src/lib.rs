@@ -39,6 +39,7 @@ pub mod replay;
 pub mod server;
 pub mod session;
 pub mod shape;
+pub mod socket;
 pub mod spans;
 pub mod stats;
 pub mod successor;

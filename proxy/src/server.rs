@@ -27,6 +27,9 @@
 //! terminates: without a handler its default action would end the process (and, in embedded
 //! mode, orphan the throw-away cluster).
 //!
+//! pingora accepts; once a connection's startup is over, the pump serves it on the raw tokio
+//! socket under pingora's `Stream` where the kernel allows it (`crate::socket`).
+//!
 //! Who gets a connection is [`Admission`]'s business: session slots (a semaphore, the
 //! mini-redis pattern), a separate cap on connections still in startup, and the open-file
 //! budget, checked here at accept.

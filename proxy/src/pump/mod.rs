@@ -10,43 +10,44 @@
 //! one deadline, `startup_timeout`, which keeps running through authentication until the
 //! server's first `ReadyForQuery`. Opening the upstream connection is `connect`'s.
 //!
-//! After startup the two directions run as two futures on the connection's task. Each reads a
-//! chunk, lets the session look at it (under an uncontended mutex, never held across an await),
-//! writes the same chunk on, and only then hands the session's events to the observer: the
-//! observer can never delay a byte. Running the directions independently matters: a client that
-//! pipelines large batches and a server that streams large results must be able to make
-//! progress at the same time, or the proxy would deadlock a pipeline that works direct.
+//! After startup, `relay` runs the connection: one hand-written poll function on the
+//! connection's one task drives both directions, the drain and the startup deadline, owning the
+//! session and both sockets outright (no second task, no channel, no lock, no per-query timer).
+//! Each direction reads a chunk, lets the session look at it, writes the same chunk on, and only
+//! then hands the session's events to the observer: the observer can never delay a byte. The
+//! directions move independently: a client that pipelines large batches and a server that
+//! streams large results make progress at the same time, as they do direct.
+//!
+//! The client socket is whatever the listener gives: `server` hands over the raw tokio socket
+//! taken out of pingora's `Stream` where it can (`crate::socket`), so reads and writes go from
+//! here to mio without pingora's wrappers; TLS (either side) is rustls over that socket.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
-use crate::admission::{Admission, StartupTicket};
-use crate::event::Event;
+use crate::admission::Admission;
 use crate::observer::Observer;
 use crate::reload::Live;
 use crate::session::{Action, Output, Session, SessionConfig};
+use crate::socket::{Accepted, Raw, Unwrapper};
 use crate::stats::{GaugeGuard, ProxyStats};
-use crate::tls::{ServerTls, UpstreamConnector};
+use crate::tls::{ClientStream, ServerTls, UpstreamConnector};
 
 mod connect;
+mod relay;
 mod startup;
 
+use relay::Relay;
 use startup::Startup;
 
 /// Bytes asked of the kernel per read.
 const READ_SIZE: usize = 16 * 1024;
 /// How long a vanished client's cancel request may take.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often a startup that timed out checks whether a write to the client is still half done.
-const WRITE_POLL: Duration = Duration::from_millis(20);
 
 /// Settings shared by all pumps.
 #[derive(Debug, Clone)]
@@ -74,6 +75,23 @@ pub struct Pump {
     observer: Arc<dyn Observer>,
     stats: Arc<ProxyStats>,
     failures: connect::BurstLog,
+    unwrapper: Unwrapper,
+}
+
+/// A connection past its startup, ready for [`Relay`].
+struct Running<'c> {
+    session: Session,
+    connected: connect::Connected,
+    /// The client's bytes read after its startup packet.
+    leftover: Bytes,
+    /// The startup slot, when the client connected, and the startup limit.
+    startup: (
+        crate::admission::StartupTicket,
+        Instant,
+        relay::Pending<End>,
+    ),
+    draining: watch::Receiver<bool>,
+    connector: &'c UpstreamConnector,
 }
 
 impl std::fmt::Debug for Pump {
@@ -108,6 +126,7 @@ impl Pump {
             observer,
             stats,
             failures: connect::BurstLog::default(),
+            unwrapper: Unwrapper::new(),
         }
     }
 
@@ -121,7 +140,7 @@ impl Pump {
     /// transaction). IO errors end the connection; they are logged, not returned.
     pub async fn serve<C>(&self, client: C, draining: watch::Receiver<bool>)
     where
-        C: AsyncRead + AsyncWrite + Unpin + Send,
+        C: AsyncRead + AsyncWrite + Unpin + Send + Accepted,
     {
         let _open = GaugeGuard::enter(
             &self.stats.client_connections,
@@ -187,45 +206,65 @@ impl Pump {
             }
         };
         let _upstream_open = GaugeGuard::enter(&self.stats.upstream_connections, None);
-        let (mut server_read, mut server_write) = tokio::io::split(connected.stream);
         out.clear();
         let leftover = buf.split().freeze();
-
-        let session = Mutex::new(session);
-        let client_writing = AtomicBool::new(false);
-        let (mut client_read, mut client_write) = tokio::io::split(client);
-        // Each of the three is polled only when its own waker fired: a `select!` would poll all
-        // of them on every wake-up, i.e. walk two idle reads and the drain watch per chunk
-        // (≈ 1,000 instructions per query, `benches/README.md`).
-        let end = {
-            let mut relay: FuturesUnordered<Pin<Box<dyn Future<Output = End> + Send + '_>>> =
-                FuturesUnordered::new();
-            relay.push(Box::pin(self.client_to_server(
-                &mut client_read,
-                &mut server_write,
-                &session,
-                leftover,
-            )));
-            let eviction = ticket.eviction();
-            relay.push(Box::pin(self.server_to_client(
-                &mut server_read,
-                &mut client_write,
-                &session,
-                &client_writing,
-                connected.prefetched,
-                (Some(ticket), connected_at, draining.clone()),
-            )));
-            relay.push(Box::pin(drained(&session, &client_writing, draining)));
-            relay.push(Box::pin(startup_deadline(
-                &session,
-                &client_writing,
-                deadline,
-                eviction,
-            )));
-            // Never `None`: the set is not empty.
-            relay.next().await.unwrap_or(End::ClientClosed)
+        let eviction = ticket.eviction();
+        let limit: relay::Pending<End> = Box::pin(async move {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => End::StartupTimeout,
+                () = eviction.notified() => End::Evicted,
+            }
+        });
+        let running = Running {
+            session,
+            connected,
+            leftover,
+            startup: (ticket, connected_at, limit),
+            draining,
+            connector: &connector,
         };
-        let mut session = session.into_inner().unwrap_or_else(PoisonError::into_inner);
+        // The data path runs on the raw socket where it can be had: pingora's stream served the
+        // startup (and stays under TLS, which rustls began on it).
+        match client {
+            ClientStream::Plain(plain) => match plain.into_raw(&self.unwrapper) {
+                Ok(Raw::Tcp(socket)) => self.run(socket, running).await,
+                Ok(Raw::Unix(socket)) => self.run(socket, running).await,
+                Err(plain) => self.run(ClientStream::Plain(plain), running).await,
+            },
+            tls => self.run(tls, running).await,
+        }
+    }
+
+    /// Relays a connection whose startup is done, then ends it as the relay's end says.
+    async fn run<K>(&self, client: K, running: Running<'_>)
+    where
+        K: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let Running {
+            session,
+            connected,
+            leftover,
+            startup,
+            draining,
+            connector,
+        } = running;
+        let mut out = Output::default();
+        let mut relay = Relay::new(
+            self,
+            (client, connected.stream),
+            session,
+            (leftover, connected.prefetched),
+            startup,
+            draining,
+        );
+        let end = std::future::poll_fn(|cx| relay.poll(cx)).await;
+        let client_writing = relay.client_writing();
+        let Relay {
+            mut client,
+            mut server,
+            mut session,
+            ..
+        } = relay;
         let now = Instant::now();
         let mut out = match end {
             End::ClientRefused(out) => {
@@ -254,122 +293,22 @@ impl Pump {
                 out
             }
         };
-        if !client_writing.load(Ordering::Acquire) {
-            let _ = write_all(&mut client_write, &out.to_client).await;
+        if !client_writing {
+            let _ = write_all(&mut client, &out.to_client).await;
         }
-        let _ = client_write.shutdown().await;
+        let _ = client.shutdown().await;
         if !out.to_server.is_empty() {
-            let _ = write_all(&mut server_write, &out.to_server).await;
+            let _ = write_all(&mut server, &out.to_server).await;
         }
-        let _ = server_write.shutdown().await;
-        drop((server_read, server_write));
+        let _ = server.shutdown().await;
+        drop((client, server));
         session.end_capture(now, &mut out);
         // Take the action before `observe` clears `out`.
         let action = out.action.take();
         self.observe(&mut out);
         if let Some(Action::Cancel(packet)) = action {
             // The client vanished with a query running: cancel it so the backend stops.
-            self.forward_cancel(&connector, packet).await;
-        }
-    }
-
-    async fn client_to_server<R, W>(
-        &self,
-        client: &mut R,
-        server: &mut W,
-        session: &Mutex<Session>,
-        leftover: Bytes,
-    ) -> End
-    where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
-        let mut out = Output::default();
-        let mut buf = BytesMut::with_capacity(READ_SIZE);
-        let mut chunk = leftover;
-        loop {
-            if !chunk.is_empty() {
-                lock(session).on_client_data(chunk, Instant::now(), &mut out);
-                if out.action == Some(Action::Close) {
-                    return End::ClientRefused(std::mem::take(&mut out));
-                }
-                if write_all(server, &out.to_server).await.is_err() {
-                    return End::ServerClosed;
-                }
-                self.observe(&mut out);
-            }
-            buf.reserve(READ_SIZE);
-            match client.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => return End::ClientClosed,
-                Ok(n) => ProxyStats::add(&self.stats.bytes_client_to_server, n as u64),
-            }
-            chunk = buf.split().freeze();
-        }
-    }
-
-    /// Relays the server's bytes; `(ticket, connected, draining)`: the startup slot, released
-    /// at the first `ReadyForQuery` (where the capture is asked about this session), when the
-    /// client connected, and the drain flag: once it is up, the relay ends as soon as a chunk
-    /// written to the client leaves the session idle.
-    async fn server_to_client<R, W>(
-        &self,
-        server: &mut R,
-        client: &mut W,
-        session: &Mutex<Session>,
-        client_writing: &AtomicBool,
-        prefetched: Bytes,
-        (mut ticket, connected, draining): (Option<StartupTicket>, Instant, watch::Receiver<bool>),
-    ) -> End
-    where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
-        let mut out = Output::default();
-        let mut buf = BytesMut::with_capacity(READ_SIZE);
-        let mut prefetched = Some(prefetched).filter(|chunk| !chunk.is_empty());
-        loop {
-            let chunk = match prefetched.take() {
-                Some(chunk) => chunk,
-                None => {
-                    buf.reserve(READ_SIZE);
-                    match server.read_buf(&mut buf).await {
-                        Ok(0) | Err(_) => return End::ServerClosed,
-                        Ok(n) => ProxyStats::add(&self.stats.bytes_server_to_client, n as u64),
-                    }
-                    buf.split().freeze()
-                }
-            };
-            {
-                let mut session = lock(session);
-                let now = Instant::now();
-                session.on_server_data(chunk, now, &mut out);
-                // The first ReadyForQuery ends the startup: its place goes to others, and the
-                // capture (if one runs) decides whether this session is in it.
-                if ticket.is_some() && session.is_ready() {
-                    ticket = None;
-                    let id = self.config.capture.admit(session.connection());
-                    session.on_ready_for_capture(id, connected, now, &mut out);
-                    // The session's start reaches the capture before anything the client sends
-                    // once it sees ReadyForQuery (observed by the other direction, under this
-                    // lock): otherwise its first messages could arrive as orphans. A capture's
-                    // observe never waits, so the byte is not delayed.
-                    if let Some(started @ Event::SessionCaptured(_)) = out.events.last() {
-                        self.observer.observe(started);
-                        out.events.pop();
-                    }
-                }
-            }
-            client_writing.store(true, Ordering::Release);
-            if write_all(client, &out.to_client).await.is_err() {
-                return End::ClientClosed;
-            }
-            client_writing.store(false, Ordering::Release);
-            self.observe(&mut out);
-            // Only the server's bytes make a session idle (its `ReadyForQuery`): once a drain
-            // has begun, this is the one place that has to look.
-            if *draining.borrow() && lock(session).is_idle() {
-                return End::Drained;
-            }
+            self.forward_cancel(connector, packet).await;
         }
     }
 
@@ -380,56 +319,6 @@ impl Pump {
         }
         out.clear();
     }
-}
-
-/// Resolves when shutdown begins if the session is idle then and no write to the client is
-/// half done (so the closing error lands at a message boundary). If it is busy, it never
-/// resolves: the server direction ends the relay when the session next becomes idle.
-async fn drained(
-    session: &Mutex<Session>,
-    client_writing: &AtomicBool,
-    mut draining: watch::Receiver<bool>,
-) -> End {
-    if draining.wait_for(|d| *d).await.is_ok()
-        && !client_writing.load(Ordering::Acquire)
-        && lock(session).is_idle()
-    {
-        return End::Drained;
-    }
-    std::future::pending().await
-}
-
-/// Resolves at the startup deadline, or when a newer connection evicts this one, if the server
-/// has not yet said `ReadyForQuery` (and no write to the client is half done); never resolves
-/// once it has.
-async fn startup_deadline(
-    session: &Mutex<Session>,
-    client_writing: &AtomicBool,
-    deadline: tokio::time::Instant,
-    eviction: Arc<tokio::sync::Notify>,
-) -> End {
-    if lock(session).is_ready() {
-        return std::future::pending().await;
-    }
-    let end = tokio::select! {
-        () = tokio::time::sleep_until(deadline) => End::StartupTimeout,
-        () = eviction.notified() => End::Evicted,
-    };
-    loop {
-        if lock(session).is_ready() {
-            return std::future::pending().await;
-        }
-        if !client_writing.load(Ordering::Acquire) {
-            return end;
-        }
-        tokio::time::sleep(WRITE_POLL).await;
-    }
-}
-
-fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
-    // A poisoned lock means a panic elsewhere on this connection's task; the state is still
-    // the best we have.
-    session.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn write_all<W: AsyncWrite + Unpin>(writer: &mut W, chunks: &[Bytes]) -> std::io::Result<()> {
