@@ -115,20 +115,18 @@ fn run(chunks: &[Bytes], wants: Wants, parse: fn(&Decoded) -> usize) -> usize {
 }
 
 fn parse_backend(m: &Decoded) -> usize {
-    match m {
-        Decoded::Frame(f) => match BackendMessage::parse(f) {
-            Ok(BackendMessage::DataRow { columns }) => usize::from(columns),
-            Ok(_) => 1,
-            Err(_) => 0,
-        },
-        Decoded::Skipped { len, .. } => *len as usize,
+    match BackendMessage::decode(m) {
+        Ok(BackendMessage::DataRow) => 2,
+        Ok(BackendMessage::Unread { len, .. }) => len as usize,
+        Ok(_) => 1,
+        Err(_) => 0,
     }
 }
 
 fn parse_frontend(m: &Decoded) -> usize {
-    match m {
-        Decoded::Frame(f) => FrontendMessage::parse(f).map_or(0, |_| 1),
-        Decoded::Skipped { .. } => 0,
+    match FrontendMessage::decode(m) {
+        Ok(FrontendMessage::Unread { .. }) | Err(_) => 0,
+        Ok(_) => 1,
     }
 }
 

@@ -2,8 +2,12 @@
 //!
 //! Every field borrows from the [`Frame`]. A missing field is [`ProtocolError::Malformed`];
 //! trailing bytes after the fields pgscope reads are ignored, so a server speaking a later minor
-//! protocol version that appends fields is still understood. DataRow, RowDescription and the
-//! COPY responses are decoded only as far as their counts.
+//! protocol version that appends fields is still understood. DataRow and RowDescription are
+//! known by their type alone, the COPY responses only as far as their counts.
+//!
+//! [`BackendMessage::decode`] is the one place a server message's type byte becomes its type:
+//! the session calls it once per message on what the [`Decoder`](crate::Decoder) produced,
+//! whether the body was kept or let go by, and everything downstream matches on the variant.
 
 mod fields;
 mod tag;
@@ -12,7 +16,7 @@ pub use fields::ErrorFields;
 pub use tag::{command_tag, CommandTag};
 
 use crate::read::{split_cstr, Reader};
-use crate::{Frame, ProtocolError};
+use crate::{Decoded, Frame, ProtocolError};
 
 /// A message from the server, borrowing from its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +75,8 @@ pub enum BackendMessage<'a> {
         /// The data, unparsed.
         data: &'a [u8],
     },
-    /// 'D': one result row (values are not decoded).
-    DataRow {
-        /// Number of columns.
-        columns: u16,
-    },
+    /// 'D': one result row (its values are not decoded: pgscope only counts rows).
+    DataRow,
     /// 'E': the current request failed.
     ErrorResponse(ErrorFields<'a>),
     /// 'N': a warning or notice.
@@ -118,17 +119,22 @@ pub enum BackendMessage<'a> {
         /// b'I' idle, b'T' in a transaction, b'E' in a failed transaction.
         status: u8,
     },
-    /// 'T': the columns of the rows that follow.
-    RowDescription {
-        /// Number of fields.
-        fields: u16,
-    },
+    /// 'T': the columns of the rows that follow (not decoded).
+    RowDescription,
     /// Any other type byte.
     Unknown {
         /// The type byte.
         tag: u8,
         /// The body, unparsed.
         body: &'a [u8],
+    },
+    /// A message whose body the [`Decoder`](crate::Decoder) let go by unread, of a type whose
+    /// view has fields (see [`BackendMessage::decode`]): only its type and length are known.
+    Unread {
+        /// The type byte.
+        tag: u8,
+        /// The length field.
+        len: u32,
     },
 }
 
@@ -189,6 +195,35 @@ impl<'a> Authentication<'a> {
 }
 
 impl<'a> BackendMessage<'a> {
+    /// Decodes what the [`Decoder`](crate::Decoder) produced, once: a [`Decoded::Frame`] as
+    /// [`parse`](Self::parse) does, a [`Decoded::Skipped`] from its type byte alone. A skipped
+    /// message whose view has no fields (DataRow, RowDescription, ParseComplete, ...) comes back
+    /// as that view, every other as [`BackendMessage::Unread`]. Nothing is copied or allocated.
+    #[inline]
+    pub fn decode(decoded: &'a Decoded) -> Result<Self, ProtocolError> {
+        match decoded {
+            Decoded::Frame(frame) => Self::parse(frame),
+            Decoded::Skipped { tag, len } => Ok(Self::unread(*tag, *len)),
+        }
+    }
+
+    /// The view of a message of type `tag` whose body was not read: the fieldless variant of
+    /// that type, or [`BackendMessage::Unread`].
+    pub fn unread(tag: u8, len: u32) -> Self {
+        match tag {
+            b'D' => BackendMessage::DataRow,
+            b'T' => BackendMessage::RowDescription,
+            b'1' => BackendMessage::ParseComplete,
+            b'2' => BackendMessage::BindComplete,
+            b'3' => BackendMessage::CloseComplete,
+            b'n' => BackendMessage::NoData,
+            b's' => BackendMessage::PortalSuspended,
+            b'I' => BackendMessage::EmptyQueryResponse,
+            b'c' => BackendMessage::CopyDone,
+            tag => BackendMessage::Unread { tag, len },
+        }
+    }
+
     /// Decodes `frame` as a server message.
     pub fn parse(frame: &'a Frame) -> Result<Self, ProtocolError> {
         let mut r = Reader::new(frame.tag, frame.body());
@@ -225,9 +260,10 @@ impl<'a> BackendMessage<'a> {
                 BackendMessage::CopyBothResponse { format, columns }
             }
             b'd' => BackendMessage::CopyData { data: r.rest() },
-            b'D' => BackendMessage::DataRow {
-                columns: r.u16("column count is missing")?,
-            },
+            b'D' => {
+                r.u16("column count is missing")?;
+                BackendMessage::DataRow
+            }
             b'E' => BackendMessage::ErrorResponse(ErrorFields::parse(&mut r)?),
             b'N' => BackendMessage::NoticeResponse(ErrorFields::parse(&mut r)?),
             b'V' => BackendMessage::FunctionCallResponse {
@@ -262,9 +298,10 @@ impl<'a> BackendMessage<'a> {
                 status @ (b'I' | b'T' | b'E') => BackendMessage::ReadyForQuery { status },
                 _ => return Err(r.error("transaction status is not 'I', 'T' or 'E'")),
             },
-            b'T' => BackendMessage::RowDescription {
-                fields: r.u16("field count is missing")?,
-            },
+            b'T' => {
+                r.u16("field count is missing")?;
+                BackendMessage::RowDescription
+            }
             tag => BackendMessage::Unknown {
                 tag,
                 body: r.rest(),

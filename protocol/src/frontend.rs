@@ -3,9 +3,13 @@
 //! Every field borrows from the [`Frame`]. Bodies are validated as PostgreSQL's own
 //! `pq_getmsgend` does: a missing field and trailing bytes are both [`ProtocolError::Malformed`].
 //! Bind and FunctionCall are decoded only as far as pgscope needs (names, function OID).
+//!
+//! [`FrontendMessage::decode`] is the one place a client message's type byte becomes its type:
+//! the session calls it once per message on what the [`Decoder`](crate::Decoder) produced,
+//! whether the body was kept or let go by, and everything downstream matches on the variant.
 
 use crate::read::Reader;
-use crate::{Frame, ProtocolError};
+use crate::{Decoded, Frame, ProtocolError};
 
 /// A message from the client, borrowing from its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +93,41 @@ pub enum FrontendMessage<'a> {
         /// The body, unparsed.
         body: &'a [u8],
     },
+    /// A message whose body the [`Decoder`](crate::Decoder) let go by unread, of a type whose
+    /// view has fields (see [`FrontendMessage::decode`]): only its type and length are known.
+    Unread {
+        /// The type byte.
+        tag: u8,
+        /// The length field.
+        len: u32,
+    },
 }
 
 impl<'a> FrontendMessage<'a> {
+    /// Decodes what the [`Decoder`](crate::Decoder) produced, once: a [`Decoded::Frame`] as
+    /// [`parse`](Self::parse) does, a [`Decoded::Skipped`] from its type byte alone. A skipped
+    /// message whose view has no fields (Sync, Flush, Terminate, CopyDone) comes back as that
+    /// view, every other as [`FrontendMessage::Unread`]. Nothing is copied or allocated.
+    #[inline]
+    pub fn decode(decoded: &'a Decoded) -> Result<Self, ProtocolError> {
+        match decoded {
+            Decoded::Frame(frame) => Self::parse(frame),
+            Decoded::Skipped { tag, len } => Ok(Self::unread(*tag, *len)),
+        }
+    }
+
+    /// The view of a message of type `tag` whose body was not read: the fieldless variant of
+    /// that type, or [`FrontendMessage::Unread`].
+    pub fn unread(tag: u8, len: u32) -> Self {
+        match tag {
+            b'S' => FrontendMessage::Sync,
+            b'H' => FrontendMessage::Flush,
+            b'X' => FrontendMessage::Terminate,
+            b'c' => FrontendMessage::CopyDone,
+            tag => FrontendMessage::Unread { tag, len },
+        }
+    }
+
     /// Decodes `frame` as a client message.
     pub fn parse(frame: &'a Frame) -> Result<Self, ProtocolError> {
         let mut r = Reader::new(frame.tag, frame.body());

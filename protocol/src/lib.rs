@@ -13,10 +13,14 @@
 //!   5-byte header (type byte and length), checks the length against [`Limits`] *before*
 //!   allocating or buffering anything, and then either takes the whole message or lets its body go
 //!   by. The caller decides, per type byte, which messages it wants.
-//! * [`frontend`] and [`backend`] decode a [`Frame`] into a typed view — separate types for the
-//!   two directions, since the same type byte means different things in each. Views borrow
-//!   from the frame; nothing is decoded until asked for, and only the fields pgscope records are
-//!   decoded at all (a DataRow is just its column count).
+//! * [`frontend`] and [`backend`] decode what the decoder produced into a typed view, once —
+//!   separate types for the two directions, since the same type byte means different things in
+//!   each. `FrontendMessage::decode` / `BackendMessage::decode` take a [`Decoded`]: a kept
+//!   frame is parsed, a skipped one becomes its fieldless view (DataRow, Sync, ParseComplete,
+//!   ...) or `Unread`, so a caller matches on one enum per direction whatever the decoder kept
+//!   and never on a type byte. Views borrow from the frame (no copy, no allocation), and only
+//!   the fields pgscope records are decoded at all (a DataRow is just its type; an
+//!   ErrorResponse's SQLSTATE and severity are picked up by the pass that validates it).
 //! * [`encode`] builds complete messages: pgscope's own replies (an ErrorResponse when it must
 //!   refuse a client), and the traffic used by tests, benches and fuzz seeds.
 //! * [`text`] turns a message's text field into a `str`, replacing what is not UTF-8.

@@ -114,10 +114,7 @@ fn every_other_message_round_trips() {
         },
     );
     round_trip(be::copy_data(b"1\tx\n"), M::CopyData { data: b"1\tx\n" });
-    round_trip(
-        be::data_row(&[Some(b"1"), None, Some(b"")]),
-        M::DataRow { columns: 3 },
-    );
+    round_trip(be::data_row(&[Some(b"1"), None, Some(b"")]), M::DataRow);
     round_trip(
         be::function_call_response(Some(b"42")),
         M::FunctionCallResponse { value: Some(b"42") },
@@ -155,10 +152,7 @@ fn every_other_message_round_trips() {
     for status in [b'I', b'T', b'E'] {
         round_trip(be::ready_for_query(status), M::ReadyForQuery { status });
     }
-    round_trip(
-        be::row_description(&["id", "name"]),
-        M::RowDescription { fields: 2 },
-    );
+    round_trip(be::row_description(&["id", "name"]), M::RowDescription);
     let frame = raw_frame(b'?', b"xyz");
     assert_eq!(
         BackendMessage::parse(&frame),
@@ -311,4 +305,66 @@ fn every_truncation_of_every_message_is_handled_without_panic() {
             }
         }
     }
+}
+
+#[test]
+fn a_skipped_message_decodes_to_its_fieldless_view_or_unread() {
+    use pgscope_protocol::{Decoded, Decoder, Limits};
+    let stream = common::concat(&[
+        be::data_row(&[Some(b"1")]),
+        be::row_description(&["a"]),
+        be::parse_complete(),
+        be::bind_complete(),
+        be::close_complete(),
+        be::no_data(),
+        be::portal_suspended(),
+        be::empty_query_response(),
+        be::copy_done(),
+        be::copy_data(b"xy"),
+        be::command_complete("SELECT 1"),
+    ]);
+    let mut d = Decoder::new(Limits::default(), |tag| tag == b'C');
+    d.push(stream);
+    let mut got = Vec::new();
+    while let Ok(Some(decoded)) = d.next() {
+        let message = BackendMessage::decode(&decoded).map(|m| format!("{m:?}"));
+        got.push((matches!(decoded, Decoded::Frame(_)), message));
+    }
+    use BackendMessage as M;
+    let expected = [
+        M::DataRow,
+        M::RowDescription,
+        M::ParseComplete,
+        M::BindComplete,
+        M::CloseComplete,
+        M::NoData,
+        M::PortalSuspended,
+        M::EmptyQueryResponse,
+        M::CopyDone,
+        M::Unread { tag: b'd', len: 6 },
+        M::CommandComplete { tag: b"SELECT 1" },
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i == 10, Ok(format!("{m:?}"))))
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn error_fields_keep_the_first_sqlstate_and_prefer_v_whatever_the_order() {
+    let frame = frame_of(be::error_response_fields(&[
+        (b'V', "FATAL"),
+        (b'C', "57P01"),
+        (b'S', "FATAL-localized"),
+        (b'C', "XX000"),
+        (b'V', "PANIC"),
+    ]));
+    let Ok(BackendMessage::ErrorResponse(fields)) = BackendMessage::parse(&frame) else {
+        panic!("expected ErrorResponse")
+    };
+    assert_eq!(fields.sqlstate(), Some(*b"57P01"));
+    assert_eq!(fields.severity(), Some(&b"FATAL"[..]));
+    assert_eq!(fields.field(b'C'), Some(&b"57P01"[..]));
 }

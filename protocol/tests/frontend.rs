@@ -242,3 +242,34 @@ fn truncated_partially_decoded_messages_fail_only_before_their_decoded_fields() 
         }
     }
 }
+
+#[test]
+fn a_skipped_message_decodes_to_its_fieldless_view_or_unread() {
+    use pgscope_protocol::{Decoded, Decoder, Limits};
+    let stream = common::concat(&[
+        fe::sync(),
+        fe::flush(),
+        fe::copy_done(),
+        fe::copy_data(b"abc"),
+        fe::terminate(),
+    ]);
+    let mut d = Decoder::new(Limits::default(), |_| false);
+    d.push(stream);
+    let mut got = Vec::new();
+    while let Ok(Some(decoded)) = d.next() {
+        assert!(matches!(decoded, Decoded::Skipped { .. }));
+        got.push(format!("{:?}", FrontendMessage::decode(&decoded)));
+    }
+    use FrontendMessage as M;
+    let expected: Vec<_> = [
+        M::Sync,
+        M::Flush,
+        M::CopyDone,
+        M::Unread { tag: b'd', len: 7 },
+        M::Terminate,
+    ]
+    .iter()
+    .map(|m| format!("{:?}", Ok::<_, ProtocolError>(*m)))
+    .collect();
+    assert_eq!(got, expected);
+}

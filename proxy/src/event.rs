@@ -128,19 +128,6 @@ pub enum Outcome {
     Skipped,
 }
 
-/// A query was written upstream.
-#[derive(Debug, Clone)]
-pub struct QueryStarted {
-    /// The connection's labels.
-    pub connection: Arc<ConnectionInfo>,
-    /// The statement being run.
-    pub statement: Arc<Statement>,
-    /// How it was sent.
-    pub protocol: Protocol,
-    /// When the bytes carrying it were handed to the upstream socket.
-    pub at: Instant,
-}
-
 /// A query completed (or was resolved as skipped).
 #[derive(Debug, Clone)]
 pub struct QueryFinished {
@@ -225,8 +212,6 @@ pub struct ClientMessage {
 /// Everything the session tells its observers.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// See [`QueryStarted`].
-    QueryStarted(QueryStarted),
     /// See [`QueryFinished`].
     QueryFinished(QueryFinished),
     /// See [`SessionCaptured`].

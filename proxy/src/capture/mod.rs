@@ -473,7 +473,6 @@ impl Observer for Capture {
                     );
                 }
             }
-            Event::QueryStarted(_) => {}
         }
     }
 }

@@ -5,8 +5,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use pgscope_protocol::frame::HEADER_LEN;
+use pgscope_protocol::Decoded;
+
 use super::{Output, Session};
-use crate::event::Event;
+use crate::event::{ClientMessage, Event};
 
 /// A captured connection's decoder keeps every body.
 fn every_body(_tag: u8) -> bool {
@@ -44,6 +47,26 @@ impl Session {
                 connected,
                 at: now,
             }));
+    }
+
+    /// A captured client message, whole ([`Event::ClientMessage`]).
+    pub(super) fn capture_message(
+        &self,
+        session: u64,
+        decoded: &Decoded,
+        now: Instant,
+        out: &mut Output,
+    ) {
+        let (tag, body) = match decoded {
+            Decoded::Frame(frame) => (frame.tag, Some(frame.bytes.slice(HEADER_LEN..))),
+            Decoded::Skipped { tag, .. } => (*tag, None),
+        };
+        out.events.push(Event::ClientMessage(ClientMessage {
+            session,
+            tag,
+            body,
+            at: now,
+        }));
     }
 
     /// The connection is over: a captured one says so ([`Event::SessionEnded`]).

@@ -19,7 +19,15 @@
 //!   refuse;
 //! - [`auth`]: the SCRAM filter of TLS upstream connections, until authentication ends;
 //! - [`tracker`]: after startup, the prepared statements, portals and the FIFO of requests in
-//!   flight, matched to their responses to produce `QueryStarted`/`QueryFinished` events.
+//!   flight, matched to their responses to produce `QueryFinished` events.
+//!
+//! After startup each direction has one [`Decoder`], and each message is decoded once: the
+//! decoder frames it (keeping the bodies of the types listed by `client_wants_body` /
+//! `server_wants_body`, letting every other body go by uncopied), `FrontendMessage::decode` /
+//! `BackendMessage::decode` turn it into its typed view, borrowed from the frame, and the
+//! session matches on that view once — for what concerns the connection (`Terminate`, the
+//! cancel key, parameters, COPY-in, a FATAL error) — then hands the same view to the tracker.
+//! Nothing dispatches on a type byte after the protocol crate.
 
 mod accessors;
 mod auth;
@@ -50,7 +58,9 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use pgscope_config::TlsMode;
 use pgscope_fingerprint::ConformingStrings;
+use pgscope_protocol::backend::BackendMessage;
 use pgscope_protocol::encode;
+use pgscope_protocol::frontend::FrontendMessage;
 use pgscope_protocol::{Decoded, Decoder, Limits, ProtocolError};
 
 use crate::event::{ConnectionInfo, Event};
@@ -92,10 +102,6 @@ impl Default for SessionConfig {
 
 /// A `Flush` message: its tag and a length that counts only itself.
 const FLUSH_MESSAGE: &[u8] = &[pgscope_protocol::tag::frontend::FLUSH, 0, 0, 0, 4];
-
-fn is_execute(decoded: &Decoded) -> bool {
-    matches!(decoded, Decoded::Frame(frame) if frame.tag == pgscope_protocol::tag::frontend::EXECUTE)
-}
 
 /// Which phase the connection is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,15 +236,17 @@ impl Session {
         let mut cut = 0;
         loop {
             match self.client.next() {
-                Ok(Some(decoded)) => {
-                    if let Err(error) = self.on_client_message(&decoded, now, out) {
+                Ok(Some(decoded)) => match self.on_client_message(&decoded, now, out) {
+                    Ok(execute) => {
+                        if execute && self.config.flush_pipelines {
+                            cut = self.flush_after_execute(&chunk, cut, out);
+                        }
+                    }
+                    Err(error) => {
                         self.refuse_client(&error, out);
                         return;
                     }
-                    if self.config.flush_pipelines && is_execute(&decoded) {
-                        cut = self.flush_after_execute(&chunk, cut, out);
-                    }
-                }
+                },
                 Ok(None) => break,
                 Err(error) => {
                     self.refuse_client(&error, out);
@@ -317,130 +325,95 @@ impl Session {
         self.server_framed && self.server.at_boundary()
     }
 
+    /// One client message, decoded once: the session reads what concerns it (`Terminate`) and
+    /// hands the same view to the tracker. Returns whether it was an `Execute`.
     fn on_client_message(
         &mut self,
         decoded: &Decoded,
         now: Instant,
         out: &mut Output,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<bool, ProtocolError> {
         if let Some(session) = self.capture {
-            let (tag, body) = match decoded {
-                Decoded::Frame(frame) => (frame.tag, Some(frame.bytes.slice(5..))),
-                Decoded::Skipped { tag, .. } => (*tag, None),
-            };
-            out.events
-                .push(Event::ClientMessage(crate::event::ClientMessage {
-                    session,
-                    tag,
-                    body,
-                    at: now,
-                }));
+            self.capture_message(session, decoded, now, out);
         }
-        match decoded {
-            // A captured connection's decoder keeps every body: the tracker still sees those it
-            // does not read as skipped.
+        let message = match decoded {
+            // A captured connection's decoder keeps every body: the bodies the tracker does not
+            // read stay unread, exactly as on a connection that is not captured.
             Decoded::Frame(frame)
                 if self.capture.is_some() && !tracker::client_wants_body(frame.tag) =>
             {
-                self.on_client_tag(frame.tag, now, out);
+                FrontendMessage::unread(frame.tag, frame.len_field())
             }
-            Decoded::Frame(frame) => {
-                let message = pgscope_protocol::frontend::FrontendMessage::parse(frame)?;
-                if matches!(
-                    message,
-                    pgscope_protocol::frontend::FrontendMessage::Terminate
-                ) {
-                    self.terminating = true;
-                }
-                if self.observing {
-                    self.tracker.on_client_message(
-                        &message,
-                        &self.connection,
-                        now,
-                        &mut out.events,
-                    );
-                }
-            }
-            Decoded::Skipped { tag, .. } => self.on_client_tag(*tag, now, out),
-        }
-        Ok(())
-    }
-
-    /// A client message whose body the tracker does not read.
-    fn on_client_tag(&mut self, tag: u8, now: Instant, out: &mut Output) {
-        if tag == pgscope_protocol::tag::frontend::TERMINATE {
+            _ => FrontendMessage::decode(decoded)?,
+        };
+        if matches!(message, FrontendMessage::Terminate) {
             self.terminating = true;
         }
         if self.observing {
             self.tracker
-                .on_client_tag(tag, &self.connection, now, &mut out.events);
+                .on_client(&message, &self.connection, now, &mut out.events);
         }
+        Ok(matches!(message, FrontendMessage::Execute { .. }))
     }
 
+    /// One server message, decoded once: the session reads what concerns it (cancel key,
+    /// parameters, COPY-in, a FATAL error) and hands the same view to the tracker.
     fn on_server_message(
         &mut self,
         decoded: &Decoded,
         now: Instant,
         out: &mut Output,
     ) -> Result<(), ProtocolError> {
-        use pgscope_protocol::backend::BackendMessage;
-        match decoded {
-            Decoded::Frame(frame) => {
-                if frame.tag == pgscope_protocol::tag::backend::PARAMETER_STATUS
-                    && self.tracker.transaction_status().is_none()
-                    && self.server_parameters.len() < MAX_SERVER_PARAMETERS
-                {
-                    self.server_parameters
-                        .push(Bytes::copy_from_slice(frame.body()));
-                }
-                let message = BackendMessage::parse(frame)?;
-                if matches!(
-                    message,
-                    BackendMessage::CommandComplete { .. }
-                        | BackendMessage::ErrorResponse(_)
-                        | BackendMessage::ReadyForQuery { .. }
-                ) {
-                    self.copy_in = false;
-                }
-                match &message {
-                    BackendMessage::ErrorResponse(fields) => {
-                        if matches!(fields.severity(), Some(b"FATAL" | b"PANIC")) {
-                            self.server_said_fatal = true;
-                        }
-                    }
-                    BackendMessage::BackendKeyData { pid, key } => {
-                        self.backend_key = Some((*pid, Bytes::copy_from_slice(key)));
-                    }
-                    BackendMessage::ParameterStatus { name, value }
-                        if *name == b"standard_conforming_strings" =>
-                    {
-                        self.tracker
-                            .set_conforming_strings(ConformingStrings::from_parameter(value));
-                    }
-                    BackendMessage::ParameterStatus { name, value }
-                        if *name == b"application_name" =>
-                    {
-                        let app = pgscope_protocol::text::lossy(value);
-                        if *app != *self.connection.application_name {
-                            let mut info = (*self.connection).clone();
-                            info.application_name = Arc::from(app.as_ref());
-                            self.connection = Arc::new(info);
-                        }
-                    }
-                    _ => {}
-                }
-                self.tracker
-                    .on_server_message(&message, &self.connection, now, &mut out.events);
+        let message = BackendMessage::decode(decoded)?;
+        match &message {
+            BackendMessage::CommandComplete { .. } | BackendMessage::ReadyForQuery { .. } => {
+                self.copy_in = false;
             }
-            Decoded::Skipped { tag, .. } => {
-                if *tag == pgscope_protocol::tag::backend::COPY_IN_RESPONSE {
-                    self.copy_in = true;
+            BackendMessage::ErrorResponse(fields) => {
+                self.copy_in = false;
+                if matches!(fields.severity(), Some(b"FATAL" | b"PANIC")) {
+                    self.server_said_fatal = true;
                 }
-                self.tracker
-                    .on_server_tag(*tag, &self.connection, now, &mut out.events);
+            }
+            BackendMessage::CopyInResponse { .. } => self.copy_in = true,
+            BackendMessage::BackendKeyData { pid, key } => {
+                self.backend_key = Some((*pid, Bytes::copy_from_slice(key)));
+            }
+            BackendMessage::ParameterStatus { name, value } => {
+                self.on_parameter_status(decoded, name, value);
+            }
+            _ => {}
+        }
+        self.tracker
+            .on_server(&message, &self.connection, now, &mut out.events);
+        Ok(())
+    }
+
+    /// `ParameterStatus`: kept for a capture until the first `ReadyForQuery`; the settings that
+    /// change how statements are read or labelled are followed.
+    fn on_parameter_status(&mut self, decoded: &Decoded, name: &[u8], value: &[u8]) {
+        if let Decoded::Frame(frame) = decoded {
+            if self.tracker.transaction_status().is_none()
+                && self.server_parameters.len() < MAX_SERVER_PARAMETERS
+            {
+                self.server_parameters
+                    .push(Bytes::copy_from_slice(frame.body()));
             }
         }
-        Ok(())
+        match name {
+            b"standard_conforming_strings" => self
+                .tracker
+                .set_conforming_strings(ConformingStrings::from_parameter(value)),
+            b"application_name" => {
+                let app = pgscope_protocol::text::lossy(value);
+                if *app != *self.connection.application_name {
+                    let mut info = (*self.connection).clone();
+                    info.application_name = Arc::from(app.as_ref());
+                    self.connection = Arc::new(info);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// A client message broke the protocol: FATAL 08P01 to the client, close everything.

@@ -187,3 +187,56 @@ fn a_pipelined_completion_read_together_with_its_predecessors_is_batched_not_zer
     assert!(!finished[0].0 && !finished[1].0, "{finished:?}");
     assert!(finished[2].0, "{finished:?}");
 }
+
+/// `(batched, failed)` of each finished query in `out`.
+fn batched_and_failed(out: &Output) -> Vec<(bool, bool)> {
+    out.events
+        .iter()
+        .filter_map(|e| match e {
+            crate::event::Event::QueryFinished(q) => Some((
+                q.batched,
+                matches!(q.outcome, crate::event::Outcome::Error { .. }),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_pipelined_error_read_together_with_its_predecessors_completion_is_batched_not_zero() {
+    for together in [true, false] {
+        let mut s = running(true);
+        let mut out = Output::default();
+        let t0 = std::time::Instant::now();
+        let mut messages = query("UPDATE t SET v = 1");
+        messages.extend(query("UPDATE t SET v = 1 / 0"));
+        messages.push(fe::sync());
+        s.on_client_data(Bytes::from(join(&messages)), t0, &mut out);
+        out.clear();
+        let first = join(&[
+            be::parse_complete(),
+            be::bind_complete(),
+            be::command_complete("UPDATE 1"),
+        ]);
+        let failure = join(&[
+            be::parse_complete(),
+            be::bind_complete(),
+            be::error_response("ERROR", "22012", "division by zero"),
+            be::ready_for_query(b'I'),
+        ]);
+        let t1 = t0 + std::time::Duration::from_millis(2);
+        if together {
+            // The failure's start (the first's completion) and its end are the same read.
+            s.on_server_data(Bytes::from([first, failure].concat()), t1, &mut out);
+        } else {
+            s.on_server_data(Bytes::from(first), t1, &mut out);
+            let t2 = t1 + std::time::Duration::from_millis(3);
+            s.on_server_data(Bytes::from(failure), t2, &mut out);
+        }
+        assert_eq!(
+            batched_and_failed(&out),
+            [(false, false), (together, true)],
+            "together: {together}"
+        );
+    }
+}

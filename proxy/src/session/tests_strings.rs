@@ -7,17 +7,16 @@ use pgscope_protocol::encode::{backend as be, frontend as fe};
 use super::tests::Harness;
 use crate::event::may_change_strings;
 
-/// The settings of the statements started so far, with their texts.
+/// The settings the statements finished so far were read under, with their texts (a
+/// statement's setting is fixed when it is sent).
 fn started(h: &Harness) -> Vec<(String, ConformingStrings)> {
-    h.events
-        .iter()
-        .filter_map(|e| match e {
-            crate::event::Event::QueryStarted(q) => {
-                Some((q.statement.text.to_string(), q.statement.strings))
-            }
-            _ => None,
-        })
+    h.finished_events()
+        .map(|q| (q.statement.text.to_string(), q.statement.strings))
         .collect()
+}
+
+fn answer(h: &mut Harness, tag: &str) {
+    h.server(&[be::command_complete(tag), be::ready_for_query(b'I')]);
 }
 
 fn set_off(h: &mut Harness) {
@@ -49,6 +48,7 @@ fn statements_follow_the_reported_setting_and_split_where_the_server_does() {
         be::ready_for_query(b'I'),
     ]);
     h.client(&[fe::query("SELECT 3")]);
+    answer(&mut h, "SELECT 1");
     assert_eq!(started(&h).last().map(|s| s.1), Some(ConformingStrings::On));
 }
 
@@ -65,6 +65,7 @@ fn a_statement_pipelined_behind_a_possible_change_is_read_fail_safe() {
         be::ready_for_query(b'I'),
     ]);
     h.client(&[fe::query("SELECT 1")]);
+    answer(&mut h, "SELECT 1");
     let strings: Vec<_> = started(&h).into_iter().map(|s| s.1).collect();
     assert_eq!(strings, [ConformingStrings::On, ConformingStrings::Off]);
     let h2 = {
@@ -72,6 +73,13 @@ fn a_statement_pipelined_behind_a_possible_change_is_read_fail_safe() {
         h.client(&[fe::query("BEGIN")]);
         h.client(&[fe::query("ROLLBACK")]);
         h.client(&[fe::query("SELECT 2")]);
+        h.server(&[
+            be::command_complete("BEGIN"),
+            be::ready_for_query(b'T'),
+            be::command_complete("ROLLBACK"),
+            be::ready_for_query(b'I'),
+        ]);
+        answer(&mut h, "SELECT 1");
         h
     };
     assert_eq!(

@@ -1,5 +1,9 @@
 //! Requests in flight and the statements and portals they name.
 //!
+//! The tracker takes each message as the session decoded it — a `FrontendMessage` in
+//! [`Tracker::on_client`], a `BackendMessage` in [`Tracker::on_server`] — whether its body was
+//! read or went by unread, and matches on its variant; it never sees a type byte.
+//!
 //! PostgreSQL answers requests strictly in order, so the tracker keeps a FIFO of what the client
 //! sent that will get a response (`Query`, `Parse`, `Bind`, `Describe`, `Execute`, `Close`,
 //! `Sync`, `FunctionCall`) and matches each response from the server to the front of it:
@@ -19,7 +23,9 @@
 //! Timing: a query's interval starts when its request was written upstream, or when the
 //! previous query on the connection completed if that was later (a statement of a multi-statement
 //! query, or an `Execute` queued in a pipeline, cannot start before its predecessor finished),
-//! and ends when its completion message arrives.
+//! and ends when its completion message arrives. A request whose start is its predecessor's
+//! completion read in the same chunk as its own completion or error was not observed on its
+//! own: it is reported `batched`, not timed at 0 µs.
 //!
 //! Each statement carries the `standard_conforming_strings` the server will parse it under: the
 //! value of the server's latest `ParameterStatus`, or `Unknown` (read fail-safe) while a request
@@ -41,9 +47,10 @@ use pgscope_protocol::tag::{backend as bt, frontend as ft};
 
 mod responses;
 
-use crate::event::{ConnectionInfo, Event, Protocol, QueryStarted, Statement};
+use crate::event::{ConnectionInfo, Event, Statement};
 
-/// Client message types whose bodies the tracker reads; all others are only counted.
+/// Client message types whose bodies the tracker reads; the others' bodies go by unread and
+/// they reach the tracker as their fieldless view or `Unread` ([`FrontendMessage::decode`]).
 pub(super) fn client_wants_body(tag: u8) -> bool {
     matches!(
         tag,
@@ -58,7 +65,8 @@ pub(super) fn client_wants_body(tag: u8) -> bool {
 }
 
 /// Server message types whose bodies the session reads; all others (rows, copy data,
-/// descriptions, notices) are skipped without copying.
+/// descriptions, notices) are skipped without copying and reach the session as their fieldless
+/// view or `Unread` ([`BackendMessage::decode`]).
 pub(super) fn server_wants_body(tag: u8) -> bool {
     matches!(
         tag,
@@ -67,6 +75,7 @@ pub(super) fn server_wants_body(tag: u8) -> bool {
             | bt::READY_FOR_QUERY
             | bt::BACKEND_KEY_DATA
             | bt::PARAMETER_STATUS
+            | bt::COPY_IN_RESPONSE
     )
 }
 
@@ -200,7 +209,9 @@ impl Tracker {
         }
     }
 
-    pub(super) fn on_client_message(
+    /// A message from the client, decoded once by the session: requests that get a response
+    /// join the FIFO; the others (`Flush`, COPY data, ...) change nothing here.
+    pub(super) fn on_client(
         &mut self,
         message: &FrontendMessage<'_>,
         conn: &Arc<ConnectionInfo>,
@@ -265,20 +276,9 @@ impl Tracker {
         self.push(kind, conn, now, events);
     }
 
-    /// A client message whose body was not read (see [`client_wants_body`]).
-    pub(super) fn on_client_tag(
-        &mut self,
-        tag: u8,
-        conn: &Arc<ConnectionInfo>,
-        now: Instant,
-        events: &mut Vec<Event>,
-    ) {
-        if tag == ft::SYNC && !self.overflowed {
-            self.push(Kind::Sync, conn, now, events);
-        }
-    }
-
-    pub(super) fn on_server_message(
+    /// A message from the server, decoded once by the session: responses are matched to the
+    /// requests in flight (see the module documentation); the others change nothing here.
+    pub(super) fn on_server(
         &mut self,
         message: &BackendMessage<'_>,
         conn: &Arc<ConnectionInfo>,
@@ -286,13 +286,10 @@ impl Tracker {
         events: &mut Vec<Event>,
     ) {
         match *message {
+            BackendMessage::DataRow => self.rows_seen += 1,
             BackendMessage::CommandComplete { tag } => {
                 let tag = command_tag(tag);
                 self.complete(tag.rows, verb_text(tag.verb), conn, now, events);
-            }
-            BackendMessage::ErrorResponse(ref fields) => {
-                let sqlstate = fields.sqlstate().unwrap_or(*b"XX000");
-                self.fail(sqlstate, conn, now, events);
             }
             BackendMessage::ReadyForQuery { status } => {
                 self.ready(status, conn, now, events);
@@ -301,34 +298,32 @@ impl Tracker {
                     self.strings_unsettled = false;
                 }
             }
-            _ => {}
-        }
-    }
-
-    /// A server message whose body was not read (see [`server_wants_body`]).
-    pub(super) fn on_server_tag(
-        &mut self,
-        tag: u8,
-        conn: &Arc<ConnectionInfo>,
-        now: Instant,
-        events: &mut Vec<Event>,
-    ) {
-        match tag {
-            bt::DATA_ROW => self.rows_seen += 1,
-            bt::PARSE_COMPLETE => {
+            BackendMessage::ErrorResponse(ref fields) => {
+                let sqlstate = fields.sqlstate().unwrap_or(*b"XX000");
+                self.fail(sqlstate, conn, now, events);
+            }
+            BackendMessage::ParseComplete => {
                 self.retire(|k| matches!(k, Kind::Parse { .. }), conn, now, events)
             }
-            bt::BIND_COMPLETE => self.retire(|k| matches!(k, Kind::Bind(_)), conn, now, events),
-            bt::CLOSE_COMPLETE => self.retire(|k| matches!(k, Kind::Close), conn, now, events),
-            bt::NO_DATA => self.retire(|k| matches!(k, Kind::Describe(_)), conn, now, events),
-            bt::ROW_DESCRIPTION => {
+            BackendMessage::BindComplete => {
+                self.retire(|k| matches!(k, Kind::Bind(_)), conn, now, events)
+            }
+            BackendMessage::CloseComplete => {
+                self.retire(|k| matches!(k, Kind::Close), conn, now, events)
+            }
+            BackendMessage::NoData => {
+                self.retire(|k| matches!(k, Kind::Describe(_)), conn, now, events)
+            }
+            BackendMessage::RowDescription => {
                 // Part of a simple query's results, or the answer to a Describe.
                 if matches!(self.front(), Some(Kind::Describe(_))) {
                     self.pending.pop_front();
                 }
             }
-            bt::EMPTY_QUERY_RESPONSE => self.complete(None, Cow::Borrowed(""), conn, now, events),
-            bt::PORTAL_SUSPENDED => {
+            BackendMessage::EmptyQueryResponse => {
+                self.complete(None, Cow::Borrowed(""), conn, now, events)
+            }
+            BackendMessage::PortalSuspended => {
                 let rows = self.rows_seen;
                 self.complete(Some(rows), Cow::Borrowed(""), conn, now, events);
             }
@@ -385,21 +380,6 @@ impl Tracker {
             _ => false,
         };
         self.strings_unsettled |= changes_strings;
-        let started = match &pending.kind {
-            Kind::Simple {
-                current: Some(s), ..
-            } => Some((s, Protocol::Simple)),
-            Kind::Execute(Some(s)) => Some((s, Protocol::Extended)),
-            _ => None,
-        };
-        if let Some((statement, protocol)) = started {
-            events.push(Event::QueryStarted(QueryStarted {
-                connection: Arc::clone(conn),
-                statement: Arc::clone(statement),
-                protocol,
-                at: now,
-            }));
-        }
         self.pending.push_back(pending);
     }
 }

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Kind, Pending, Tracker};
-use crate::event::{
-    Batch, ConnectionInfo, Event, Outcome, Protocol, QueryFinished, QueryStarted, Statement,
-};
+use crate::event::{Batch, ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
 
 impl Tracker {
     /// Pops requests up to the first one `is_target` accepts; any before it missed their
@@ -61,10 +59,7 @@ impl Tracker {
             return;
         };
         let started = later(front.sent, last_done);
-        // A pipelined statement whose predecessor's completion came in the same read from the
-        // server: its start (that completion) and its end are one instant, so its own latency
-        // was not observed (the proxy read late); it is counted as batched, not as 0 µs.
-        let coalesced = last_done == Some(now) && front.sent < now;
+        let coalesced = coalesced(front.sent, last_done, now);
         let (statement, protocol, batched) = match &mut front.kind {
             Kind::Simple {
                 current,
@@ -76,14 +71,6 @@ impl Tracker {
                     return;
                 };
                 *current = rest.pop_front();
-                if let Some(next) = current {
-                    events.push(Event::QueryStarted(QueryStarted {
-                        connection: Arc::clone(conn),
-                        statement: Arc::clone(next),
-                        protocol: Protocol::Simple,
-                        at: now,
-                    }));
-                }
                 (Some(statement), Protocol::Simple, *batched)
             }
             Kind::Execute(statement) => {
@@ -151,6 +138,7 @@ impl Tracker {
         };
         let outcome = Outcome::Error { sqlstate };
         let started = later(front.sent, last_done);
+        let coalesced = coalesced(front.sent, last_done, now);
         match &mut front.kind {
             Kind::Simple {
                 current,
@@ -172,7 +160,7 @@ impl Tracker {
                         outcome,
                     );
                     if let Event::QueryFinished(query) = &mut event {
-                        query.batched = *batched;
+                        query.batched = *batched || coalesced;
                     }
                     events.push(event);
                 }
@@ -198,7 +186,7 @@ impl Tracker {
                         _ => None,
                     };
                     if let Some((statement, protocol)) = failed {
-                        events.push(finished(
+                        let mut event = finished(
                             conn,
                             statement,
                             protocol,
@@ -207,7 +195,11 @@ impl Tracker {
                             None,
                             Cow::Borrowed(""),
                             outcome,
-                        ));
+                        );
+                        if let Event::QueryFinished(query) = &mut event {
+                            query.batched = coalesced;
+                        }
+                        events.push(event);
                     }
                 }
                 self.skip_to_sync(conn, now, events);
@@ -340,11 +332,21 @@ fn time_batch(pending: &mut Pending, now: Instant) {
     }
 }
 
+/// Start of a request's measured interval: when it was sent, or when the previous request
+/// completed if that was later.
 pub(super) fn later(sent: Instant, last_done: Option<Instant>) -> Instant {
     match last_done {
         Some(done) if done > sent => done,
         _ => sent,
     }
+}
+
+/// Whether a request sent at `sent` and answered (completed or failed) at `now` was coalesced
+/// with its predecessor: the predecessor's completion came in the same read from the server, so
+/// the request's start ([`later`]: that completion) and its end are one instant and its own
+/// latency was not observed (the proxy read late). It is counted as batched, not as 0 µs.
+pub(super) fn coalesced(sent: Instant, last_done: Option<Instant>, now: Instant) -> bool {
+    last_done == Some(now) && sent < now
 }
 
 #[allow(clippy::too_many_arguments)]
