@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pgscope_protocol::backend::BackendMessage;
 use pgscope_protocol::encode::{backend as be, frontend as fe};
 use pgscope_protocol::frontend::FrontendMessage;
-use pgscope_protocol::{Decoded, Decoder, Limits};
+use pgscope_protocol::{Decoded, Decoder, Limits, Message};
 use std::hint::black_box;
 
 const CHUNK: usize = 16 * 1024;

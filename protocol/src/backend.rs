@@ -5,7 +5,7 @@
 //! protocol version that appends fields is still understood. DataRow and RowDescription are
 //! known by their type alone, the COPY responses only as far as their counts.
 //!
-//! [`BackendMessage::decode`] is the one place a server message's type byte becomes its type:
+//! [`Message::decode`] is the one place a server message's type byte becomes its type:
 //! the session calls it once per message on what the [`Decoder`](crate::Decoder) produced,
 //! whether the body was kept or let go by, and everything downstream matches on the variant.
 
@@ -16,7 +16,7 @@ pub use fields::ErrorFields;
 pub use tag::{command_tag, CommandTag};
 
 use crate::read::{split_cstr, Reader};
-use crate::{Decoded, Frame, ProtocolError};
+use crate::{Frame, Message, ProtocolError};
 
 /// A message from the server, borrowing from its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +129,7 @@ pub enum BackendMessage<'a> {
         body: &'a [u8],
     },
     /// A message whose body the [`Decoder`](crate::Decoder) let go by unread, of a type whose
-    /// view has fields (see [`BackendMessage::decode`]): only its type and length are known.
+    /// view has fields (see [`Message::decode`]): only its type and length are known.
     Unread {
         /// The type byte.
         tag: u8,
@@ -194,22 +194,12 @@ impl<'a> Authentication<'a> {
     }
 }
 
-impl<'a> BackendMessage<'a> {
-    /// Decodes what the [`Decoder`](crate::Decoder) produced, once: a [`Decoded::Frame`] as
-    /// [`parse`](Self::parse) does, a [`Decoded::Skipped`] from its type byte alone. A skipped
-    /// message whose view has no fields (DataRow, RowDescription, ParseComplete, ...) comes back
-    /// as that view, every other as [`BackendMessage::Unread`]. Nothing is copied or allocated.
-    #[inline]
-    pub fn decode(decoded: &'a Decoded) -> Result<Self, ProtocolError> {
-        match decoded {
-            Decoded::Frame(frame) => Self::parse(frame),
-            Decoded::Skipped { tag, len } => Ok(Self::unread(*tag, *len)),
-        }
+impl<'a> Message<'a> for BackendMessage<'a> {
+    fn parse_frame(frame: &'a Frame) -> Result<Self, ProtocolError> {
+        Self::parse(frame)
     }
 
-    /// The view of a message of type `tag` whose body was not read: the fieldless variant of
-    /// that type, or [`BackendMessage::Unread`].
-    pub fn unread(tag: u8, len: u32) -> Self {
+    fn unread(tag: u8, len: u32) -> Self {
         match tag {
             b'D' => BackendMessage::DataRow,
             b'T' => BackendMessage::RowDescription,
@@ -223,7 +213,9 @@ impl<'a> BackendMessage<'a> {
             tag => BackendMessage::Unread { tag, len },
         }
     }
+}
 
+impl<'a> BackendMessage<'a> {
     /// Decodes `frame` as a server message.
     pub fn parse(frame: &'a Frame) -> Result<Self, ProtocolError> {
         let mut r = Reader::new(frame.tag, frame.body());

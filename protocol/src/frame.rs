@@ -68,6 +68,31 @@ pub enum Decoded {
     },
 }
 
+/// A direction's typed view of a message: [`FrontendMessage`](crate::frontend::FrontendMessage)
+/// or [`BackendMessage`](crate::backend::BackendMessage).
+///
+/// [`Message::decode`] is the one place a message's type byte becomes its type, whether the
+/// [`Decoder`] kept its body or let it go by: callers match on the view, never on a type byte.
+pub trait Message<'a>: Sized {
+    /// Decodes a kept frame (the view's own `parse`).
+    fn parse_frame(frame: &'a Frame) -> Result<Self, ProtocolError>;
+
+    /// The view of a message of type `tag` whose body went by unread: the fieldless variant of
+    /// that type (DataRow, Sync, ParseComplete, ...) when it has one, else the view's `Unread`.
+    fn unread(tag: u8, len: u32) -> Self;
+
+    /// Decodes what the [`Decoder`] produced, once: a kept frame is parsed, a skipped one is
+    /// known by its type byte alone ([`Message::unread`]). The view borrows from the frame:
+    /// nothing is copied or allocated.
+    #[inline]
+    fn decode(decoded: &'a Decoded) -> Result<Self, ProtocolError> {
+        match decoded {
+            Decoded::Frame(frame) => Self::parse_frame(frame),
+            Decoded::Skipped { tag, len } => Ok(Self::unread(*tag, *len)),
+        }
+    }
+}
+
 /// Where the decoder stands inside the current message.
 #[derive(Debug)]
 enum State {

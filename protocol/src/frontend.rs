@@ -4,12 +4,12 @@
 //! `pq_getmsgend` does: a missing field and trailing bytes are both [`ProtocolError::Malformed`].
 //! Bind and FunctionCall are decoded only as far as pgscope needs (names, function OID).
 //!
-//! [`FrontendMessage::decode`] is the one place a client message's type byte becomes its type:
+//! [`Message::decode`] is the one place a client message's type byte becomes its type:
 //! the session calls it once per message on what the [`Decoder`](crate::Decoder) produced,
 //! whether the body was kept or let go by, and everything downstream matches on the variant.
 
 use crate::read::Reader;
-use crate::{Decoded, Frame, ProtocolError};
+use crate::{Frame, Message, ProtocolError};
 
 /// A message from the client, borrowing from its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub enum FrontendMessage<'a> {
         body: &'a [u8],
     },
     /// A message whose body the [`Decoder`](crate::Decoder) let go by unread, of a type whose
-    /// view has fields (see [`FrontendMessage::decode`]): only its type and length are known.
+    /// view has fields (see [`Message::decode`]): only its type and length are known.
     Unread {
         /// The type byte.
         tag: u8,
@@ -103,22 +103,12 @@ pub enum FrontendMessage<'a> {
     },
 }
 
-impl<'a> FrontendMessage<'a> {
-    /// Decodes what the [`Decoder`](crate::Decoder) produced, once: a [`Decoded::Frame`] as
-    /// [`parse`](Self::parse) does, a [`Decoded::Skipped`] from its type byte alone. A skipped
-    /// message whose view has no fields (Sync, Flush, Terminate, CopyDone) comes back as that
-    /// view, every other as [`FrontendMessage::Unread`]. Nothing is copied or allocated.
-    #[inline]
-    pub fn decode(decoded: &'a Decoded) -> Result<Self, ProtocolError> {
-        match decoded {
-            Decoded::Frame(frame) => Self::parse(frame),
-            Decoded::Skipped { tag, len } => Ok(Self::unread(*tag, *len)),
-        }
+impl<'a> Message<'a> for FrontendMessage<'a> {
+    fn parse_frame(frame: &'a Frame) -> Result<Self, ProtocolError> {
+        Self::parse(frame)
     }
 
-    /// The view of a message of type `tag` whose body was not read: the fieldless variant of
-    /// that type, or [`FrontendMessage::Unread`].
-    pub fn unread(tag: u8, len: u32) -> Self {
+    fn unread(tag: u8, len: u32) -> Self {
         match tag {
             b'S' => FrontendMessage::Sync,
             b'H' => FrontendMessage::Flush,
@@ -127,7 +117,9 @@ impl<'a> FrontendMessage<'a> {
             tag => FrontendMessage::Unread { tag, len },
         }
     }
+}
 
+impl<'a> FrontendMessage<'a> {
     /// Decodes `frame` as a client message.
     pub fn parse(frame: &'a Frame) -> Result<Self, ProtocolError> {
         let mut r = Reader::new(frame.tag, frame.body());

@@ -15,10 +15,9 @@
 //!   by. The caller decides, per type byte, which messages it wants.
 //! * [`frontend`] and [`backend`] decode what the decoder produced into a typed view, once —
 //!   separate types for the two directions, since the same type byte means different things in
-//!   each. `FrontendMessage::decode` / `BackendMessage::decode` take a [`Decoded`]: a kept
-//!   frame is parsed, a skipped one becomes its fieldless view (DataRow, Sync, ParseComplete,
-//!   ...) or `Unread`, so a caller matches on one enum per direction whatever the decoder kept
-//!   and never on a type byte. Views borrow from the frame (no copy, no allocation), and only
+//!   each. [`Message::decode`] takes a [`Decoded`]: a kept frame is parsed, a skipped one
+//!   becomes its fieldless view (DataRow, Sync, ParseComplete, ...) or `Unread`, so a caller
+//!   matches on one enum per direction whatever the decoder kept and never on a type byte. Views borrow from the frame (no copy, no allocation), and only
 //!   the fields pgscope records are decoded at all (a DataRow is just its type; an
 //!   ErrorResponse's SQLSTATE and severity are picked up by the pass that validates it).
 //! * [`encode`] builds complete messages: pgscope's own replies (an ErrorResponse when it must
@@ -56,4 +55,4 @@ pub mod tag;
 pub mod text;
 
 pub use error::ProtocolError;
-pub use frame::{Decoded, Decoder, Frame, Limits};
+pub use frame::{Decoded, Decoder, Frame, Limits, Message};

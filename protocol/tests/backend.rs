@@ -309,7 +309,7 @@ fn every_truncation_of_every_message_is_handled_without_panic() {
 
 #[test]
 fn a_skipped_message_decodes_to_its_fieldless_view_or_unread() {
-    use pgscope_protocol::{Decoded, Decoder, Limits};
+    use pgscope_protocol::{Decoded, Decoder, Limits, Message};
     let stream = common::concat(&[
         be::data_row(&[Some(b"1")]),
         be::row_description(&["a"]),

@@ -245,7 +245,7 @@ fn truncated_partially_decoded_messages_fail_only_before_their_decoded_fields() 
 
 #[test]
 fn a_skipped_message_decodes_to_its_fieldless_view_or_unread() {
-    use pgscope_protocol::{Decoded, Decoder, Limits};
+    use pgscope_protocol::{Decoded, Decoder, Limits, Message};
     let stream = common::concat(&[
         fe::sync(),
         fe::flush(),

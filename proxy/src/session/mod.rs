@@ -3,7 +3,8 @@
 //! A [`Session`] sits between one client and its upstream connection. It is sans-IO in the
 //! quinn-proto sense: the driver ([`crate::pump`]) hands it every chunk read from either socket
 //! together with the current time, and the session answers with an [`Output`] saying what to
-//! write where, which [`Event`]s happened, and whether the driver must connect, cancel or close.
+//! write where, which [`Event`](crate::event::Event)s happened, and whether the driver must
+//! connect, cancel or close.
 //! Tests drive it with hand-built messages and synthetic instants; no socket is involved.
 //!
 //! The session changes no byte but one. Client chunks are returned unchanged in
@@ -23,8 +24,8 @@
 //!
 //! After startup each direction has one [`Decoder`], and each message is decoded once: the
 //! decoder frames it (keeping the bodies of the types listed by `client_wants_body` /
-//! `server_wants_body`, letting every other body go by uncopied), `FrontendMessage::decode` /
-//! `BackendMessage::decode` turn it into its typed view, borrowed from the frame, and the
+//! `server_wants_body`, letting every other body go by uncopied), `Message::decode` turns it
+//! into its typed view (`FrontendMessage`, `BackendMessage`), borrowed from the frame, and the
 //! session matches on that view once — for what concerns the connection (`Terminate`, the
 //! cancel key, parameters, COPY-in, a FATAL error) — then hands the same view to the tracker.
 //! Nothing dispatches on a type byte after the protocol crate.
@@ -61,9 +62,9 @@ use pgscope_fingerprint::ConformingStrings;
 use pgscope_protocol::backend::BackendMessage;
 use pgscope_protocol::encode;
 use pgscope_protocol::frontend::FrontendMessage;
-use pgscope_protocol::{Decoded, Decoder, Limits, ProtocolError};
+use pgscope_protocol::{Decoded, Decoder, Limits, Message, ProtocolError};
 
-use crate::event::{ConnectionInfo, Event};
+use crate::event::ConnectionInfo;
 use auth::AuthFilter;
 pub use output::{Action, Output};
 use tracker::Tracker;
@@ -147,7 +148,7 @@ pub struct Session {
     /// Copies of the server's `ParameterStatus` bodies until the first `ReadyForQuery`.
     server_parameters: Vec<Bytes>,
     /// The capture session id while this connection is being captured: then every client
-    /// message is also an [`Event::ClientMessage`].
+    /// message is also an [`Event::ClientMessage`](crate::event::Event::ClientMessage).
     capture: Option<u64>,
 }
 

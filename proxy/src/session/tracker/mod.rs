@@ -50,7 +50,8 @@ mod responses;
 use crate::event::{ConnectionInfo, Event, Statement};
 
 /// Client message types whose bodies the tracker reads; the others' bodies go by unread and
-/// they reach the tracker as their fieldless view or `Unread` ([`FrontendMessage::decode`]).
+/// they reach the tracker as their fieldless view or `Unread`
+/// ([`Message::decode`](pgscope_protocol::Message::decode)).
 pub(super) fn client_wants_body(tag: u8) -> bool {
     matches!(
         tag,
@@ -66,7 +67,7 @@ pub(super) fn client_wants_body(tag: u8) -> bool {
 
 /// Server message types whose bodies the session reads; all others (rows, copy data,
 /// descriptions, notices) are skipped without copying and reach the session as their fieldless
-/// view or `Unread` ([`BackendMessage::decode`]).
+/// view or `Unread` ([`Message::decode`](pgscope_protocol::Message::decode)).
 pub(super) fn server_wants_body(tag: u8) -> bool {
     matches!(
         tag,
