@@ -195,10 +195,12 @@ impl<'a> Authentication<'a> {
 }
 
 impl<'a> Message<'a> for BackendMessage<'a> {
+    #[inline]
     fn parse_frame(frame: &'a Frame) -> Result<Self, ProtocolError> {
         Self::parse(frame)
     }
 
+    #[inline]
     fn unread(tag: u8, len: u32) -> Self {
         match tag {
             b'D' => BackendMessage::DataRow,

@@ -104,10 +104,12 @@ pub enum FrontendMessage<'a> {
 }
 
 impl<'a> Message<'a> for FrontendMessage<'a> {
+    #[inline]
     fn parse_frame(frame: &'a Frame) -> Result<Self, ProtocolError> {
         Self::parse(frame)
     }
 
+    #[inline]
     fn unread(tag: u8, len: u32) -> Self {
         match tag {
             b'S' => FrontendMessage::Sync,
