@@ -6,6 +6,9 @@ use std::io;
 /// What went wrong reading or writing a capture file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The operating system gave no random key for redaction.
+    #[error("no random key for redaction from the operating system: {0}")]
+    NoRandomKey(String),
     /// The file does not start with the capture magic: it is not a pgscope capture.
     #[error("not a pgscope capture file (the first 8 bytes are not the capture magic)")]
     BadMagic,

@@ -14,9 +14,12 @@
 //!   values byte by byte (same length), `NULL`s stay `NULL`; formats, names and counts stay.
 //! * `CopyData` and `CopyFail` bodies: as text (delimiters, newlines and `\N` stay).
 //!
-//! The same value maps to the same replacement throughout one capture (a keyed hash whose random
-//! key is never written), so equalities, joins and uniqueness mostly survive; the mapping cannot
-//! be reversed without the key. A message that does not parse is rewritten as text whole.
+//! The same value maps to the same replacement throughout one capture, so equalities, joins and
+//! uniqueness mostly survive. The replacement is drawn from HMAC-SHA-256 of the value under a
+//! 256-bit key from the operating system's random source, made for each capture and never
+//! written: without the key, a replacement says nothing of the value (guessing candidate
+//! values, or the key, is hopeless), and a capture's replacements say nothing of another's. A
+//! message that does not parse is rewritten as text whole.
 //!
 //! What it costs (the README says it too): values lose their distribution (a `LIKE 'abc%'` or a
 //! range predicate selects other rows, so plans that depend on selectivity can differ), values
@@ -27,33 +30,66 @@
 //! rows. Statements that fail on replay because of redaction are reported as replay-only
 //! errors.
 
-use std::hash::{BuildHasher, Hasher};
-
 use bytes::Bytes;
+use hmac::{Hmac, KeyInit, Mac};
 use pgscope_fingerprint::{literals_with, ConformingStrings, LiteralKind};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
 
 /// Rewrites message bodies (see the module documentation). One per capture: its key decides
 /// the replacements.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct Redactor {
-    key: std::collections::hash_map::RandomState,
+    key: HmacSha256,
 }
 
-/// A small stream of pseudo-random values seeded by the keyed hash of one literal.
-struct Stream(u64);
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redactor { key: <secret> }")
+    }
+}
+
+/// The pseudo-random bytes a literal's replacement is drawn from: HMAC-SHA-256 of the value
+/// under the capture's key gives a 32-byte pseudo-random key for this value, expanded in
+/// counter mode (HMAC of the counter under it, as HKDF-Expand does) for values longer than
+/// one block.
+struct Stream {
+    prk: HmacSha256,
+    block: [u8; 32],
+    used: usize,
+    counter: u64,
+}
 
 impl Stream {
+    fn new(prk: [u8; 32]) -> Self {
+        Stream {
+            prk: <HmacSha256 as KeyInit>::new_from_slice(&prk).expect("HMAC takes any key length"),
+            block: prk,
+            used: 0,
+            counter: 0,
+        }
+    }
+
+    fn byte(&mut self) -> u8 {
+        if self.used == self.block.len() {
+            self.counter += 1;
+            let mut mac = self.prk.clone();
+            mac.update(&self.counter.to_be_bytes());
+            self.block = mac.finalize().into_bytes().into();
+            self.used = 0;
+        }
+        self.used += 1;
+        self.block[self.used - 1]
+    }
+
     fn next(&mut self) -> u64 {
-        // SplitMix64: expands the keyed seed; not a secret in itself.
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        u64::from_be_bytes(std::array::from_fn(|_| self.byte()))
     }
 
     fn below(&mut self, n: u8) -> u8 {
-        (self.next() % u64::from(n)) as u8
+        // Two bytes per draw: the modulo bias is below 1/256 for n <= 26.
+        (u16::from_be_bytes([self.byte(), self.byte()]) % u16::from(n)) as u8
     }
 }
 
@@ -71,15 +107,20 @@ enum Alphabet {
 }
 
 impl Redactor {
-    /// A redactor with a fresh random key.
-    pub fn new() -> Self {
-        Redactor::default()
+    /// A redactor with a fresh random key from the operating system; an error if it has no
+    /// random source to give (redaction is then impossible).
+    pub fn new() -> Result<Self, crate::Error> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| crate::Error::NoRandomKey(e.to_string()))?;
+        Ok(Redactor {
+            key: <HmacSha256 as KeyInit>::new_from_slice(&key).expect("HMAC takes any key length"),
+        })
     }
 
     fn stream(&self, value: &[u8]) -> Stream {
-        let mut h = self.key.build_hasher();
-        h.write(value);
-        Stream(h.finish())
+        let mut mac = self.key.clone();
+        mac.update(value);
+        Stream::new(mac.finalize().into_bytes().into())
     }
 
     /// The body of a frontend message of type `tag`, redacted; `strings` is the session's
@@ -297,7 +338,7 @@ mod tests {
 
     #[test]
     fn query_literals_are_replaced_by_values_of_the_same_kind_and_length() {
-        let r = Redactor::new();
+        let r = Redactor::new().unwrap();
         // Values long enough that a random replacement equal to them is out of the question
         // (a 4-bit B'1010' came back as itself one run in 16).
         let sql = "SELECT * FROM users WHERE email = 'alice@example.com' AND id = 4821397 \
@@ -336,7 +377,7 @@ mod tests {
 
     #[test]
     fn the_same_value_gets_the_same_replacement_within_a_capture() {
-        let r = Redactor::new();
+        let r = Redactor::new().unwrap();
         let a = r.sql("SELECT 'bob', 'bob', 'eve'", ConformingStrings::On);
         let parts: Vec<&str> = a.split(", ").collect();
         assert_eq!(parts[0].trim_start_matches("SELECT "), parts[1]);
@@ -345,7 +386,7 @@ mod tests {
 
     #[test]
     fn escapes_and_backslash_strings_never_leak_under_any_setting() {
-        let r = Redactor::new();
+        let r = Redactor::new().unwrap();
         for strings in [
             ConformingStrings::On,
             ConformingStrings::Off,
@@ -363,7 +404,7 @@ mod tests {
 
     #[test]
     fn a_backslash_before_a_non_ascii_character_keeps_the_text_valid_and_its_length() {
-        let redactor = Redactor::new();
+        let redactor = Redactor::new().unwrap();
         for strings in [
             ConformingStrings::On,
             ConformingStrings::Off,
@@ -385,7 +426,7 @@ mod tests {
 
     #[test]
     fn parse_keeps_its_name_and_parameter_types() {
-        let r = Redactor::new();
+        let r = Redactor::new().unwrap();
         let mut body = b"stmt1\0SELECT 'x' || $1\0".to_vec();
         body.extend_from_slice(&[0, 1, 0, 0, 0, 25]);
         let out = r.message(b'P', &Bytes::from(body.clone()), ConformingStrings::On);
@@ -396,7 +437,7 @@ mod tests {
 
     #[test]
     fn bind_values_keep_format_length_and_nulls() {
-        let r = Redactor::new();
+        let r = Redactor::new().unwrap();
         let mut body = b"\0s\0".to_vec();
         body.extend_from_slice(&[0, 2, 0, 0, 0, 1]); // formats: text, binary
         body.extend_from_slice(&[0, 3]); // three values
@@ -421,7 +462,7 @@ mod tests {
 
     #[test]
     fn copy_data_keeps_delimiters_and_null_markers() {
-        let r = Redactor::new();
+        let r = Redactor::new().unwrap();
         let out = r.message(
             b'd',
             &Bytes::from_static(b"42\tsecret\t\\N\n"),
@@ -435,7 +476,7 @@ mod tests {
 
     #[test]
     fn malformed_messages_are_rewritten_whole() {
-        let r = Redactor::new();
+        let r = Redactor::new().unwrap();
         let out = r.message(
             b'B',
             &Bytes::from_static(b"no-nul secret"),

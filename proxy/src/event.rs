@@ -207,6 +207,10 @@ pub struct ClientMessage {
     pub body: Option<bytes::Bytes>,
     /// When pgscope read it.
     pub at: Instant,
+    /// How the server will read its literals: the session's `standard_conforming_strings`
+    /// (from its `ParameterStatus`) when the message was sent, `Unknown` while a statement that
+    /// may change it is in flight. Redaction lexes the message's SQL under it.
+    pub strings: ConformingStrings,
 }
 
 /// Everything the session tells its observers.

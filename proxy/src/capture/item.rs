@@ -1,6 +1,7 @@
 //! What the observer hands the writer thread, and its conversion to capture records (done on
 //! the writer thread, off the forwarding path).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +30,8 @@ pub(super) enum Item {
         tag: u8,
         body: Option<Bytes>,
         at: Instant,
+        /// The session's `standard_conforming_strings` when it was sent.
+        strings: ConformingStrings,
     },
     /// A statement's outcome.
     Outcome {
@@ -62,10 +65,15 @@ impl Item {
         }
     }
 
+    /// The weight of a message item whose body is `body_len` bytes long.
+    pub(super) fn message_weight(body_len: usize) -> usize {
+        64 + body_len
+    }
+
     /// Bytes this item holds (for the queue's byte bound).
     pub(super) fn weight(&self) -> usize {
         match self {
-            Item::Message { body, .. } => 64 + body.as_ref().map_or(0, Bytes::len),
+            Item::Message { body, .. } => Self::message_weight(body.as_ref().map_or(0, Bytes::len)),
             Item::Start { startup, .. } => 256 + startup.len(),
             _ => 64,
         }
@@ -113,21 +121,74 @@ fn server_parameters(bodies: &[Bytes]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The conversion's per-capture state: the start instant and each session's
-/// `standard_conforming_strings` (for redaction).
+/// The conversion's per-capture state: the start instant, the redactor, and per session the
+/// prepared statements whose text mentions a password.
 #[derive(Debug)]
 pub(super) struct Converter {
     pub(super) start: Instant,
-    redactor: Option<cap::redact::Redactor>,
-    strings: std::collections::HashMap<u64, ConformingStrings>,
+    redactor: cap::redact::Redactor,
+    /// `redact = true`: every message is redacted. Otherwise only those that may carry a
+    /// password (see [`mentions_password`]).
+    redact_all: bool,
+    secret_statements: HashMap<u64, HashSet<Bytes>>,
+}
+
+/// Whether a message may carry a password: its body mentions `password` in any case
+/// (`CREATE ROLE … PASSWORD '…'`, `ALTER USER … PASSWORD` as psql's `\password` sends it, a
+/// connection string's `password=` in `CREATE SUBSCRIPTION`, a user mapping or `dblink`).
+/// Such a message is redacted even in an unredacted capture.
+pub(super) fn mentions_password(body: &[u8]) -> bool {
+    body.windows(8).any(|w| w.eq_ignore_ascii_case(b"password"))
+}
+
+/// The statement name a `Parse` body defines or a `Bind` body binds (its second string).
+fn statement_name(tag: u8, body: &[u8]) -> Option<&[u8]> {
+    let name = |b: &[u8]| b.iter().position(|&c| c == 0);
+    match tag {
+        b'P' => name(body).map(|end| &body[..end]),
+        b'B' => {
+            let portal_end = name(body)?;
+            let rest = &body[portal_end + 1..];
+            name(rest).map(|end| &rest[..end])
+        }
+        _ => None,
+    }
 }
 
 impl Converter {
-    pub(super) fn new(start: Instant, redact: bool) -> Self {
+    pub(super) fn new(start: Instant, redactor: cap::redact::Redactor, redact_all: bool) -> Self {
         Converter {
             start,
-            redactor: redact.then(cap::redact::Redactor::new),
-            strings: std::collections::HashMap::new(),
+            redactor,
+            redact_all,
+            secret_statements: HashMap::new(),
+        }
+    }
+
+    /// `body` as it is written: redacted if the capture is, or if it may carry a password
+    /// (the message mentions one, or binds a statement whose text did).
+    fn body(&mut self, session: u64, tag: u8, body: Bytes, strings: ConformingStrings) -> Bytes {
+        if self.redact_all {
+            return self.redactor.message(tag, &body, strings);
+        }
+        let mut secret = mentions_password(&body);
+        if let Some(name) = statement_name(tag, &body) {
+            let secrets = self.secret_statements.entry(session).or_default();
+            if tag == b'P' {
+                // A Parse replaces the unnamed statement, and a named one after its Close.
+                if secret {
+                    secrets.insert(Bytes::copy_from_slice(name));
+                } else if !secrets.is_empty() {
+                    secrets.remove(name);
+                }
+            } else {
+                secret |= secrets.contains(name);
+            }
+        }
+        if secret {
+            self.redactor.message(tag, &body, strings)
+        } else {
+            body
         }
     }
 
@@ -144,13 +205,6 @@ impl Converter {
             } => {
                 let (protocol, parameters) = startup_parameters(&startup);
                 let server_parameters = server_parameters(&bodies);
-                let strings = server_parameters
-                    .iter()
-                    .find(|(n, _)| n == "standard_conforming_strings")
-                    .map_or(ConformingStrings::On, |(_, v)| {
-                        ConformingStrings::from_parameter(v.as_bytes())
-                    });
-                self.strings.insert(session, strings);
                 cap::Record::SessionStart(cap::SessionStart {
                     session,
                     at: offset(self.start, connected),
@@ -168,15 +222,9 @@ impl Converter {
                 tag,
                 body,
                 at,
+                strings,
             } => {
-                let body = body?;
-                let body = match &self.redactor {
-                    Some(redactor) => {
-                        let strings = self.strings.get(&session).copied().unwrap_or_default();
-                        redactor.message(tag, &body, strings)
-                    }
-                    None => body,
-                };
+                let body = self.body(session, tag, body?, strings);
                 cap::Record::Frontend(cap::FrontendMessage {
                     session,
                     at: offset(self.start, at),
@@ -226,7 +274,7 @@ impl Converter {
                 session,
             }),
             Item::End { session, at } => {
-                self.strings.remove(&session);
+                self.secret_statements.remove(&session);
                 cap::Record::SessionEnd(cap::SessionEnd {
                     session,
                     at: offset(self.start, at),

@@ -27,11 +27,13 @@
 
 mod item;
 mod options;
+#[cfg(test)]
+mod tests;
 mod thread;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -49,6 +51,34 @@ pub use options::{CaptureOptions, CaptureRequest, Filters};
 const MAX_QUEUED: usize = 65_536;
 /// Bytes the queued items hold at most.
 const MAX_QUEUED_BYTES: usize = 64 << 20;
+/// One item in [`Fill`]'s count (the bytes are counted below this bit).
+const ONE_ITEM: u64 = 1 << 40;
+
+/// What the queue holds: its items (above bit 40) and their bytes (below), in one atomic, so
+/// that the forwarding path checks both bounds with one operation — before it copies anything.
+#[derive(Debug, Default)]
+struct Fill(AtomicU64);
+
+impl Fill {
+    /// Takes room for one item of `weight` bytes; `false` (and nothing taken) if the queue is
+    /// full by either bound.
+    fn reserve(&self, weight: usize) -> bool {
+        let add = ONE_ITEM + weight.min(MAX_QUEUED_BYTES + 1) as u64;
+        let after = self.0.fetch_add(add, Ordering::AcqRel) + add;
+        if after % ONE_ITEM > MAX_QUEUED_BYTES as u64 || after / ONE_ITEM > MAX_QUEUED as u64 {
+            self.0.fetch_sub(add, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back the room of `items` items holding `bytes` bytes in all.
+    fn release(&self, items: u64, bytes: u64) {
+        if items > 0 {
+            self.0.fetch_sub(items * ONE_ITEM + bytes, Ordering::AcqRel);
+        }
+    }
+}
 
 /// A capture in progress.
 #[derive(Debug)]
@@ -61,7 +91,7 @@ pub(crate) struct Running {
     first_session: u64,
     sender: SyncSender<Item>,
     stop: AtomicBool,
-    queued_bytes: AtomicUsize,
+    queued: Fill,
     dropped: AtomicU64,
     sessions: AtomicU64,
     records: AtomicU64,
@@ -117,6 +147,8 @@ pub enum StartError {
 /// admin API (start, stop, status).
 pub struct Capture {
     active: AtomicBool,
+    /// A writer thread has not finished its file yet (it may have stopped taking items).
+    writing: AtomicBool,
     current: RwLock<Option<Arc<Running>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     last: Mutex<Option<Value>>,
@@ -162,6 +194,7 @@ impl Capture {
     pub fn new(default_dir: PathBuf) -> Arc<Self> {
         Arc::new(Capture {
             active: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
             current: RwLock::new(None),
             thread: Mutex::new(None),
             last: Mutex::new(None),
@@ -221,6 +254,10 @@ impl Capture {
             h.write_u64(started_ms);
             h.finish()
         };
+        // Made even for an unredacted capture: statements that may carry a password are
+        // redacted in every capture.
+        let redactor = cap::redact::Redactor::new()
+            .map_err(|e| StartError::File(format!("cannot start the capture: {e}")))?;
         let writer = cap::Writer::create(
             &options.path,
             cap::WriterOptions {
@@ -242,7 +279,7 @@ impl Capture {
             first_session: self.next_session.load(Ordering::Acquire),
             sender,
             stop: AtomicBool::new(false),
-            queued_bytes: AtomicUsize::new(0),
+            queued: Fill::default(),
             dropped: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
             records: AtomicU64::new(0),
@@ -257,17 +294,19 @@ impl Capture {
             running.options.max_bytes,
             running.options.redact
         );
+        self.writing.store(true, Ordering::Release);
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&running));
         self.active.store(true, Ordering::Release);
         let capture = Arc::clone(self);
         let for_thread = Arc::clone(&running);
         let handle = match std::thread::Builder::new()
             .name("pgscope-capture".into())
-            .spawn(move || thread::run(capture, for_thread, writer, queue))
+            .spawn(move || thread::run(capture, for_thread, writer, redactor, queue))
         {
             Ok(handle) => handle,
             Err(e) => {
                 self.deactivate(&running);
+                self.writing.store(false, Ordering::Release);
                 return Err(StartError::File(format!(
                     "cannot start the capture writer: {e}"
                 )));
@@ -289,11 +328,20 @@ impl Capture {
         lock(&self.last).clone()
     }
 
-    /// `{"state": "running"|"idle", "capture": …, "last": …}`.
+    /// `{"state": "running"|"stopping"|"idle", "capture": …, "last": …}`: `stopping` while
+    /// the writer finishes the file of a capture that no longer takes records; `last` is the
+    /// finished capture's status once the state is `idle`.
     pub fn status(&self) -> Value {
         let running = self.running();
+        let state = if running.is_some() {
+            "running"
+        } else if self.writing.load(Ordering::Acquire) {
+            "stopping"
+        } else {
+            "idle"
+        };
         json!({
-            "state": if running.is_some() { "running" } else { "idle" },
+            "state": state,
             "capture": running.map(|r| r.status("running")),
             "last": *lock(&self.last),
             "dropped_total": self.dropped_total.get(),
@@ -381,20 +429,25 @@ impl Capture {
             status["error"] = json!(error);
         }
         *lock(&self.last) = Some(status);
+        self.writing.store(false, Ordering::Release);
     }
 
     fn send(&self, running: &Running, item: Item) {
-        let weight = item.weight();
-        if running.queued_bytes.fetch_add(weight, Ordering::AcqRel) + weight > MAX_QUEUED_BYTES {
-            running.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
+        self.send_with(running, item.weight(), || item);
+    }
+
+    /// Queues the item `make` builds, whose [`Item::weight`] is `weight`, if the queue has
+    /// room; otherwise counts it as dropped without building it (a huge `Bind` or `CopyData`
+    /// body is not copied just to be thrown away).
+    fn send_with(&self, running: &Running, weight: usize, make: impl FnOnce() -> Item) {
+        if !running.queued.reserve(weight) {
             return self.dropped(running);
         }
-        match running.sender.try_send(item) {
-            Ok(()) => self.records_total.inc(),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                running.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
-                self.dropped(running);
-            }
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            running.sender.try_send(make())
+        {
+            running.queued.release(1, weight as u64);
+            self.dropped(running);
         }
     }
 
@@ -403,12 +456,16 @@ impl Capture {
         self.dropped_total.inc();
     }
 
-    /// The running capture, if session `id` belongs to it.
-    fn ours(&self, id: u64) -> Option<Arc<Running>> {
+    /// Runs `f` with the running capture if session `id` belongs to it (under the read lock:
+    /// no reference count is touched on the forwarding path).
+    fn with_ours(&self, id: u64, f: impl FnOnce(&Running)) {
         if !self.active.load(Ordering::Acquire) {
-            return None;
+            return;
         }
-        self.running().filter(|r| id >= r.first_session)
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(running) = current.as_deref().filter(|r| id >= r.first_session) {
+            f(running);
+        }
     }
 }
 
@@ -417,61 +474,57 @@ impl Observer for Capture {
         match event {
             Event::QueryFinished(query) => {
                 if let Some(session) = query.connection.capture {
-                    if let Some(running) = self.ours(session) {
-                        self.send(&running, Item::outcome(session, query));
-                    }
+                    self.with_ours(session, |running| {
+                        self.send(running, Item::outcome(session, query));
+                    });
                 }
             }
-            Event::ClientMessage(message) => {
-                if let Some(running) = self.ours(message.session) {
-                    self.send(
-                        &running,
-                        Item::Message {
-                            session: message.session,
-                            tag: message.tag,
-                            body: message.body.as_deref().map(Bytes::copy_from_slice),
-                            at: message.at,
-                        },
-                    );
-                }
-            }
+            Event::ClientMessage(message) => self.with_ours(message.session, |running| {
+                let weight = Item::message_weight(message.body.as_ref().map_or(0, Bytes::len));
+                self.send_with(running, weight, || Item::Message {
+                    session: message.session,
+                    tag: message.tag,
+                    body: message.body.as_deref().map(Bytes::copy_from_slice),
+                    at: message.at,
+                    strings: message.strings,
+                });
+            }),
             Event::SessionCaptured(started) => {
                 let Some(session) = started.connection.capture else {
                     return;
                 };
-                let Some(running) = self.ours(session) else {
-                    return;
-                };
-                if let Some((pid, key)) = &started.backend_key {
-                    let mut k = pid.to_be_bytes().to_vec();
-                    k.extend_from_slice(key);
-                    lock(&self.cancel_keys).insert(k.clone(), session);
-                    lock(&self.session_keys).insert(session, k);
-                }
-                self.send(
-                    &running,
-                    Item::Start {
-                        session,
-                        connection: Arc::clone(&started.connection),
-                        startup: started.startup.clone(),
-                        server_parameters: started.server_parameters.clone(),
-                        connected: started.connected,
-                    },
-                );
+                self.with_ours(session, |running| {
+                    if let Some((pid, key)) = &started.backend_key {
+                        let mut k = pid.to_be_bytes().to_vec();
+                        k.extend_from_slice(key);
+                        lock(&self.cancel_keys).insert(k.clone(), session);
+                        lock(&self.session_keys).insert(session, k);
+                    }
+                    self.send(
+                        running,
+                        Item::Start {
+                            session,
+                            connection: Arc::clone(&started.connection),
+                            startup: started.startup.clone(),
+                            server_parameters: started.server_parameters.clone(),
+                            connected: started.connected,
+                        },
+                    );
+                });
             }
             Event::SessionEnded { session, at } => {
                 if let Some(k) = lock(&self.session_keys).remove(session) {
                     lock(&self.cancel_keys).remove(&k);
                 }
-                if let Some(running) = self.ours(*session) {
+                self.with_ours(*session, |running| {
                     self.send(
-                        &running,
+                        running,
                         Item::End {
                             session: *session,
                             at: *at,
                         },
                     );
-                }
+                });
             }
         }
     }

@@ -3,7 +3,7 @@
 //! at `max_bytes`, on a write error, or when asked to stop.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,10 @@ use super::{Capture, Running};
 
 /// How often pending records reach the file.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// How long the thread waits for an item before checking its clocks.
-const TICK: Duration = Duration::from_millis(100);
+/// How long the thread sleeps when the queue is empty. It polls rather than blocks on the
+/// queue, so that a session queueing an item never has to wake it (a system call on the
+/// forwarding path for every item the writer had caught up with).
+const TICK: Duration = Duration::from_millis(10);
 /// Items taken at once before the clocks are looked at again.
 const BATCH: usize = 4096;
 
@@ -25,13 +27,14 @@ pub(super) fn run(
     capture: Arc<Capture>,
     running: Arc<Running>,
     mut writer: cap::Writer,
+    redactor: cap::redact::Redactor,
     queue: Receiver<Item>,
 ) {
     let _unwinding = DeactivateOnPanic {
         capture: &capture,
         running: &running,
     };
-    let mut converter = Converter::new(running.started, running.options.redact);
+    let mut converter = Converter::new(running.started, redactor, running.options.redact);
     let deadline = running.started + running.options.duration;
     let mut last_flush = Instant::now();
     let mut dropped_written = 0u64;
@@ -43,20 +46,23 @@ pub(super) fn run(
         if now >= deadline {
             break (cap::EndReason::Duration, None);
         }
-        let first = match queue.recv_timeout(TICK.min(deadline - now)) {
+        let first = match queue.try_recv() {
             Ok(item) => Some(item),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break (cap::EndReason::Stopped, None),
+            Err(TryRecvError::Empty) => {
+                std::thread::sleep(TICK.min(deadline - now));
+                None
+            }
+            Err(TryRecvError::Disconnected) => break (cap::EndReason::Stopped, None),
         };
-        // Take what else is queued before looking at the clocks again.
+        // Take what else is queued (or came while sleeping) before looking at the clocks again.
         let batch = first
             .into_iter()
             .chain(std::iter::from_fn(|| queue.try_recv().ok()).take(BATCH));
         let mut ended = None;
+        let (mut items, mut weight) = (0u64, 0u64);
         for item in batch {
-            running
-                .queued_bytes
-                .fetch_sub(item.weight(), Ordering::AcqRel);
+            items += 1;
+            weight += item.weight() as u64;
             let result = match converter.record(item) {
                 Some(record) => {
                     if let cap::Record::SessionStart(_) = record {
@@ -81,6 +87,8 @@ pub(super) fn run(
                 }
             }
         }
+        running.queued.release(items, weight);
+        capture.records_total.inc_by(items);
         if let Some(ended) = ended {
             break ended;
         }
@@ -168,6 +176,7 @@ impl Drop for DeactivateOnPanic<'_> {
         if std::thread::panicking() {
             log::error!("the capture writer failed; the capture is stopped");
             self.capture.deactivate(self.running);
+            self.capture.writing.store(false, Ordering::Release);
         }
     }
 }

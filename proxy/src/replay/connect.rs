@@ -19,6 +19,8 @@ use crate::tls::{ServerStream, UpstreamConnector};
 
 /// Longest the server may take over authentication.
 pub(crate) const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a side query (the stall check's look at `pg_stat_activity`) may take.
+pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest authentication message accepted.
 const MAX_AUTH_MESSAGE: usize = 1 << 20;
 
@@ -235,8 +237,25 @@ pub(crate) async fn cancel(
 }
 
 /// Runs a simple query on a fresh connection as `login` and returns the first column of the
-/// first row (`None` for no row or NULL).
+/// first row (`None` for no row or NULL). A server that has not answered within `timeout`
+/// (connection and authentication included) is an error, never a hang.
 pub(crate) async fn query_one(
+    connector: &UpstreamConnector,
+    login: &Login,
+    sql: &str,
+    timeout: Duration,
+) -> Result<Option<String>, ReplayError> {
+    tokio::time::timeout(timeout, query_one_unbounded(connector, login, sql))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ReplayError::Connect(format!(
+                "{}: no answer to {sql:?} within {timeout:?}",
+                connector.label()
+            )))
+        })
+}
+
+async fn query_one_unbounded(
     connector: &UpstreamConnector,
     login: &Login,
     sql: &str,
@@ -306,6 +325,47 @@ mod tests {
         assert_eq!(first_column(&row[HEADER_LEN..]).as_deref(), Some("Lock"));
         let null = pgscope_protocol::encode::backend::data_row(&[None]);
         assert_eq!(first_column(&null[HEADER_LEN..]), None);
+    }
+
+    /// A server that authenticates the session, then reads the query and never answers.
+    #[tokio::test]
+    async fn a_side_query_the_server_never_answers_fails_after_its_timeout() {
+        use pgscope_protocol::encode::backend as be;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut sink = vec![0u8; 4096];
+            let _ = socket.read(&mut sink).await;
+            socket.write_all(&be::auth_ok()).await.unwrap();
+            socket.write_all(&be::ready_for_query(b'I')).await.unwrap();
+            // Hold the connection open without a word until the client goes away.
+            while socket.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
+        let target = pgscope_config::Target::parse(&format!(
+            "postgres://u@127.0.0.1:{port}/db?sslmode=disable"
+        ))
+        .unwrap();
+        let connector = UpstreamConnector::new(&target.upstream, Duration::from_secs(5)).unwrap();
+        let login = Login {
+            user: "u".into(),
+            database: "db".into(),
+            application: String::new(),
+            password: None,
+            read_only: false,
+        };
+        let started = std::time::Instant::now();
+        let error = query_one(&connector, &login, "SELECT 1", Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            error
+                .to_string()
+                .contains("no answer to \"SELECT 1\" within 300ms"),
+            "{error}"
+        );
+        server.abort();
     }
 
     #[test]

@@ -16,12 +16,15 @@
 //! with the session's `BackendKeyData` (the server then answers it with SQLSTATE 57014, which
 //! the report counts as a replay-only error). A statement that is merely slow is left running.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use super::connect::{self, Login};
 use super::plan::{Plan, Step};
@@ -135,7 +138,7 @@ impl Live<'_> {
                         lag += Instant::now().saturating_duration_since(due);
                     }
                     self.until(self.ctx.due(*at, lag)).await?;
-                    self.write(bytes.clone()).await?;
+                    self.write(bytes).await?;
                     self.ctx.counters.steps.fetch_add(1, Ordering::Relaxed);
                     if *terminates {
                         terminated = true;
@@ -153,7 +156,7 @@ impl Live<'_> {
         }
         if !terminated && !self.closed {
             self.settle().await?;
-            self.write(pgscope_protocol::encode::frontend::terminate())
+            self.write(&pgscope_protocol::encode::frontend::terminate())
                 .await?;
         }
         // Read what is left until the server closes (after Terminate, at once).
@@ -188,16 +191,26 @@ impl Live<'_> {
 
     /// Reads one chunk from the server and returns it (empty once the server has closed).
     async fn read(&mut self) -> Result<Bytes, ReplayError> {
+        std::future::poll_fn(|cx| self.poll_read(cx)).await
+    }
+
+    /// Polls for one chunk from the server; a chunk read is fed to the session at once.
+    fn poll_read(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Bytes, ReplayError>> {
         self.buf.reserve(READ_SIZE);
-        let n = self.stream.read_buf(&mut self.buf).await?;
+        let read = std::pin::pin!(self.stream.read_buf(&mut self.buf)).poll(cx);
+        let n = match read {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(error.into())),
+            Poll::Pending => return Poll::Pending,
+        };
         if n == 0 {
             self.closed = true;
-            return Ok(Bytes::new());
+            return Poll::Ready(Ok(Bytes::new()));
         }
         self.progress = Instant::now();
         let chunk = self.buf.split().freeze();
         self.on_server(chunk.clone());
-        Ok(chunk)
+        Poll::Ready(Ok(chunk))
     }
 
     /// Reads what the server sends until `due`.
@@ -213,18 +226,62 @@ impl Live<'_> {
         Ok(())
     }
 
-    /// Writes `bytes` (one or more whole messages) through the session.
-    async fn write(&mut self, bytes: Bytes) -> Result<(), ReplayError> {
+    /// Writes `bytes` (one or more whole messages) through the session, reading what the
+    /// server sends meanwhile: a step whose answers outgrow the socket buffers before it is
+    /// written whole (a long pipeline of large results) cannot deadlock the two sides, each
+    /// blocked writing to the other.
+    async fn write(&mut self, bytes: &Bytes) -> Result<(), ReplayError> {
         if self.closed {
             return Ok(());
         }
         self.session
-            .on_client_data(bytes, Instant::now(), &mut self.out);
-        for chunk in std::mem::take(&mut self.out.to_server) {
-            self.stream.write_all(&chunk).await?;
-        }
+            .on_client_data(bytes.clone(), Instant::now(), &mut self.out);
+        // The chunks' vector goes back to `out` afterwards, keeping its allocation.
+        let mut chunks = std::mem::take(&mut self.out.to_server);
         self.flush_events();
-        Ok(())
+        let mut result = Ok(());
+        for chunk in &chunks {
+            result = self.send(chunk).await;
+            if result.is_err() || self.closed {
+                break;
+            }
+        }
+        chunks.clear();
+        self.out.to_server = chunks;
+        result
+    }
+
+    /// Writes `data` and flushes it; whenever the socket takes no more, reads from the server.
+    async fn send(&mut self, mut data: &[u8]) -> Result<(), ReplayError> {
+        std::future::poll_fn(|cx| loop {
+            let written = if data.is_empty() {
+                Pin::new(&mut self.stream).poll_flush(cx).map_ok(|()| 0)
+            } else {
+                Pin::new(&mut self.stream).poll_write(cx, data)
+            };
+            match written {
+                Poll::Ready(Ok(0)) if data.is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(
+                        std::io::Error::from(std::io::ErrorKind::WriteZero).into()
+                    ))
+                }
+                Poll::Ready(Ok(n)) => {
+                    data = &data[n..];
+                    continue;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error.into())),
+                Poll::Pending => {}
+            }
+            // The socket is full: take in what the server sent meanwhile, then try again.
+            match self.poll_read(cx) {
+                Poll::Ready(Ok(_)) if self.closed => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Waits until the server has answered everything in flight, or waits for COPY data.
@@ -257,7 +314,14 @@ impl Live<'_> {
             return;
         };
         let sql = format!("SELECT wait_event_type FROM pg_stat_activity WHERE pid = {pid}");
-        let waiting = match connect::query_one(&self.ctx.connector, &self.job.login, &sql).await {
+        let waiting = match connect::query_one(
+            &self.ctx.connector,
+            &self.job.login,
+            &sql,
+            connect::QUERY_TIMEOUT,
+        )
+        .await
+        {
             Ok(wait) => wait,
             Err(error) => {
                 log::warn!(

@@ -11,7 +11,7 @@
 //! writer fell behind has lost records: both are replayed as far as they go, with a warning
 //! in the report. A corrupt, foreign or newer-version file is an error.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -156,7 +156,12 @@ impl Builder {
     }
 
     fn finish(mut self, shapes: &Shapes) -> Loaded {
-        let infos = texts(&self.sessions, shapes);
+        let wanted = self
+            .outcomes
+            .iter()
+            .map(|(_, o, _)| o.fingerprint)
+            .collect();
+        let infos = texts(&self.sessions, shapes, wanted);
         let baseline = self
             .outcomes
             .iter()
@@ -209,14 +214,20 @@ impl Builder {
     }
 }
 
-/// The report's texts for the fingerprints of the statements the capture holds.
-fn texts(sessions: &[Open], shapes: &Shapes) -> HashMap<u64, QueryInfo> {
+/// The report's texts for the `wanted` fingerprints (the baseline's), from the statements the
+/// capture holds: analysed in order until every wanted fingerprint has its text, so a capture
+/// of a few shapes repeated many times costs a few analyses, not one per statement.
+fn texts(sessions: &[Open], shapes: &Shapes, mut wanted: HashSet<u64>) -> HashMap<u64, QueryInfo> {
     let mut infos = HashMap::new();
-    let mut add = |sql: &str, strings: ConformingStrings| {
+    if wanted.is_empty() {
+        return infos;
+    }
+    let mut add = |sql: &str, strings: ConformingStrings, infos: &mut HashMap<u64, QueryInfo>| {
         let shape = shapes.analyze_with(sql, strings);
-        infos
-            .entry(shape.fingerprint.0)
-            .or_insert_with(|| shape.info.clone());
+        if wanted.remove(&shape.fingerprint.0) {
+            infos.insert(shape.fingerprint.0, shape.info.clone());
+        }
+        wanted.is_empty()
     };
     for open in sessions {
         for message in &open.session.messages {
@@ -236,11 +247,15 @@ fn texts(sessions: &[Open], shapes: &Shapes) -> HashMap<u64, QueryInfo> {
                 Ok(FrontendMessage::Query { sql }) => {
                     let sql = String::from_utf8_lossy(sql);
                     for statement in split_statements_with(&sql, open.strings) {
-                        add(statement, open.strings);
+                        if add(statement, open.strings, &mut infos) {
+                            return infos;
+                        }
                     }
                 }
-                Ok(FrontendMessage::Parse { sql, .. }) => {
-                    add(&String::from_utf8_lossy(sql), open.strings);
+                Ok(FrontendMessage::Parse { sql, .. })
+                    if add(&String::from_utf8_lossy(sql), open.strings, &mut infos) =>
+                {
+                    return infos;
                 }
                 _ => {}
             }

@@ -66,6 +66,7 @@ impl Session {
             tag,
             body,
             at: now,
+            strings: self.tracker.strings_now(),
         }));
     }
 

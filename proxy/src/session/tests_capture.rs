@@ -95,3 +95,40 @@ fn a_captured_session_reports_its_identity_and_every_message_with_its_body() {
         [Event::SessionEnded { session: 7, .. }]
     ));
 }
+
+#[test]
+fn captured_messages_carry_the_standard_conforming_strings_the_server_reads_them_under() {
+    use pgscope_fingerprint::ConformingStrings;
+    let mut h = Harness::ready();
+    let mut out = Output::default();
+    h.session
+        .on_ready_for_capture(Some(3), h.now, h.now, &mut out);
+    let strings = |h: &Harness| -> Vec<ConformingStrings> {
+        h.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ClientMessage(m) => Some(m.strings),
+                _ => None,
+            })
+            .collect()
+    };
+    h.client(&[fe::query("SET standard_conforming_strings = off")]);
+    // Pipelined behind the change: not known yet.
+    h.client(&[fe::query(r"SELECT 'a\'b'")]);
+    h.server(&[
+        be::command_complete("SET"),
+        be::parameter_status("standard_conforming_strings", "off"),
+        be::ready_for_query(b'I'),
+        be::command_complete("SELECT 1"),
+        be::ready_for_query(b'I'),
+    ]);
+    h.client(&[fe::query(r"SELECT 'c\'d'")]);
+    assert_eq!(
+        strings(&h),
+        [
+            ConformingStrings::On,
+            ConformingStrings::Unknown,
+            ConformingStrings::Off
+        ]
+    );
+}

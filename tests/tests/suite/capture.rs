@@ -470,3 +470,59 @@ fn a_capture_section_starts_a_capture_with_the_process_that_ends_at_its_duration
         .count();
     assert!(outcomes >= 20, "{outcomes} statements captured");
 }
+
+#[test]
+fn an_unredacted_capture_never_writes_a_password_set_by_a_statement() {
+    let setup = Setup::start();
+    let path = setup.dir.path().join("passwords.pgcap");
+    setup.start_capture(json!({"path": path}));
+    let passwords = ["pw-altered-5521", "pw-created-5521", "pw-psycopg-5521"];
+    let mut psql = psql_command(&setup.url("postgres"));
+    psql.args([
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "SELECT 'kept-literal-5521'",
+        "-c",
+        "ALTER ROLE app PASSWORD 'pw-altered-5521'",
+        "-c",
+        "CREATE ROLE other LOGIN ENCRYPTED PASSWORD 'pw-created-5521'",
+    ]);
+    let output = output_within(&mut psql, CLIENT_TIMEOUT);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The extended protocol (Parse, Bind, Execute) of psycopg.
+    let script = format!(
+        r#"
+import psycopg
+with psycopg.connect("{url}", autocommit=True) as conn:
+    conn.execute("ALTER ROLE other PASSWORD 'pw-psycopg-5521'", prepare=True)
+"#,
+        url = setup.url("postgres")
+    );
+    let mut command = Command::new(python());
+    command.args(["-c", &script]);
+    let output = output_within(&mut command, CLIENT_TIMEOUT);
+    assert!(
+        output.status.success(),
+        "psycopg: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    setup.stop_capture();
+    let (records, _) = read(&path);
+    assert!(!Reader::open(&path).unwrap().header().redacted);
+    let bytes = carried_bytes(&records);
+    let file = std::fs::read(&path).unwrap();
+    for password in passwords {
+        assert!(!contains(&bytes, password), "{password} captured");
+        assert!(!contains(&file, password), "{password} in the file");
+    }
+    // The statements are there (redacted), and other literals are not redacted.
+    assert!(contains(&bytes, "ALTER ROLE app PASSWORD '"));
+    assert!(contains(&bytes, "ALTER ROLE other PASSWORD '"));
+    assert!(contains(&bytes, "kept-literal-5521"));
+}

@@ -360,3 +360,52 @@ fn speed_two_takes_about_half_the_time_and_multiply_three_triples_the_calls() {
     let report = compare::report(&outcome, &capture, summary());
     assert_eq!(report.replay.as_ref().unwrap().statements_replayed, 30);
 }
+
+/// A pipeline whose input and answers each outgrow the sockets' buffers: written whole before
+/// reading, the replay and the server would each block writing to the other.
+#[test]
+fn a_pipeline_larger_than_the_socket_buffers_both_ways_does_not_deadlock() {
+    let cluster = Cluster::start();
+    let value = vec![b'v'; 100_000];
+    let executes = 400; // 40 MB each way
+    let mut messages = vec![enc::parse("echo", "SELECT $1::text", &[])];
+    for _ in 0..executes {
+        messages.push(enc::bind("", "echo", &[Some(&value)]));
+        messages.push(enc::execute("", 0));
+    }
+    messages.push(enc::sync());
+    messages.push(enc::terminate());
+    let session = CapturedSession {
+        messages: messages
+            .iter()
+            .map(|wire| Message::from_wire(Duration::ZERO, wire).unwrap())
+            .collect(),
+        ..timed_session(1, 0, vec![])
+    };
+    let capture = Capture {
+        sessions: vec![session],
+        baseline: vec![],
+        duration: Duration::from_millis(1),
+    };
+    let url = cluster.url();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(run(&capture, options(&url)));
+    });
+    let outcome = finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the replay deadlocked on a pipeline larger than the socket buffers");
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    let calls: u64 = pgscope_exporters::report::build(
+        &*outcome.recorder,
+        &pgscope_exporters::view::Query {
+            limit: usize::MAX,
+            ..Default::default()
+        },
+    )
+    .rows
+    .iter()
+    .map(|r| r.row.calls)
+    .sum();
+    assert_eq!(calls, executes as u64);
+}

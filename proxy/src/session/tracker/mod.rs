@@ -174,7 +174,7 @@ impl Tracker {
     }
 
     /// How the server will read the literals of a statement sent now.
-    fn strings_now(&self) -> ConformingStrings {
+    pub(super) fn strings_now(&self) -> ConformingStrings {
         if self.strings_unsettled {
             ConformingStrings::Unknown
         } else {
