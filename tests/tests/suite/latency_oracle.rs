@@ -17,7 +17,11 @@
 //! * pgscope's mean latency is at least the server's `mean_exec_time`, and above it by at most
 //!   the server's `mean_plan_time` (`track_planning` is on) plus the measured round trip to the
 //!   server plus a small tolerance ([`TOLERANCE_MS`]): pgscope's interval holds the execution,
-//!   the round trip, and planning, which `mean_exec_time` leaves out;
+//!   the round trip, and planning, which `mean_exec_time` leaves out. For the upper bound a
+//!   statement with three or more timed calls leaves out pgscope's one slowest call: on a
+//!   loaded two-core machine one call can lose ~10 ms to the scheduler (the proxy, psql or the
+//!   backend's parse analysis, which neither server figure covers), while a misattribution
+//!   (an interval that starts too early or ends too late) lengthens every call;
 //! * a statement with batched calls (a statement of a multi-statement simple `Query`, whose own
 //!   latency pgscope did not observe) is exempt from the latency check — and only the statements
 //!   of the workload's one multi-statement `Query` are.
@@ -64,6 +68,8 @@ struct Figures {
     batched_calls: u64,
     rows: u64,
     total_ms: f64,
+    /// pgscope's slowest timed call (`max_ms`); 0 on the server's side.
+    max_ms: f64,
     /// The server's planning time (`total_plan_time`); 0 on pgscope's side.
     plan_ms: f64,
 }
@@ -71,7 +77,21 @@ struct Figures {
 impl Figures {
     /// Mean latency over the calls whose latency was observed.
     fn mean_ms(&self) -> f64 {
-        self.total_ms / (self.calls - self.batched_calls).max(1) as f64
+        self.total_ms / self.timed_calls().max(1) as f64
+    }
+
+    /// Calls whose latency was observed (not batched).
+    fn timed_calls(&self) -> u64 {
+        self.calls - self.batched_calls
+    }
+
+    /// The mean the upper bound is checked on: without the slowest call when three or more
+    /// were timed (one scheduling stall is not a misattribution), else the mean.
+    fn mean_without_one_stall_ms(&self) -> f64 {
+        match self.timed_calls() {
+            timed if timed >= 3 => (self.total_ms - self.max_ms) / (timed - 1) as f64,
+            _ => self.mean_ms(),
+        }
     }
 }
 
@@ -154,6 +174,7 @@ fn pgscope_side(admin: &AdminClient) -> BTreeMap<String, Figures> {
         entry.batched_calls += row["batched_calls"].as_u64().unwrap();
         entry.rows += row["rows"].as_u64().unwrap();
         entry.total_ms += row["total_ms"].as_f64().unwrap();
+        entry.max_ms = entry.max_ms.max(row["max_ms"].as_f64().unwrap());
     }
     figures
 }
@@ -258,10 +279,12 @@ fn calls_rows_and_latency_agree_with_pg_stat_statements() {
         // statement before its Execute), so it only widens the upper bound.
         let planning = theirs.plan_ms / theirs.calls.max(1) as f64;
         // pgscope counts whole microseconds, the server fractions of them.
-        if mean + 0.001 < oracle || mean > oracle + planning + rtt_ms + TOLERANCE_MS {
+        let upper = mine.mean_without_one_stall_ms();
+        if mean + 0.001 < oracle || upper > oracle + planning + rtt_ms + TOLERANCE_MS {
             problems.push(format!(
-                "{text:?}: mean {mean:.3} ms by pgscope, {oracle:.3} ms executing and \
-                 {planning:.3} ms planning by the server (round trip {rtt_ms:.3} ms)"
+                "{text:?}: mean {mean:.3} ms by pgscope ({upper:.3} ms without its slowest \
+                 call when 3+ were timed), {oracle:.3} ms executing and {planning:.3} ms \
+                 planning by the server (round trip {rtt_ms:.3} ms)"
             ));
         }
     }
