@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use super::settings::OtelEnv;
+use super::settings::{parse_pairs, OtelEnv};
 use super::OtelError;
 
 /// The header variables, the signal-specific one first (it wins).
@@ -62,18 +62,7 @@ impl Headers {
         let Some((name, value)) = env.first(HEADERS) else {
             return Ok(Headers::default());
         };
-        value
-            .split(',')
-            .filter(|pair| !pair.trim().is_empty())
-            .map(|pair| {
-                let (key, value) = pair.split_once('=')?;
-                let key = key.trim();
-                let value = percent_encoding::percent_decode_str(value.trim())
-                    .decode_utf8()
-                    .ok()?;
-                (!key.is_empty()).then(|| (key.to_owned(), value.into_owned()))
-            })
-            .collect::<Option<Vec<_>>>()
+        parse_pairs(value)
             .map(Headers)
             .ok_or_else(|| OtelError::InvalidEnv {
                 name,

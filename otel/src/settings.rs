@@ -228,8 +228,8 @@ impl TraceSettings {
         let resource = env
             .parse(
                 &["OTEL_RESOURCE_ATTRIBUTES"],
-                "key=value pairs separated by commas",
-                parse_resource,
+                "key=value pairs separated by commas, values percent-encoded UTF-8",
+                parse_pairs,
             )?
             .unwrap_or_default();
         let service_name = options
@@ -388,25 +388,23 @@ fn parse_ratio(value: &str) -> Option<f64> {
         .filter(|r| (0.0..=1.0).contains(r))
 }
 
-/// `key=value,key2=value2`, values percent-decoded (W3C Baggage octets, as the
-/// specification defines the variable). The SDK's `EnvResourceDetector` is not used: it reads
-/// the process environment (resolution here is a function of the environment it is given), it
-/// does not percent-decode values, and it drops a malformed pair silently where pgscope names
-/// the variable in an error.
-fn parse_resource(value: &str) -> Option<Vec<(String, String)>> {
+/// `key=value,key2=value2`, values percent-decoded UTF-8 (W3C Baggage octets, as the
+/// specification defines `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_*HEADERS`); `None`
+/// for a pair without `=`, an empty key or a value that does not decode to UTF-8. The SDK's
+/// `EnvResourceDetector` is not used: it reads the process environment (resolution here is a
+/// function of the environment it is given), it does not percent-decode values, and it drops a
+/// malformed pair silently where pgscope names the variable in an error.
+pub(crate) fn parse_pairs(value: &str) -> Option<Vec<(String, String)>> {
     value
         .split(',')
         .filter(|pair| !pair.trim().is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=')?;
             let key = key.trim();
-            (!key.is_empty()).then(|| (key.to_owned(), percent_decode(value.trim())))
+            let value = percent_encoding::percent_decode_str(value.trim())
+                .decode_utf8()
+                .ok()?;
+            (!key.is_empty()).then(|| (key.to_owned(), value.into_owned()))
         })
         .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
 }

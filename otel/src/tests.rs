@@ -201,6 +201,8 @@ fn malformed_variables_are_errors_naming_them() {
         ),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "0", "at least 1"),
         ("OTEL_RESOURCE_ATTRIBUTES", "novalue", "key=value"),
+        // A value must percent-decode to UTF-8, as the headers' must.
+        ("OTEL_RESOURCE_ATTRIBUTES", "team=%FF", "key=value"),
     ];
     for (name, value, expected) in cases {
         let message = resolve_err(&[(name, value)]);

@@ -19,6 +19,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
@@ -47,6 +48,53 @@ struct Leg {
     /// A chunk to feed before reading: the client's bytes after its startup packet, or the
     /// server's answer read while connecting.
     first: Option<Bytes>,
+}
+
+impl Leg {
+    /// Finishes writing this leg's output (`to` picks its direction) to `writer`, then hands
+    /// its events to the observers; `false` when the writer failed.
+    fn poll_finish<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        to: fn(&Output) -> &[Bytes],
+        pump: &Pump,
+        cx: &mut Context<'_>,
+    ) -> Poll<bool> {
+        if ready!(poll_write_out(writer, to(&self.out), &mut self.at, cx)).is_err() {
+            return Poll::Ready(false);
+        }
+        self.writing = false;
+        pump.observe(&mut self.out);
+        Poll::Ready(true)
+    }
+
+    /// The next chunk to feed: the first one, else what `reader` has (its size added to
+    /// `counter`); `None` at end of stream or on error.
+    fn poll_chunk<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+        counter: &AtomicU64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Bytes>> {
+        if let Some(chunk) = self.first.take() {
+            return Poll::Ready(Some(chunk));
+        }
+        let Some(n) = ready!(read(reader, &mut self.buf, cx)) else {
+            return Poll::Ready(None);
+        };
+        ProxyStats::add(counter, n as u64);
+        Poll::Ready(Some(self.buf.split().freeze()))
+    }
+}
+
+/// The client's side of an output.
+fn to_client(out: &Output) -> &[Bytes] {
+    &out.to_client
+}
+
+/// The server's side of an output.
+fn to_server(out: &Output) -> &[Bytes] {
+    &out.to_server
 }
 
 /// Until the server's first `ReadyForQuery`: the startup slot and how the startup may end.
@@ -205,30 +253,16 @@ where
     fn poll_up(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), End>> {
         let leg = &mut self.up;
         if leg.writing {
-            if ready!(poll_write_out(
-                &mut self.server,
-                &leg.out.to_server,
-                &mut leg.at,
-                cx
-            ))
-            .is_err()
-            {
-                return Poll::Ready(Err(End::ServerClosed));
-            }
-            leg.writing = false;
-            self.pump.observe(&mut leg.out);
-            return Poll::Ready(Ok(()));
+            let written = ready!(leg.poll_finish(&mut self.server, to_server, self.pump, cx));
+            return Poll::Ready(if written {
+                Ok(())
+            } else {
+                Err(End::ServerClosed)
+            });
         }
-        let chunk = match leg.first.take() {
-            Some(chunk) => chunk,
-            None => {
-                let n = match ready!(read(&mut self.client, &mut leg.buf, cx)) {
-                    Some(n) => n,
-                    None => return Poll::Ready(Err(End::ClientClosed)),
-                };
-                ProxyStats::add(&self.pump.stats.bytes_client_to_server, n as u64);
-                leg.buf.split().freeze()
-            }
+        let counter = &self.pump.stats.bytes_client_to_server;
+        let Some(chunk) = ready!(leg.poll_chunk(&mut self.client, counter, cx)) else {
+            return Poll::Ready(Err(End::ClientClosed));
         };
         self.session
             .on_client_data(chunk, Instant::now(), &mut leg.out);
@@ -244,30 +278,16 @@ where
     fn poll_down(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), End>> {
         let leg = &mut self.down;
         if leg.writing {
-            if ready!(poll_write_out(
-                &mut self.client,
-                &leg.out.to_client,
-                &mut leg.at,
-                cx
-            ))
-            .is_err()
-            {
-                return Poll::Ready(Err(End::ClientClosed));
-            }
-            leg.writing = false;
-            self.pump.observe(&mut leg.out);
-            return Poll::Ready(Ok(()));
+            let written = ready!(leg.poll_finish(&mut self.client, to_client, self.pump, cx));
+            return Poll::Ready(if written {
+                Ok(())
+            } else {
+                Err(End::ClientClosed)
+            });
         }
-        let chunk = match leg.first.take() {
-            Some(chunk) => chunk,
-            None => {
-                let n = match ready!(read(&mut self.server, &mut leg.buf, cx)) {
-                    Some(n) => n,
-                    None => return Poll::Ready(Err(End::ServerClosed)),
-                };
-                ProxyStats::add(&self.pump.stats.bytes_server_to_client, n as u64);
-                leg.buf.split().freeze()
-            }
+        let counter = &self.pump.stats.bytes_server_to_client;
+        let Some(chunk) = ready!(leg.poll_chunk(&mut self.server, counter, cx)) else {
+            return Poll::Ready(Err(End::ServerClosed));
         };
         let now = Instant::now();
         self.session.on_server_data(chunk, now, &mut leg.out);
