@@ -38,9 +38,11 @@ use crate::stats::{GaugeGuard, ProxyStats};
 use crate::tls::{ClientStream, ServerTls, UpstreamConnector};
 
 mod connect;
+mod ready;
 mod relay;
 mod startup;
 
+use ready::ReadReady;
 use relay::Relay;
 use startup::Startup;
 
@@ -238,7 +240,7 @@ impl Pump {
     /// Relays a connection whose startup is done, then ends it as the relay's end says.
     async fn run<K>(&self, client: K, running: Running<'_>)
     where
-        K: AsyncRead + AsyncWrite + Unpin + Send,
+        K: AsyncRead + AsyncWrite + ReadReady + Unpin + Send,
     {
         let Running {
             session,

@@ -27,6 +27,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use super::ready::ReadReady;
 use super::{End, Pump, READ_SIZE};
 use crate::admission::StartupTicket;
 use crate::event::Event;
@@ -70,7 +71,7 @@ impl Leg {
 
     /// The next chunk to feed: the first one, else what `reader` has (its size added to
     /// `counter`); `None` at end of stream or on error.
-    fn poll_chunk<R: AsyncRead + Unpin>(
+    fn poll_chunk<R: AsyncRead + ReadReady + Unpin>(
         &mut self,
         reader: &mut R,
         counter: &AtomicU64,
@@ -159,8 +160,8 @@ pub(super) struct Relay<'p, C, S> {
 
 impl<'p, C, S> Relay<'p, C, S>
 where
-    C: AsyncRead + AsyncWrite + Unpin,
-    S: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + ReadReady + Unpin,
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin,
 {
     /// A relay starting with `leftover` from the client and `prefetched` from the server; the
     /// startup ends at `limit` unless the server says `ReadyForQuery` first.
@@ -314,13 +315,24 @@ where
     }
 }
 
-/// Reads into `buf` (its allocation reused when the last chunk taken from it is gone): the
-/// number of bytes read, `None` at end of stream or on error.
-fn read<R: AsyncRead + Unpin>(
+/// Reads into `buf` once `reader` is readable (its allocation reused when the last chunk taken
+/// from it is gone): the number of bytes read, `None` at end of stream or on error. While the
+/// reader has nothing, an empty `buf` gives its allocation back (see [`ReadReady`]).
+fn read<R: AsyncRead + ReadReady + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
 ) -> Poll<Option<usize>> {
+    match reader.poll_read_ready(cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(_)) => return Poll::Ready(None),
+        Poll::Pending => {
+            if buf.is_empty() && buf.capacity() > 0 {
+                *buf = BytesMut::new();
+            }
+            return Poll::Pending;
+        }
+    }
     buf.reserve(READ_SIZE);
     match ready!(tokio_util::io::poll_read_buf(Pin::new(reader), cx, buf)) {
         Ok(0) | Err(_) => Poll::Ready(None),
