@@ -1,16 +1,15 @@
 //! One clock: a query's recorder window and its span are placed by the same Instant→wall-clock
 //! mapping, so they agree — also after the mapping is stepped.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crate::shape::Shapes;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use pgscope_exporters::view::{self, Filter, Span};
 use pgscope_exporters::StatsSource;
 use pgscope_otel::{SpanCounters, TraceOptions, TraceSettings, Tracing};
 
+use super::tests::Collect;
 use super::{ServerAddress, SpanObserver};
 use crate::clock::WallClock;
 use crate::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
@@ -19,19 +18,6 @@ use crate::recorder::{Recorder, RecorderSettings};
 
 const T0_MS: u64 = 1_714_564_830_000;
 const HOUR_MS: u64 = 3_600_000;
-
-#[derive(Debug, Clone, Default)]
-struct Collect(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanExporter for Collect {
-    fn export(
-        &self,
-        batch: Vec<SpanData>,
-    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        self.0.lock().unwrap().extend(batch);
-        std::future::ready(Ok(()))
-    }
-}
 
 fn finished(sql: &str, at: Instant) -> Event {
     Event::QueryFinished(QueryFinished {

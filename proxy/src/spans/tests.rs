@@ -18,9 +18,9 @@ use crate::event::{ConnectionInfo, Protocol, Statement};
 use crate::recorder::RecorderSettings;
 use crate::shape::Shapes;
 
-/// Keeps every exported span.
+/// Keeps every exported span (the clock tests use it too).
 #[derive(Debug, Clone, Default)]
-struct Collect(Arc<Mutex<Vec<SpanData>>>);
+pub(super) struct Collect(pub(super) Arc<Mutex<Vec<SpanData>>>);
 
 impl SpanExporter for Collect {
     fn export(
