@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::InstrumentationScope;
 use opentelemetry_http::hyper::HyperClient;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SpanExporter, SpanProcessor as _,
 };
-use opentelemetry_sdk::Resource;
 
 use super::emit::SpanEmitter;
 use super::exporter::OtlpExporter;
@@ -119,15 +118,7 @@ impl Tracing {
             .build();
         let mut processor =
             BoundedProcessor::new(batch, Arc::clone(&counters), settings.queue_size);
-        let resource = Resource::builder_empty()
-            .with_service_name(settings.service_name.clone())
-            .with_attributes(
-                settings
-                    .resource
-                    .iter()
-                    .map(|(key, value)| KeyValue::new(key.clone(), value.clone())),
-            )
-            .build();
+        let resource = settings.otel_resource();
         processor.set_resource(&resource);
         let scope = InstrumentationScope::builder(SCOPE_NAME)
             .with_version(env!("CARGO_PKG_VERSION"))

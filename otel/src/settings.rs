@@ -190,6 +190,18 @@ pub const OTEL_VARIABLES: &[&str] = &[
 ];
 
 impl TraceSettings {
+    /// The resource spans are exported under: `service.name` and the further attributes.
+    pub fn otel_resource(&self) -> opentelemetry_sdk::Resource {
+        opentelemetry_sdk::Resource::builder_empty()
+            .with_service_name(self.service_name.clone())
+            .with_attributes(
+                self.resource
+                    .iter()
+                    .map(|(key, value)| opentelemetry::KeyValue::new(key.clone(), value.clone())),
+            )
+            .build()
+    }
+
     /// Resolves `options` over the `OTEL_*` variables of `env` over the defaults. A variable
     /// that is set but malformed is an error naming it (a proxy asked to trace should not
     /// silently trace differently).

@@ -20,7 +20,6 @@ use opentelemetry_proto::tonic::common::v1::KeyValue as ProtoKeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use opentelemetry_sdk::Resource;
 use pgscope_otel::{
     FinishedSpan, Protocol, SpanCounters, TraceOptions, TraceSettings, Tracing, SCOPE_NAME,
 };
@@ -200,15 +199,7 @@ fn export_with_the_sdk(settings: &TraceSettings, receiver: &Receiver) {
         made.end_with_timestamp(end);
     }
     let batch = std::mem::take(&mut *collect.0.lock().unwrap());
-    let resource = Resource::builder_empty()
-        .with_service_name(settings.service_name.clone())
-        .with_attributes(
-            settings
-                .resource
-                .iter()
-                .map(|(key, value)| KeyValue::new(key.clone(), value.clone())),
-        )
-        .build();
+    let resource = settings.otel_resource();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
