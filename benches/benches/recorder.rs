@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use pgscope::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
 use pgscope::observer::Observer;
+use pgscope::observer::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
 use pgscope::recorder::{Recorder, RecorderSettings};
 use pgscope::shape::{Shape, Shapes};
 use pgscope_exporters::prometheus::{encode_text, MetricsOptions};

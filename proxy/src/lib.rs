@@ -6,7 +6,7 @@
 //! - [`session`] is the heart: a sans-IO state machine, one per client connection, fed the bytes
 //!   of each direction with an explicit `now`. It never alters a byte; it tracks the startup
 //!   phase, prepared statements, portals and the FIFO of requests in flight, and emits
-//!   [`event`]s.
+//!   events to [`observer`]s.
 //! - [`pump`] is the only code that touches sockets: it drives one session between a client and
 //!   its upstream connection; [`tls`] gives it TLS on either side (rustls), the way PostgreSQL
 //!   and libpq do it.
@@ -28,7 +28,6 @@ pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod embedded;
-pub mod event;
 pub mod growth;
 pub mod notify;
 pub mod observer;

@@ -22,6 +22,7 @@
 //! ([`Statement::shape`]): a prepared statement is looked up once however often it runs, and
 //! whichever observer comes first (the recorder) pays for it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use pgscope_exporters::QueryInfo;
@@ -29,9 +30,23 @@ use pgscope_fingerprint::{
     Analysis, Analyzer, ConformingStrings, Fingerprint, Operation, DEFAULT_MAX_CACHED_TEXT,
 };
 
-use crate::event::Statement;
-use crate::observer::cut;
+use crate::observer::Statement;
 use crate::spans::SpanShape;
+
+/// `text` cut to at most `max` bytes at a character boundary, the cut marked with `…` (which
+/// counts towards `max`). The one rule for every text pgscope stores or exports — the
+/// recorder's query texts and the spans' `db.query.text`, both bounded by
+/// `recorder.max_query_text` — applied once per shape ([`Shape::of`]).
+pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…", &text[..end]))
+}
 
 /// Most tables kept per shape.
 const MAX_TABLES: usize = 32;
@@ -175,5 +190,21 @@ mod tests {
             shape.normalized.len() > 64,
             "the whole text is kept beside it"
         );
+    }
+
+    #[test]
+    fn short_texts_are_kept_whole() {
+        assert_eq!(cut("select 1", 8), "select 1");
+    }
+
+    #[test]
+    fn long_texts_are_cut_at_a_character_boundary_with_an_ellipsis_within_the_limit() {
+        let text = "ä".repeat(10);
+        for max in 3..20 {
+            let cut = cut(&text, max);
+            assert!(cut.len() <= max, "{max}: {cut}");
+            assert!(cut.ends_with('…'), "{max}: {cut}");
+            assert!(cut.len() + 2 > max, "{max}: {cut} wastes room");
+        }
     }
 }

@@ -51,8 +51,7 @@ use opentelemetry::trace::{SpanKind, Status};
 use pgscope_otel::{FinishedSpan, SpanEmitter};
 
 use crate::clock::WallClock;
-use crate::event::{Event, Outcome, QueryFinished};
-use crate::observer::Observer;
+use crate::observer::{Event, Observer, Outcome, QueryFinished};
 use crate::shape::Shapes;
 
 pub use attributes::ServerAddress;

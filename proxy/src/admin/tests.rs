@@ -9,8 +9,9 @@ use pgscope_exporters::MetricsOptions;
 use serde_json::Value;
 
 use super::{LiveSource, Operations, Reply, Request, Router};
-use crate::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
-use crate::observer::Observer;
+use crate::observer::{
+    ConnectionInfo, Event, Observer, Outcome, Protocol, QueryFinished, Statement,
+};
 use crate::recorder::{Recorder, RecorderSettings};
 use crate::stats::ProxyStats;
 

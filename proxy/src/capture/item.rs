@@ -11,7 +11,7 @@ use pgscope_fingerprint::ConformingStrings;
 use pgscope_protocol::startup::{parse_startup, StartupPacket};
 use pgscope_protocol::Limits;
 
-use crate::event::{ConnectionInfo, Outcome, Protocol, QueryFinished, Statement};
+use crate::observer::{ConnectionInfo, Outcome, Protocol, QueryFinished, Statement};
 
 /// One unit of work for the writer thread.
 #[derive(Debug)]

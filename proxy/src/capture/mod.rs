@@ -42,8 +42,7 @@ use bytes::Bytes;
 use pgscope_capture as cap;
 use serde_json::{json, Value};
 
-use crate::event::{ConnectionInfo, Event};
-use crate::observer::Observer;
+use crate::observer::{ConnectionInfo, Event, Observer};
 use item::Item;
 pub use options::{CaptureOptions, CaptureRequest, Filters};
 

@@ -305,21 +305,12 @@ impl Pump {
         let _ = server.shutdown().await;
         drop((client, server));
         session.end_capture(now, &mut out);
-        // Take the action before `observe` clears `out`.
+        self.observer.observe_each(&out.events);
         let action = out.action.take();
-        self.observe(&mut out);
         if let Some(Action::Cancel(packet)) = action {
             // The client vanished with a query running: cancel it so the backend stops.
             self.forward_cancel(connector, packet).await;
         }
-    }
-
-    /// Hands the events of `out` to the observer and clears `out`.
-    fn observe(&self, out: &mut Output) {
-        for event in &out.events {
-            self.observer.observe(event);
-        }
-        out.clear();
     }
 }
 

@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use super::ready::ReadReady;
 use super::{End, Pump, READ_SIZE};
 use crate::admission::StartupTicket;
-use crate::event::Event;
+use crate::observer::Event;
 use crate::session::{Action, Output, Session};
 use crate::stats::ProxyStats;
 
@@ -65,7 +65,8 @@ impl Leg {
             return Poll::Ready(false);
         }
         self.writing = false;
-        pump.observe(&mut self.out);
+        pump.observer.observe_each(&self.out.events);
+        self.out.clear();
         Poll::Ready(true)
     }
 

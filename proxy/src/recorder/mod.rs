@@ -16,7 +16,7 @@
 //! than one entry: they copy a shard's key list, then lock, read and release per entry.
 //!
 //! **Bounded memory.** At most `max_fingerprints` entries in total — a shared count, touched
-//! only when an entry is created or dropped — with the eviction policy described in `shard`;
+//! only when an entry is created or dropped — with the eviction policy described in `record`;
 //! evictions are counted and exported. Query
 //! texts are the statement's [`Shape`]'s, cut once per shape to `max_query_text` bytes and
 //! shared by every entry of the shape. Windows are allocated when they get their first
@@ -33,30 +33,25 @@
 //! analyses (the table-growth detector) consume.
 
 pub mod housekeeping;
-mod key;
 pub mod persist;
-mod shard;
+mod record;
 
 #[cfg(test)]
 mod tests;
 
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
-use crate::event::{ConnectionInfo, Event, Outcome, QueryFinished};
-use crate::observer::Observer;
-use crate::shape::{Shape, Shapes};
+use crate::observer::ConnectionInfo;
+use crate::shape::Shapes;
 use pgscope_exporters::{
-    EntryRef, Labels, Sample, SampleOutcome, Snapshot, SourceMeta, StatsSource, WindowConfig,
-    Windows,
+    EntryRef, Labels, Snapshot, SourceMeta, StatsSource, WindowConfig, Windows,
 };
 
 pub use crate::clock::WallClock;
-pub use key::Key;
-pub use shard::Entry;
+pub use record::{Entry, Key};
 
-use shard::{Budget, Shard};
+use record::{lock, Budget, Shard};
 
 /// Most shards; fewer when the entry bound is small, so that each shard holds
 /// [`MIN_SHARD_SHARE`] entries on average (eviction picks its victim within a shard).
@@ -108,18 +103,13 @@ impl RecorderSettings {
 #[derive(Debug)]
 pub struct Recorder {
     shards: Box<[Mutex<Shard>]>,
-    /// Picks a key's shard (seeded apart from the shards' maps: `key.rs`).
+    /// Picks a key's shard (seeded apart from the shards' maps: `record.rs`).
     shard_hasher: foldhash::fast::RandomState,
     budget: Budget,
     settings: RecorderSettings,
     shapes: Arc<Shapes>,
     clock: Arc<WallClock>,
     since_ms: AtomicU64,
-}
-
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    // A panic while recording leaves at worst one half-updated entry; keep serving.
-    shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The largest power of two ≤ `n` (1 for 0).
@@ -179,43 +169,6 @@ impl Recorder {
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
         self.shards.len()
-    }
-
-    fn shard_of(&self, key: &Key) -> &Mutex<Shard> {
-        let at = (self.shard_hasher.hash_one(key) as usize) & (self.shards.len() - 1);
-        &self.shards[at]
-    }
-
-    /// Records one finished query.
-    pub fn record(&self, query: &QueryFinished) {
-        let shape = self.shapes.of(&query.statement);
-        let outcome = match query.outcome {
-            Outcome::Ok => SampleOutcome::Ok,
-            Outcome::Error { sqlstate } => SampleOutcome::Error(sqlstate),
-            Outcome::Skipped => SampleOutcome::Skipped,
-        };
-        let sample = Sample {
-            at_ms: self.clock.unix_ms(query.finished),
-            latency_us: u64::try_from(query.latency().as_micros()).unwrap_or(u64::MAX),
-            rows: query.rows,
-            outcome,
-            batched: query.batched,
-            batch_us: query
-                .batch
-                .map(|b| u64::try_from(b.duration.as_micros()).unwrap_or(u64::MAX)),
-        };
-        self.record_sample(&query.connection, &shape, &sample);
-    }
-
-    /// Records `sample` of a statement of `shape` on a connection labelled `connection`. A
-    /// new entry's information is the shape's (its strings shared).
-    pub fn record_sample(&self, connection: &Arc<ConnectionInfo>, shape: &Shape, sample: &Sample) {
-        let key = Key {
-            fingerprint: shape.fingerprint.0,
-            connection: Arc::clone(connection),
-        };
-        let info = || shape.info.clone();
-        lock(self.shard_of(&key)).record(&key, info, sample, &self.settings.windows, &self.budget);
     }
 
     /// Forgets every entry; the cumulative figures start again from now.
@@ -286,14 +239,6 @@ impl Recorder {
                 .store(snapshot.meta.since_ms, Ordering::Relaxed);
         }
         loaded
-    }
-}
-
-impl Observer for Recorder {
-    fn observe(&self, event: &Event) {
-        if let Event::QueryFinished(query) = event {
-            self.record(query);
-        }
     }
 }
 

@@ -9,8 +9,9 @@ use pgscope_exporters::{StatsSource, WindowConfig};
 
 use super::persist::StateDir;
 use super::{Recorder, RecorderSettings, WallClock};
-use crate::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
-use crate::observer::Observer;
+use crate::observer::{
+    ConnectionInfo, Event, Observer, Outcome, Protocol, QueryFinished, Statement,
+};
 
 const T0: u64 = 1_714_564_830_000;
 

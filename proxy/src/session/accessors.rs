@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Phase, Session};
-use crate::event::ConnectionInfo;
+use crate::observer::ConnectionInfo;
 
 impl Session {
     /// The TLS handshake with the client succeeded: what follows is encrypted.

@@ -9,7 +9,7 @@ use pgscope_protocol::frame::HEADER_LEN;
 use pgscope_protocol::Decoded;
 
 use super::{Output, Session};
-use crate::event::{ClientMessage, Event};
+use crate::observer::{ClientMessage, Event};
 
 /// A captured connection's decoder keeps every body.
 fn every_body(_tag: u8) -> bool {
@@ -39,7 +39,7 @@ impl Session {
         info.capture = Some(id);
         self.connection = Arc::new(info);
         out.events
-            .push(Event::SessionCaptured(crate::event::SessionCaptured {
+            .push(Event::SessionCaptured(crate::observer::SessionCaptured {
                 connection: Arc::clone(&self.connection),
                 startup,
                 server_parameters,

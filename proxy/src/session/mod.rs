@@ -3,7 +3,7 @@
 //! A [`Session`] sits between one client and its upstream connection. It is sans-IO in the
 //! quinn-proto sense: the driver ([`crate::pump`]) hands it every chunk read from either socket
 //! together with the current time, and the session answers with an [`Output`] saying what to
-//! write where, which [`Event`](crate::event::Event)s happened, and whether the driver must
+//! write where, which [`Event`](crate::observer::Event)s happened, and whether the driver must
 //! connect, cancel or close.
 //! Tests drive it with hand-built messages and synthetic instants; no socket is involved.
 //!
@@ -34,7 +34,6 @@ mod accessors;
 mod auth;
 mod capture;
 mod ending;
-mod output;
 mod startup;
 mod tracker;
 
@@ -64,9 +63,8 @@ use pgscope_protocol::encode;
 use pgscope_protocol::frontend::FrontendMessage;
 use pgscope_protocol::{Decoded, Decoder, Limits, Message, ProtocolError};
 
-use crate::event::ConnectionInfo;
+use crate::observer::{ConnectionInfo, Event};
 use auth::AuthFilter;
-pub use output::{Action, Output};
 use tracker::Tracker;
 
 /// Settings of one session.
@@ -98,6 +96,44 @@ impl Default for SessionConfig {
             client_tls: TlsMode::Disable,
             flush_pipelines: true,
         }
+    }
+}
+
+/// What the driver must do besides writing bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write [`Output::to_client`] (the `S`), then run the TLS handshake on the client
+    /// connection, call [`Session::on_client_tls`] and go on reading startup packets over TLS.
+    StartTls,
+    /// Open the upstream connection, then write [`Output::to_server`] to it.
+    Connect,
+    /// Open a new upstream connection, write this `CancelRequest` packet (unchanged), close it,
+    /// and close the client connection.
+    Cancel(Bytes),
+    /// Write [`Output::to_client`], then close both connections.
+    Close,
+}
+
+/// The result of feeding the session: bytes to write, events, and at most one action.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Bytes for the client, in order.
+    pub to_client: Vec<Bytes>,
+    /// Bytes for the upstream server, in order.
+    pub to_server: Vec<Bytes>,
+    /// Events, in the order they happened.
+    pub events: Vec<Event>,
+    /// What else to do, if anything.
+    pub action: Option<Action>,
+}
+
+impl Output {
+    /// Empties the output for reuse, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.to_client.clear();
+        self.to_server.clear();
+        self.events.clear();
+        self.action = None;
     }
 }
 
@@ -148,7 +184,7 @@ pub struct Session {
     /// Copies of the server's `ParameterStatus` bodies until the first `ReadyForQuery`.
     server_parameters: Vec<Bytes>,
     /// The capture session id while this connection is being captured: then every client
-    /// message is also an [`Event::ClientMessage`](crate::event::Event::ClientMessage).
+    /// message is also an [`Event::ClientMessage`](crate::observer::Event::ClientMessage).
     capture: Option<u64>,
 }
 

@@ -18,7 +18,7 @@ use pgscope_protocol::encode;
 use pgscope_protocol::startup::{parse_startup, StartupPacket};
 
 use super::{Action, Output, Phase, Session};
-use crate::event::ConnectionInfo;
+use crate::observer::ConnectionInfo;
 use pgscope_config::TlsMode;
 
 /// The answer to `SSLRequest` and `GSSENCRequest`: encryption not supported.

@@ -9,7 +9,7 @@ use pgscope_protocol::encode::{backend as be, frontend as fe};
 use pgscope_protocol::Limits;
 
 use super::{Action, Output, Phase, Session, SessionConfig};
-use crate::event::{Event, Outcome, Protocol, QueryFinished};
+use crate::observer::{Event, Outcome, Protocol, QueryFinished};
 
 /// Drives one session through its startup and then feeds it traffic.
 pub(super) struct Harness {

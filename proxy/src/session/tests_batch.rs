@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use pgscope_protocol::encode::{backend as be, frontend as fe};
 
 use super::{Action, Output, Session, SessionConfig};
-use crate::event::{Batch, Event, Outcome, QueryFinished};
+use crate::observer::{Batch, Event, Outcome, QueryFinished};
 
 fn running(now: Instant) -> Session {
     let mut s = Session::new(SessionConfig::default());

@@ -6,7 +6,7 @@ use pgscope_protocol::encode::{backend as be, frontend as fe};
 
 use super::tests::Harness;
 use super::Output;
-use crate::event::Event;
+use crate::observer::Event;
 
 fn messages(h: &Harness) -> Vec<(u8, Option<Bytes>)> {
     h.events

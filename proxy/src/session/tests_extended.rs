@@ -6,7 +6,7 @@ use bytes::Bytes;
 use pgscope_protocol::encode::{backend as be, frontend as fe};
 
 use super::tests::{error, Harness, OK};
-use crate::event::{Event, Outcome, Protocol};
+use crate::observer::{Event, Outcome, Protocol};
 
 fn execute_unnamed(sql: &str) -> Vec<Bytes> {
     vec![

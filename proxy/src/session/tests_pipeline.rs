@@ -177,7 +177,7 @@ fn a_pipelined_completion_read_together_with_its_predecessors_is_batched_not_zer
         .events
         .iter()
         .filter_map(|e| match e {
-            crate::event::Event::QueryFinished(q) => Some((q.batched, q.latency())),
+            crate::observer::Event::QueryFinished(q) => Some((q.batched, q.latency())),
             _ => None,
         })
         .collect();
@@ -193,9 +193,9 @@ fn batched_and_failed(out: &Output) -> Vec<(bool, bool)> {
     out.events
         .iter()
         .filter_map(|e| match e {
-            crate::event::Event::QueryFinished(q) => Some((
+            crate::observer::Event::QueryFinished(q) => Some((
                 q.batched,
-                matches!(q.outcome, crate::event::Outcome::Error { .. }),
+                matches!(q.outcome, crate::observer::Outcome::Error { .. }),
             )),
             _ => None,
         })

@@ -5,7 +5,7 @@ use pgscope_fingerprint::ConformingStrings;
 use pgscope_protocol::encode::{backend as be, frontend as fe};
 
 use super::tests::Harness;
-use crate::event::may_change_strings;
+use crate::observer::may_change_strings;
 
 /// The settings the statements finished so far were read under, with their texts (a
 /// statement's setting is fixed when it is sent).

@@ -32,7 +32,7 @@ use pgscope_config::Upstream;
 use pgscope_fingerprint::{Analysis, Operation};
 
 use super::shapes::SpanShape;
-use crate::event::{Outcome, QueryFinished};
+use crate::observer::{Outcome, QueryFinished};
 
 /// The span's name until the sampler has kept it, and its last-resort name.
 pub(crate) const FALLBACK_NAME: &str = "postgresql";

@@ -12,8 +12,9 @@ use pgscope_otel::{SpanCounters, TraceOptions, TraceSettings, Tracing};
 use super::tests::Collect;
 use super::{ServerAddress, SpanObserver};
 use crate::clock::WallClock;
-use crate::event::{ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
-use crate::observer::Observer;
+use crate::observer::{
+    ConnectionInfo, Event, Observer, Outcome, Protocol, QueryFinished, Statement,
+};
 use crate::recorder::{Recorder, RecorderSettings};
 
 const T0_MS: u64 = 1_714_564_830_000;

@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use super::SpanExport;
-use crate::event::Event;
-use crate::observer::Observer;
+use crate::observer::{Event, Observer};
 
 /// The span export in force, if any.
 #[derive(Debug, Default)]

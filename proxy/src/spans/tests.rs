@@ -14,7 +14,7 @@ use pgscope_otel::{SamplerSpec, SpanCounters, TraceOptions, TraceSettings, Traci
 
 use super::*;
 use crate::clock::WallClock;
-use crate::event::{ConnectionInfo, Protocol, Statement};
+use crate::observer::{ConnectionInfo, Protocol, Statement};
 use crate::recorder::RecorderSettings;
 use crate::shape::Shapes;
 
@@ -224,7 +224,7 @@ fn skipped_requests_get_a_span_marked_skipped() {
 fn batched_statements_are_marked_and_others_are_not() {
     let mut batched = query("SELECT 1", Outcome::Ok, Some(1));
     batched.batched = true;
-    batched.batch = Some(crate::event::Batch {
+    batched.batch = Some(crate::observer::Batch {
         duration: std::time::Duration::from_millis(250),
         statements: 2,
     });
@@ -401,7 +401,7 @@ fn long_query_texts_are_cut_to_the_recorders_limit_by_the_recorders_rule() {
         Harness::with_text_limit(SamplerSpec::AlwaysOn, 100).run(&[query(&sql, Outcome::Ok, None)]);
     let text = attributes(&spans[0])["db.query.text"].as_str().into_owned();
     let analysis = pgscope_fingerprint::analyze(&sql);
-    assert_eq!(text, crate::observer::cut(&analysis.normalized, 100));
+    assert_eq!(text, crate::shape::cut(&analysis.normalized, 100));
     assert!(text.len() <= 100 && text.ends_with('…'), "{text}");
 }
 

@@ -47,7 +47,7 @@ use pgscope_protocol::tag::{backend as bt, frontend as ft};
 
 mod responses;
 
-use crate::event::{ConnectionInfo, Event, Statement};
+use crate::observer::{ConnectionInfo, Event, Statement};
 
 /// Client message types whose bodies the tracker reads; the others' bodies go by unread and
 /// they reach the tracker as their fieldless view or `Unread`
@@ -92,7 +92,7 @@ enum Kind {
     /// A simple query: the statement running now and those after it. `batched` when it held
     /// more than one statement: the server sends their results in one burst at the end, so
     /// their latencies cannot be told apart; their events are `held` until `ReadyForQuery`,
-    /// which gives them the whole query's time ([`crate::event::Batch`]).
+    /// which gives them the whole query's time ([`crate::observer::Batch`]).
     Simple {
         current: Option<Arc<Statement>>,
         rest: VecDeque<Arc<Statement>>,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Kind, Pending, Tracker};
-use crate::event::{Batch, ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
+use crate::observer::{Batch, ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
 
 impl Tracker {
     /// Pops requests up to the first one `is_target` accepts; any before it missed their
