@@ -50,6 +50,7 @@ fn fixture(i: usize) -> Fixture {
                 start_ms: w * WIDTH_MS,
                 width_ms: WIDTH_MS,
                 calls: 50,
+                p10_ms: base * 0.8,
                 p50_ms: base,
                 p95_ms: base * 1.8,
                 rows_per_call: 1.0,

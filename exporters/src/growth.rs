@@ -225,12 +225,16 @@ pub struct Flag {
     pub table: Option<String>,
     /// Its size ratio over the windows used.
     pub growth: Option<f64>,
-    /// Elasticity of p50 to the table's size (pure power law).
+    /// Elasticity of p50 to the table's size (pure power law): evidence, not decided on.
     pub p50_elasticity: Option<Elasticity>,
-    /// Fixed per-call part of the median, ms (median = fixed + b·size^k).
+    /// Elasticity of p10 (each window's fastest tenth of calls, the least delayed by
+    /// contention) to the table's size (pure power law); growth needs its interval above 0.
+    #[serde(default)]
+    pub p10_elasticity: Option<Elasticity>,
+    /// Fixed per-call part of the p10, ms (p10 = fixed + b·size^k).
     #[serde(default)]
     pub fixed_cost_ms: Option<f64>,
-    /// Elasticity `k` of the size-dependent part of the median: what growth is decided on.
+    /// Elasticity `k` of the size-dependent part of the p10: what growth is decided on.
     #[serde(default)]
     pub variable_elasticity: Option<Elasticity>,
     /// Elasticity of p95 to the table's size.

@@ -10,7 +10,15 @@
 //! cargo run -p pgscope-tests --example growth_replay -- run.json [query prefix to trace]
 //! ```
 //!
-//! With a query prefix, every round's verdict on that query is printed to stderr.
+//! With a query prefix, every round's verdict on that query is printed to stderr. After the
+//! first flags it prints, per query whose plan is a bounded index probe, in how many rounds the
+//! detector alone said scan growth (the monitor's plan check turns those into observations):
+//! how clean the decision is without the plan.
+//!
+//! Two variables replay other rules on the same dump: `PGSCOPE_TEST_REPLAY_FLOOR=p50_ms` decides
+//! growth on the windows' medians (the rule before the p10; any latency field of the dump's
+//! windows can be named), `PGSCOPE_TEST_REPLAY_MIN_GROWN=1` lets one window at the grown size
+//! decide (the detector's `min_grown_windows`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -58,6 +66,7 @@ fn number(v: &Value) -> f64 {
 }
 
 fn recorded(dump: &Value) -> Vec<Recorded> {
+    let floor = std::env::var("PGSCOPE_TEST_REPLAY_FLOOR").unwrap_or_else(|_| "p10_ms".into());
     let queries: HashMap<&str, &str> = dump["fingerprints"]["fingerprints"]
         .as_array()
         .into_iter()
@@ -83,6 +92,7 @@ fn recorded(dump: &Value) -> Vec<Recorded> {
                 start_ms: p["start_ms"].as_u64().unwrap_or(0),
                 width_ms: p["width_ms"].as_u64().unwrap_or(WINDOW_MS),
                 calls: p["calls"].as_u64().unwrap_or(0),
+                p10_ms: number(&p[floor.as_str()]),
                 p50_ms: number(&p["p50_ms"]),
                 p95_ms: number(&p["p95_ms"]),
                 rows_per_call: number(&p["rows_per_call"]),
@@ -120,6 +130,10 @@ fn main() {
     let recorded = recorded(&dump);
     let settings = Settings {
         sample_slack_ms: INTERVAL_MS + WINDOW_MS,
+        min_grown_windows: std::env::var("PGSCOPE_TEST_REPLAY_MIN_GROWN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Settings::default().min_grown_windows),
         ..Settings::default()
     };
     let end = sizes.last().map_or(started, |s| s[0]);
@@ -127,6 +141,7 @@ fn main() {
     let mut first: BTreeMap<usize, (f64, BTreeSet<String>)> = BTreeMap::new();
     let mut open: HashMap<usize, u32> = HashMap::new();
     let mut pending: HashMap<usize, (u64, u32)> = HashMap::new();
+    let mut stopped_by_plan: BTreeMap<usize, u32> = BTreeMap::new();
     let mut now = started + INTERVAL_MS as f64;
     while now <= end {
         if let Some(latest) = sizes.iter().take_while(|s| s[0] <= now).last() {
@@ -169,7 +184,10 @@ fn main() {
             }
             let Some(finding) = finding else { continue };
             let class = match finding.class {
-                Class::ScanGrowth if bounded => continue,
+                Class::ScanGrowth if bounded => {
+                    *stopped_by_plan.entry(recorded[i].case).or_insert(0u32) += 1;
+                    continue;
+                }
                 Class::TailLatencyRose => continue,
                 class => class,
             };
@@ -212,6 +230,12 @@ fn main() {
             expected.unwrap_or("nothing"),
             (at - started) / 1000.0,
             (at - passed) / WINDOW_MS as f64,
+        );
+    }
+    for (case, rounds) in &stopped_by_plan {
+        println!(
+            "{:42} scan growth before the plan check in {rounds} rounds",
+            CASES[*case].0
         );
     }
 }

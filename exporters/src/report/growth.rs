@@ -33,11 +33,17 @@ pub(super) fn figures(flag: &Flag) -> String {
     let mut parts = Vec::new();
     if let Some(e) = flag.variable_elasticity {
         parts.push(format!(
-            "median elasticity of the size-dependent part {:.2} [{:.2}, {:.2}] above {} ms fixed",
+            "p10 elasticity of the size-dependent part {:.2} [{:.2}, {:.2}] above {} ms fixed",
             e.value,
             e.low,
             e.high,
             fmt_ms(flag.fixed_cost_ms.unwrap_or(0.0))
+        ));
+    }
+    if let Some(e) = flag.p10_elasticity {
+        parts.push(format!(
+            "p10 elasticity {:.2} [{:.2}, {:.2}]",
+            e.value, e.low, e.high
         ));
     }
     if let Some(e) = flag.p50_elasticity {

@@ -20,6 +20,7 @@ fn point(figures: &WindowFigures) -> WindowPoint {
         rows_per_call: (figures.rows_per_call() * 1000.0).round() / 1000.0,
         total_ms: ms(figures.total_us),
         mean_ms: ms_f(figures.mean_us()),
+        p10_ms: ms(figures.p10_us),
         p50_ms: ms(figures.p50_us),
         p95_ms: ms(figures.p95_us),
         p99_ms: ms(figures.p99_us),

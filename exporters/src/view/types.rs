@@ -128,6 +128,9 @@ pub struct WindowPoint {
     pub total_ms: f64,
     /// Mean latency of the timed calls, ms.
     pub mean_ms: f64,
+    /// 10th percentile, ms (the fastest tenth of the calls).
+    #[serde(default)]
+    pub p10_ms: f64,
     /// Median latency, ms.
     pub p50_ms: f64,
     /// 95th percentile, ms.

@@ -74,8 +74,8 @@ fn access(plan: &Plan) -> String {
 pub fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
     let table = f.table.as_deref().unwrap_or("?");
     let growth = f.growth.unwrap_or(1.0);
-    let median = figure(
-        "median latency elasticity of its size-dependent part",
+    let floor = figure(
+        "p10 latency elasticity of its size-dependent part",
         f.variable_elasticity,
     );
     let fixed = f.fixed_ms.unwrap_or(0.0);
@@ -89,13 +89,13 @@ pub fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
                 _ => String::new(),
             };
             format!(
-                "{table} grew {growth:.1}x and the median call followed it ({median}, above a \
-                 fixed {fixed:.2} ms per call) while rows per call stayed flat: work per call \
+                "{table} grew {growth:.1}x and even its fastest calls followed it ({floor}, above \
+                 a fixed {fixed:.2} ms per call) while rows per call stayed flat: work per call \
                  scales with the table{scan}"
             )
         }
         Class::ResultGrowth => format!(
-            "{table} grew {growth:.1}x and rows per call grew with it ({}; {median}): the query \
+            "{table} grew {growth:.1}x and rows per call grew with it ({}; {floor}): the query \
              returns more and more rows",
             figure("rows elasticity", f.rows_elasticity)
         ),
@@ -106,10 +106,7 @@ pub fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
                      is not scan growth",
                     access(p)
                 ),
-                _ => format!(
-                    " ({})",
-                    figure("median latency elasticity", f.p50_elasticity)
-                ),
+                _ => format!(" ({})", figure("p10 latency elasticity", f.p10_elasticity)),
             };
             format!(
                 "{table} grew {growth:.1}x and the tail followed it ({}) but not the typical \
@@ -183,6 +180,7 @@ pub fn flag_of(input: FlagInput<'_>) -> Flag {
         table: f.table.clone(),
         growth: f.growth,
         p50_elasticity: elasticity(f.p50_elasticity),
+        p10_elasticity: elasticity(f.p10_elasticity),
         fixed_cost_ms: f.fixed_ms,
         variable_elasticity: elasticity(f.variable_elasticity),
         p95_elasticity: elasticity(f.p95_elasticity),

@@ -377,6 +377,7 @@ fn window_samples(s: &WindowSeries) -> Vec<WindowSample> {
             start_ms: w.start_ms,
             width_ms: w.width_ms,
             calls: w.calls,
+            p10_ms: w.p10_us as f64 / 1000.0,
             p50_ms: w.p50_us as f64 / 1000.0,
             p95_ms: w.p95_us as f64 / 1000.0,
             rows_per_call: w.rows_per_call(),

@@ -97,6 +97,7 @@ mod tests {
                 start_ms: i * WIDTH,
                 width_ms: WIDTH,
                 calls: 100,
+                p10_ms: p50(i),
                 p50_ms: p50(i),
                 p95_ms: p50(i) * 1.5,
                 rows_per_call: 1.0,
