@@ -155,7 +155,12 @@ pub(crate) fn read_block(
     if crc32fast::hash(&frame) != crc {
         return Err(Error::corrupt(offset, "block checksum mismatch"));
     }
-    let mut content = Vec::new();
+    // The frame says its content's size (the writer sets it): take room for it at once rather
+    // than growing the buffer as the content comes out.
+    let mut content = match zstd::zstd_safe::get_frame_content_size(&frame) {
+        Ok(Some(size)) if size <= MAX_CONTENT => Vec::with_capacity(size as usize + 1),
+        _ => Vec::new(),
+    };
     let decoder = zstd::stream::read::Decoder::with_buffer(&frame[..])
         .map_err(|e| Error::corrupt(offset, format!("zstd: {e}")))?;
     decoder

@@ -124,8 +124,14 @@ impl<'a> Message<'a> for FrontendMessage<'a> {
 impl<'a> FrontendMessage<'a> {
     /// Decodes `frame` as a client message.
     pub fn parse(frame: &'a Frame) -> Result<Self, ProtocolError> {
-        let mut r = Reader::new(frame.tag, frame.body());
-        let msg = match frame.tag {
+        Self::parse_body(frame.tag, frame.body())
+    }
+
+    /// Decodes a client message of type `tag` from its body (the bytes after the type byte and
+    /// the length field), as kept apart from its header by a capture.
+    pub fn parse_body(tag: u8, body: &'a [u8]) -> Result<Self, ProtocolError> {
+        let mut r = Reader::new(tag, body);
+        let msg = match tag {
             b'Q' => FrontendMessage::Query {
                 sql: r.cstr("query string has no NUL terminator")?,
             },

@@ -1,8 +1,7 @@
 //! One replayed session on its own connection: the steps of its [`Plan`] written at their
-//! (scaled) times, every server byte fed to a [`Session`] — the proxy's own state machine, so
-//! responses are matched to statements exactly as the proxy matches them and each finished
-//! statement reaches the replay's recorder as a `QueryFinished` event — and a stalled wait
-//! reported and cancelled.
+//! (scaled) times, every server byte read into its [`Answers`] — which matches the responses to
+//! the plan's statements as the proxy's session tracker does and records each finished
+//! statement in the replay's recorder — and a stalled wait reported and cancelled.
 //!
 //! **Time.** A step due at capture offset `at` is written at `start + (at - zero) / speed +
 //! lag`, where `lag` grows by however late a wait for the server made a step: when the
@@ -26,11 +25,12 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWrite};
 
+use super::answers::{Answers, Sink};
 use super::connect::{self, Login};
 use super::plan::{Plan, Step};
+use super::script::Expect;
 use super::{Context, ReplayError, Stall};
-use crate::observer::Observer;
-use crate::session::{Action, Output, Session, SessionConfig};
+use crate::observer::ConnectionInfo;
 use crate::tls::ServerStream;
 
 /// Bytes read from the server at a time.
@@ -49,17 +49,16 @@ pub(crate) struct Job {
     pub(crate) login: Login,
     /// When the session connected in the capture.
     pub(crate) connected_at: Duration,
-    /// What to send.
-    pub(crate) plan: Plan,
+    /// What to send (shared by the `--multiply` copies).
+    pub(crate) plan: Arc<Plan>,
 }
 
-/// A session's connection and state machine.
+/// A session's connection and what it has read of the server's answers.
 struct Live<'a> {
     ctx: &'a Context,
     job: &'a Job,
     stream: ServerStream,
-    session: Session,
-    out: Output,
+    answers: Answers<'a, 'a>,
     buf: BytesMut,
     /// When the server last sent something (or the wait began).
     progress: Instant,
@@ -70,27 +69,22 @@ struct Live<'a> {
 pub(crate) async fn run(ctx: Arc<Context>, job: Job) -> Result<(), ReplayError> {
     let start = ctx.due(job.connected_at, Duration::ZERO);
     tokio::time::sleep_until(start.into()).await;
-    let mut session = Session::new(SessionConfig {
-        flush_pipelines: false,
-        ..SessionConfig::default()
-    });
-    let mut out = Output::default();
-    let mut startup = BytesMut::from(&job.labels.startup()[..]);
-    session.on_client_startup(&mut startup, &mut out);
-    if out.action != Some(Action::Connect) {
-        return Err(ReplayError::Connect(
-            "the captured startup parameters were refused".into(),
-        ));
-    }
-    out.clear();
     let opened = connect::open(&ctx.connector, &job.login).await?;
-    session.on_upstream_connected(false);
+    let sink = Sink {
+        recorder: &ctx.recorder,
+        shapes: &ctx.shapes,
+        connection: Arc::new(ConnectionInfo {
+            database: job.labels.database.as_str().into(),
+            user: job.labels.user.as_str().into(),
+            application_name: job.labels.application.as_str().into(),
+            capture: None,
+        }),
+    };
     let mut live = Live {
         ctx: &ctx,
         job: &job,
         stream: opened.stream,
-        session,
-        out,
+        answers: Answers::new(sink),
         buf: BytesMut::with_capacity(READ_SIZE),
         progress: Instant::now(),
         closed: false,
@@ -100,7 +94,7 @@ pub(crate) async fn run(ctx: Arc<Context>, job: Job) -> Result<(), ReplayError> 
     let mut early = BytesMut::from(&opened.rest[..]);
     live.on_server(opened.rest);
     let ready_by = tokio::time::Instant::now() + connect::AUTH_TIMEOUT;
-    while !live.session.is_ready() {
+    while !live.answers.is_ready() {
         if live.closed {
             return Err(connect::refusal(&early));
         }
@@ -120,7 +114,7 @@ pub(crate) async fn run(ctx: Arc<Context>, job: Job) -> Result<(), ReplayError> 
     result
 }
 
-impl Live<'_> {
+impl<'a> Live<'a> {
     async fn steps(&mut self) -> Result<(), ReplayError> {
         let mut lag = Duration::ZERO;
         let mut terminated = false;
@@ -131,6 +125,7 @@ impl Live<'_> {
                     wait,
                     bytes,
                     terminates,
+                    expects,
                 } => {
                     if *wait {
                         self.settle().await?;
@@ -138,7 +133,8 @@ impl Live<'_> {
                         lag += Instant::now().saturating_duration_since(due);
                     }
                     self.until(self.ctx.due(*at, lag)).await?;
-                    self.write(bytes).await?;
+                    let plan: &'a Plan = &self.job.plan;
+                    self.write(bytes, &plan.expects[expects.clone()]).await?;
                     self.ctx.counters.steps.fetch_add(1, Ordering::Relaxed);
                     if *terminates {
                         terminated = true;
@@ -156,7 +152,7 @@ impl Live<'_> {
         }
         if !terminated && !self.closed {
             self.settle().await?;
-            self.write(&pgscope_protocol::encode::frontend::terminate())
+            self.write(&pgscope_protocol::encode::frontend::terminate(), &[])
                 .await?;
         }
         // Read what is left until the server closes (after Terminate, at once).
@@ -172,21 +168,12 @@ impl Live<'_> {
         Ok(())
     }
 
-    /// Feeds server bytes to the session and its events to the recorder.
+    /// Feeds server bytes to the answers.
     fn on_server(&mut self, chunk: Bytes) {
         if chunk.is_empty() {
             return;
         }
-        self.session
-            .on_server_data(chunk, Instant::now(), &mut self.out);
-        self.flush_events();
-    }
-
-    fn flush_events(&mut self) {
-        for event in &self.out.events {
-            self.ctx.recorder.observe(event);
-        }
-        self.out.clear();
+        self.answers.on_read(chunk, Instant::now());
     }
 
     /// Reads one chunk from the server and returns it (empty once the server has closed).
@@ -226,29 +213,16 @@ impl Live<'_> {
         Ok(())
     }
 
-    /// Writes `bytes` (one or more whole messages) through the session, reading what the
-    /// server sends meanwhile: a step whose answers outgrow the socket buffers before it is
+    /// Writes `bytes` (one or more whole messages, answered as `expects` says), reading what
+    /// the server sends meanwhile: a step whose answers outgrow the socket buffers before it is
     /// written whole (a long pipeline of large results) cannot deadlock the two sides, each
     /// blocked writing to the other.
-    async fn write(&mut self, bytes: &Bytes) -> Result<(), ReplayError> {
+    async fn write(&mut self, bytes: &[u8], expects: &'a [Expect]) -> Result<(), ReplayError> {
         if self.closed {
             return Ok(());
         }
-        self.session
-            .on_client_data(bytes.clone(), Instant::now(), &mut self.out);
-        // The chunks' vector goes back to `out` afterwards, keeping its allocation.
-        let mut chunks = std::mem::take(&mut self.out.to_server);
-        self.flush_events();
-        let mut result = Ok(());
-        for chunk in &chunks {
-            result = self.send(chunk).await;
-            if result.is_err() || self.closed {
-                break;
-            }
-        }
-        chunks.clear();
-        self.out.to_server = chunks;
-        result
+        self.answers.on_written(expects, Instant::now());
+        self.send(bytes).await
     }
 
     /// Writes `data` and flushes it; whenever the socket takes no more, reads from the server.
@@ -288,7 +262,7 @@ impl Live<'_> {
     async fn settle(&mut self) -> Result<(), ReplayError> {
         self.progress = Instant::now();
         let mut checked = self.progress;
-        while !self.closed && self.session.in_flight() > 0 && !self.session.copy_in() {
+        while !self.closed && self.answers.in_flight() > 0 && !self.answers.copy_in() {
             let Some(timeout) = self.ctx.stall_timeout else {
                 self.read().await?;
                 continue;
@@ -310,7 +284,7 @@ impl Live<'_> {
     /// The session has waited `--stall-timeout` without a byte: if its backend waits on a
     /// lock, report the stall and cancel the statement.
     async fn check_stall(&mut self) {
-        let Some((pid, _)) = self.session.backend_key() else {
+        let Some((pid, _)) = self.answers.backend_key() else {
             return;
         };
         let sql = format!("SELECT wait_event_type FROM pg_stat_activity WHERE pid = {pid}");
@@ -350,7 +324,7 @@ impl Live<'_> {
 
     /// Sends a `CancelRequest` for the session's running statement.
     async fn cancel(&mut self) {
-        let Some((pid, key)) = self.session.backend_key() else {
+        let Some((pid, key)) = self.answers.backend_key() else {
             return;
         };
         let key = key.clone();
@@ -361,9 +335,6 @@ impl Live<'_> {
 
     /// The connection is done: requests still in flight are resolved as skipped.
     fn finish(&mut self) {
-        let label = self.ctx.connector.label().to_owned();
-        self.session
-            .on_server_closed(&label, Instant::now(), &mut self.out);
-        self.flush_events();
+        self.answers.abandon(Instant::now());
     }
 }

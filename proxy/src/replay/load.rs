@@ -13,17 +13,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use pgscope_capture::{self as cap, Reader, Record};
-use pgscope_exporters::{QueryInfo, Sample, SampleOutcome};
+use pgscope_exporters::{Sample, SampleOutcome};
 use pgscope_fingerprint::{split_statements_with, ConformingStrings};
 use pgscope_protocol::frontend::FrontendMessage;
-use pgscope_protocol::Frame;
 
-use super::model::{Baseline, Capture, CapturedSession, Message, Payload};
-use crate::shape::Shapes;
+use super::model::{Answered, Baseline, Capture, CapturedSession, Message, Payload, Sent};
+use crate::shape::{Shape, Shapes};
 
 /// A loaded capture and what the reader warned about.
 #[derive(Debug)]
@@ -80,16 +79,16 @@ pub fn load(path: &Path, shapes: &Shapes) -> Result<Loaded, LoadError> {
     Ok(builder.finish(shapes))
 }
 
-/// A session being read, with the settings its statements are analysed under.
+/// A session being read.
 struct Open {
     session: CapturedSession,
-    strings: ConformingStrings,
 }
 
 #[derive(Default)]
 struct Builder {
     sessions: Vec<Open>,
-    by_id: HashMap<u64, usize>,
+    /// Session ids to their index (foldhash: one lookup per record).
+    by_id: HashMap<u64, usize, foldhash::fast::RandomState>,
     /// Outcomes, with the index of their session.
     outcomes: Vec<(usize, cap::StatementOutcome, u64)>,
     warnings: Vec<String>,
@@ -126,8 +125,9 @@ impl Builder {
                         user: start.user,
                         application: start.application_name,
                         messages: Vec::new(),
+                        strings,
+                        answered: Vec::new(),
                     },
-                    strings,
                 });
             }
             Record::Frontend(message) => match self.by_id.get(&message.session) {
@@ -147,7 +147,17 @@ impl Builder {
                 }
             }
             Record::Outcome(outcome) => match self.by_id.get(&outcome.session) {
-                Some(&i) => self.outcomes.push((i, outcome, started_ms)),
+                Some(&i) => {
+                    self.sessions[i].session.answered.push(Answered {
+                        sent: match outcome.protocol {
+                            cap::Protocol::Simple => Sent::Simple,
+                            cap::Protocol::Extended => Sent::Extended,
+                            cap::Protocol::Prepare => Sent::Prepare,
+                        },
+                        fingerprint: outcome.fingerprint,
+                    });
+                    self.outcomes.push((i, outcome, started_ms));
+                }
                 None => self.orphans += 1,
             },
             Record::Dropped(dropped) => self.dropped += dropped.records,
@@ -161,18 +171,34 @@ impl Builder {
             .iter()
             .map(|(_, o, _)| o.fingerprint)
             .collect();
-        let infos = texts(&self.sessions, shapes, wanted);
+        let known = texts(&self.sessions, shapes, wanted);
+        // Each session's labels, shared by its statements.
+        let labels: Vec<[Arc<str>; 3]> = self
+            .sessions
+            .iter()
+            .map(|open| {
+                let s = &open.session;
+                [
+                    s.database.as_str().into(),
+                    s.user.as_str().into(),
+                    s.application.as_str().into(),
+                ]
+            })
+            .collect();
         let baseline = self
             .outcomes
             .iter()
             .map(|(i, outcome, started_ms)| {
-                let session = &self.sessions[*i].session;
+                let [database, user, application] = &labels[*i];
                 Baseline {
                     fingerprint: outcome.fingerprint,
-                    info: infos.get(&outcome.fingerprint).cloned().unwrap_or_default(),
-                    database: session.database.clone(),
-                    user: session.user.clone(),
-                    application: session.application.clone(),
+                    info: known
+                        .get(&outcome.fingerprint)
+                        .map(|shape| shape.info.clone())
+                        .unwrap_or_default(),
+                    database: Arc::clone(database),
+                    user: Arc::clone(user),
+                    application: Arc::clone(application),
                     sample: Sample {
                         at_ms: started_ms + outcome.at / 1000,
                         latency_us: outcome.latency_micros,
@@ -208,58 +234,55 @@ impl Builder {
                 sessions: self.sessions.into_iter().map(|open| open.session).collect(),
                 baseline,
                 duration: offset(self.last_at),
+                known,
             },
             warnings: self.warnings,
         }
     }
 }
 
-/// The report's texts for the `wanted` fingerprints (the baseline's), from the statements the
-/// capture holds: analysed in order until every wanted fingerprint has its text, so a capture
-/// of a few shapes repeated many times costs a few analyses, not one per statement.
-fn texts(sessions: &[Open], shapes: &Shapes, mut wanted: HashSet<u64>) -> HashMap<u64, QueryInfo> {
-    let mut infos = HashMap::new();
+/// The shapes of the `wanted` fingerprints (the baseline's) — the report's texts, and what
+/// replayed statements are recorded under — from the statements the capture holds: analysed in
+/// order until every wanted fingerprint has its shape, so a capture of a few shapes repeated
+/// many times costs a few analyses, not one per statement.
+fn texts(sessions: &[Open], shapes: &Shapes, mut wanted: HashSet<u64>) -> HashMap<u64, Arc<Shape>> {
+    let mut known = HashMap::new();
     if wanted.is_empty() {
-        return infos;
+        return known;
     }
-    let mut add = |sql: &str, strings: ConformingStrings, infos: &mut HashMap<u64, QueryInfo>| {
+    let mut add = |sql: &str, strings: ConformingStrings, known: &mut HashMap<u64, Arc<Shape>>| {
         let shape = shapes.analyze_with(sql, strings);
         if wanted.remove(&shape.fingerprint.0) {
-            infos.insert(shape.fingerprint.0, shape.info.clone());
+            known.insert(shape.fingerprint.0, shape);
         }
         wanted.is_empty()
     };
     for open in sessions {
+        let strings = open.session.strings;
         for message in &open.session.messages {
-            let Payload::Frontend { tag, .. } = &message.payload else {
+            let Payload::Frontend { tag, body } = &message.payload else {
                 continue;
             };
             if !matches!(tag, b'Q' | b'P') {
                 continue;
             }
-            let mut wire = BytesMut::new();
-            message.put_wire(&mut wire);
-            let frame = Frame {
-                tag: *tag,
-                bytes: wire.freeze(),
-            };
-            match FrontendMessage::parse(&frame) {
+            match FrontendMessage::parse_body(*tag, body) {
                 Ok(FrontendMessage::Query { sql }) => {
                     let sql = String::from_utf8_lossy(sql);
-                    for statement in split_statements_with(&sql, open.strings) {
-                        if add(statement, open.strings, &mut infos) {
-                            return infos;
+                    for statement in split_statements_with(&sql, strings) {
+                        if add(statement, strings, &mut known) {
+                            return known;
                         }
                     }
                 }
                 Ok(FrontendMessage::Parse { sql, .. })
-                    if add(&String::from_utf8_lossy(sql), open.strings, &mut infos) =>
+                    if add(&String::from_utf8_lossy(sql), strings, &mut known) =>
                 {
-                    return infos;
+                    return known;
                 }
                 _ => {}
             }
         }
     }
-    infos
+    known
 }

@@ -8,26 +8,31 @@
 //!   answered each statement). The capture file's reader is mapped onto it in [`load`]; the
 //!   engine does not know the file format.
 //! - [`plan`]: a captured session becomes steps — bytes to write at a time, and where to wait
-//!   for the server — with `--read-only`'s whole-request filtering.
+//!   for the server — with `--read-only`'s whole-request filtering; [`script`] works out what
+//!   the server answers each message with and which statement (with its captured fingerprint)
+//!   each answer finishes.
 //! - [`connect`]: TLS (the proxy's own upstream connector), startup and authentication
 //!   (SCRAM-SHA-256 and md5 from `postgres-protocol`).
-//! - [`drive`]: one task per replayed session; the server's answers go through the proxy's
-//!   own [`Session`](crate::session::Session) state machine, so statements are matched to
-//!   responses — simple, extended, pipelined, COPY, errors skipping to `Sync` — exactly as the
-//!   proxy matches them, and each finished statement is recorded in a [`Recorder`] as the proxy
-//!   records it. Stalls on locks are detected and cancelled there.
+//! - [`drive`]: one task per replayed session, writing its steps; [`answers`] reads the
+//!   server's answers with the protocol crate's decoder and matches them to the plan's
+//!   statements as the proxy's session tracker matches them — simple, extended, pipelined,
+//!   COPY, errors skipping to `Sync` — recording each finished statement in a [`Recorder`] as
+//!   the proxy records it, under its captured fingerprint. Stalls on locks are detected and
+//!   cancelled there.
 //! - [`compare`]: the replay's recorder against the capture's baseline, as the report that
 //!   `pgscope report --baseline` renders.
 //!
 //! Sessions start at their captured offsets (scaled by `--speed`); `--multiply N` runs N copies
 //! of each, started together.
 
+mod answers;
 pub mod compare;
 pub mod connect;
 pub mod drive;
 pub mod load;
 pub mod model;
 pub mod plan;
+mod script;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -148,6 +153,8 @@ pub struct Counters {
 pub(crate) struct Context {
     connector: UpstreamConnector,
     recorder: Arc<Recorder>,
+    /// Analyses the statements the capture gave no fingerprint.
+    shapes: Arc<Shapes>,
     speed: Speed,
     /// When the replay started, and the capture offset that maps to it.
     start: Instant,
@@ -182,6 +189,7 @@ pub struct Replay {
     jobs: Vec<drive::Job>,
     options: Options,
     recorder: Arc<Recorder>,
+    shapes: Arc<Shapes>,
     counters: Arc<Counters>,
     skipped_requests: u64,
     total_steps: u64,
@@ -225,7 +233,11 @@ impl Replay {
         let mut skipped_requests = 0;
         let mut total_steps = 0;
         for session in &capture.sessions {
-            let plan = plan::plan(session, options.read_only.then_some(&*shapes));
+            let plan = Arc::new(plan::plan(
+                session,
+                &capture.known,
+                options.read_only.then_some(&*shapes),
+            ));
             let labels = Login {
                 user: session.user.clone(),
                 database: session.database.clone(),
@@ -243,7 +255,7 @@ impl Replay {
                     labels: labels.clone(),
                     login: login.clone(),
                     connected_at: session.connected_at,
-                    plan: plan.clone(),
+                    plan: Arc::clone(&plan),
                 });
             }
         }
@@ -251,6 +263,7 @@ impl Replay {
             jobs,
             options,
             recorder,
+            shapes,
             counters: Arc::default(),
             skipped_requests,
             total_steps,
@@ -281,6 +294,7 @@ impl Replay {
         let ctx = Arc::new(Context {
             connector,
             recorder: Arc::clone(&self.recorder),
+            shapes: self.shapes,
             speed: self.options.speed,
             start,
             zero: self.zero,

@@ -7,10 +7,15 @@
 //! reader maps its records onto these types (`replay::load`); the engine knows nothing of the
 //! file format.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use pgscope_exporters::{QueryInfo, Sample};
+use pgscope_fingerprint::ConformingStrings;
+
+use crate::shape::Shape;
 
 /// A whole capture, ready to replay.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +26,10 @@ pub struct Capture {
     pub baseline: Vec<Baseline>,
     /// How long the capture lasted (its first to its last record).
     pub duration: Duration,
+    /// The shapes of the baseline's fingerprints, each analysed once from a text the capture
+    /// holds: what replayed statements are recorded under when the capture says which
+    /// fingerprint they had ([`CapturedSession::answered`]).
+    pub known: HashMap<u64, Arc<Shape>>,
 }
 
 /// One client session of a capture.
@@ -38,6 +47,34 @@ pub struct CapturedSession {
     pub application: String,
     /// Every message it sent after authentication, in order.
     pub messages: Vec<Message>,
+    /// The server's `standard_conforming_strings` when the session started: how its statements'
+    /// literals are read when one has to be analysed again.
+    pub strings: ConformingStrings,
+    /// The fingerprint of every statement the server answered during the capture, in the order
+    /// of the answers (the session's part of the [`Baseline`]), with how it was sent: the plan
+    /// gives each replayed statement its captured fingerprint from these instead of analysing
+    /// its text again (`replay::script`). Empty when unknown: then texts are analysed.
+    pub answered: Vec<Answered>,
+}
+
+/// How a captured statement was sent, as far as matching it with its message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// One statement of a simple `Query`.
+    Simple,
+    /// An `Execute`.
+    Extended,
+    /// A `Parse`, `Bind` or `Describe` that failed before anything ran.
+    Prepare,
+}
+
+/// One statement the server answered during the capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    /// How it was sent.
+    pub sent: Sent,
+    /// Its fingerprint.
+    pub fingerprint: u64,
 }
 
 /// What a session sent, and when.
@@ -111,12 +148,12 @@ pub struct Baseline {
     pub fingerprint: u64,
     /// Its normalized text and analysis.
     pub info: QueryInfo,
-    /// The session's database.
-    pub database: String,
+    /// The session's database (shared by its statements).
+    pub database: Arc<str>,
     /// The session's user.
-    pub user: String,
+    pub user: Arc<str>,
     /// The session's application_name when the statement ran.
-    pub application: String,
+    pub application: Arc<str>,
     /// Latency, rows, outcome.
     pub sample: Sample,
 }

@@ -13,6 +13,10 @@
 //! Consecutive messages sent within [`COALESCE`] of each other and not separated by a wait are
 //! written together, as the client's own write would have carried them.
 //!
+//! **Answers.** Each step carries what the server will answer its messages with
+//! ([`Expect`], from [`script`](super::script)), so that the replay matches the answers to
+//! statements without analysing their texts again.
+//!
 //! **Read-only.** A request is left out, whole, when it would write: a `Query` any of whose
 //! statements writes (the fingerprint crate's [`Operation::writes`], `COPY … TO` counted as a
 //! read), a batch that parses a writing statement or binds or describes a statement whose
@@ -20,18 +24,20 @@
 //! request is never cut in half, so the stream the server sees stays well-formed: a `Bind` of a
 //! statement whose `Parse` was dropped is dropped with its batch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pgscope_fingerprint::{split_statements, ConformingStrings, Operation};
 
-use crate::shape::Shapes;
+use crate::shape::{Shape, Shapes};
 use pgscope_protocol::frontend::FrontendMessage;
 use pgscope_protocol::tag::frontend as ft;
-use pgscope_protocol::Frame;
 
 use super::model::{CapturedSession, Message, Payload};
+use super::script::{self, Expect};
 
 /// Messages sent at most this far apart (and not separated by a wait) are written together.
 pub(crate) const COALESCE: Duration = Duration::from_millis(1);
@@ -50,6 +56,8 @@ pub(crate) enum Step {
         bytes: Bytes,
         /// Whether the last message is `Terminate`.
         terminates: bool,
+        /// What the server answers the messages with: a range of [`Plan::expects`].
+        expects: Range<usize>,
     },
     /// Send a `CancelRequest` for the session's running query at `at`.
     Cancel {
@@ -59,22 +67,20 @@ pub(crate) enum Step {
 }
 
 /// A session's plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Plan {
     /// The steps, in order.
     pub(crate) steps: Vec<Step>,
+    /// What the server answers the steps' messages with, in order.
+    pub(crate) expects: Vec<Expect>,
     /// Requests left out by `--read-only`.
     pub(crate) skipped_requests: u64,
 }
 
-/// One request: consecutive messages the server answers as a unit.
-struct Request<'a> {
-    messages: Vec<&'a Message>,
-}
-
-/// Cuts the messages into requests (see the module documentation).
-fn requests(messages: &[Message]) -> Vec<Request<'_>> {
-    let mut out: Vec<Request<'_>> = Vec::new();
+/// Cuts the messages into requests — consecutive messages the server answers as a unit — (see
+/// the module documentation), as ranges of `messages`.
+fn requests(messages: &[Message]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
     // What the open request accepts next: nothing, only COPY messages (after a Query), or
     // anything up to its Sync (an extended-protocol batch).
     #[derive(PartialEq)]
@@ -84,7 +90,7 @@ fn requests(messages: &[Message]) -> Vec<Request<'_>> {
         Batch,
     }
     let mut open = Open::No;
-    for message in messages {
+    for (i, message) in messages.iter().enumerate() {
         let tag = message.tag();
         let copy = matches!(tag, Some(ft::COPY_DATA | ft::COPY_DONE | ft::COPY_FAIL));
         let joins = match open {
@@ -95,13 +101,9 @@ fn requests(messages: &[Message]) -> Vec<Request<'_>> {
                 Some(ft::QUERY | ft::FUNCTION_CALL | ft::TERMINATE) | None
             ),
         };
-        if !joins {
-            out.push(Request {
-                messages: Vec::new(),
-            });
-        }
-        if let Some(request) = out.last_mut() {
-            request.messages.push(message);
+        match out.last_mut() {
+            Some(request) if joins => request.end = i + 1,
+            _ => out.push(i..i + 1),
         }
         open = match tag {
             Some(ft::QUERY) => Open::Copy,
@@ -115,20 +117,14 @@ fn requests(messages: &[Message]) -> Vec<Request<'_>> {
 
 /// Whether a request must be left out of a read-only replay. `dropped` holds the names of the
 /// prepared statements whose `Parse` was left out; it is updated.
-fn writes(request: &Request<'_>, analyzer: &Shapes, dropped: &mut HashSet<Bytes>) -> bool {
+fn writes(request: &[Message], analyzer: &Shapes, dropped: &mut HashSet<Bytes>) -> bool {
     let mut parsed_writers = Vec::new();
     let mut writes = false;
-    for message in &request.messages {
-        let Payload::Frontend { tag, .. } = &message.payload else {
+    for message in request {
+        let Payload::Frontend { tag, body } = &message.payload else {
             continue;
         };
-        let mut wire = BytesMut::new();
-        message.put_wire(&mut wire);
-        let frame = Frame {
-            tag: *tag,
-            bytes: wire.freeze(),
-        };
-        let Ok(parsed) = FrontendMessage::parse(&frame) else {
+        let Ok(parsed) = FrontendMessage::parse_body(*tag, body) else {
             continue;
         };
         match parsed {
@@ -206,52 +202,66 @@ fn copies_out(sql: &str) -> bool {
     false
 }
 
-/// The plan of `session`; with `read_only`, requests that write are left out.
-pub(crate) fn plan(session: &CapturedSession, read_only: Option<&Shapes>) -> Plan {
+/// A step being gathered: when, whether it waits, its bytes, whether it ends in `Terminate`,
+/// and where its expectations start.
+type Gathering = Option<(Duration, bool, BytesMut, bool, usize)>;
+
+/// The plan of `session`; with `read_only`, requests that write are left out. `known` holds
+/// the shapes of the capture's fingerprints ([`script::expectations`]).
+pub(crate) fn plan(
+    session: &CapturedSession,
+    known: &HashMap<u64, Arc<Shape>>,
+    read_only: Option<&Shapes>,
+) -> Plan {
     let mut plan = Plan::default();
+    let mut expects = script::expectations(session, known);
     let mut dropped = HashSet::new();
     // Whether the last message kept was the end of a request answered with ReadyForQuery.
     let mut after_round_trip = false;
-    let mut pending: Option<(Duration, bool, BytesMut, bool)> = None;
-    let flush = |pending: &mut Option<(Duration, bool, BytesMut, bool)>, steps: &mut Vec<Step>| {
-        if let Some((at, wait, bytes, terminates)) = pending.take() {
-            steps.push(Step::Send {
+    let mut pending: Gathering = None;
+    let flush = |pending: &mut Gathering, plan: &mut Plan| {
+        if let Some((at, wait, bytes, terminates, first)) = pending.take() {
+            plan.steps.push(Step::Send {
                 at,
                 wait,
                 bytes: bytes.freeze(),
                 terminates,
+                expects: first..plan.expects.len(),
             });
         }
     };
     for request in requests(&session.messages) {
         if let Some(analyzer) = read_only {
-            if writes(&request, analyzer, &mut dropped) {
+            if writes(&session.messages[request.clone()], analyzer, &mut dropped) {
                 plan.skipped_requests += 1;
                 continue;
             }
         }
-        for message in request.messages {
+        for i in request {
+            let message = &session.messages[i];
             let Some(tag) = message.tag() else {
-                flush(&mut pending, &mut plan.steps);
+                flush(&mut pending, &mut plan);
                 plan.steps.push(Step::Cancel { at: message.at });
                 continue;
             };
             let wait = after_round_trip;
             let joins = pending
                 .as_ref()
-                .is_some_and(|(at, _, _, _)| !wait && message.at.saturating_sub(*at) <= COALESCE);
+                .is_some_and(|(at, ..)| !wait && message.at.saturating_sub(*at) <= COALESCE);
             if !joins {
-                flush(&mut pending, &mut plan.steps);
-                pending = Some((message.at, wait, BytesMut::new(), false));
+                flush(&mut pending, &mut plan);
+                pending = Some((message.at, wait, BytesMut::new(), false, plan.expects.len()));
             }
-            if let Some((_, _, bytes, terminates)) = pending.as_mut() {
+            if let Some((_, _, bytes, terminates, _)) = pending.as_mut() {
                 message.put_wire(bytes);
                 *terminates = tag == ft::TERMINATE;
             }
+            plan.expects
+                .extend(expects.get_mut(i).and_then(Option::take));
             after_round_trip = matches!(tag, ft::QUERY | ft::SYNC | ft::FUNCTION_CALL);
         }
     }
-    flush(&mut pending, &mut plan.steps);
+    flush(&mut pending, &mut plan);
     plan
 }
 
@@ -304,6 +314,7 @@ mod tests {
                 at(5, enc::query("select 2")),
                 at(9, enc::terminate()),
             ]),
+            &HashMap::new(),
             None,
         );
         assert_eq!(
@@ -324,6 +335,33 @@ mod tests {
     }
 
     #[test]
+    fn each_step_carries_what_the_server_answers_its_messages_with() {
+        let plan = plan(
+            &session(vec![
+                at(0, enc::parse("", "select $1", &[])),
+                at(0, enc::bind("", "", &[Some(b"1")])),
+                at(0, enc::execute("", 0)),
+                at(0, enc::sync()),
+                at(5, enc::query("select 2; select 3")),
+                at(9, enc::terminate()),
+            ]),
+            &HashMap::new(),
+            None,
+        );
+        let ranges: Vec<Range<usize>> = plan
+            .steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Send { expects, .. } => Some(expects.clone()),
+                Step::Cancel { .. } => None,
+            })
+            .collect();
+        assert_eq!(ranges, vec![0..4, 4..5, 5..5]);
+        assert!(matches!(plan.expects[2], Expect::Execute(Some(_))));
+        assert!(matches!(&plan.expects[4], Expect::Simple(s) if s.len() == 2));
+    }
+
+    #[test]
     fn copy_data_follows_its_query_after_the_wait_for_the_copy_in_response() {
         let plan = plan(
             &session(vec![
@@ -331,6 +369,7 @@ mod tests {
                 at(1, enc::copy_data(b"1\n")),
                 at(1, enc::copy_done()),
             ]),
+            &HashMap::new(),
             None,
         );
         assert_eq!(
@@ -362,6 +401,7 @@ mod tests {
                 at(7, enc::query("copy (select 1) to stdout")),
                 at(8, enc::query("commit")),
             ]),
+            &HashMap::new(),
             Some(&analyzer),
         );
         let tags: Vec<Vec<u8>> = sends(&plan).into_iter().map(|(_, _, t)| t).collect();
@@ -389,6 +429,7 @@ mod tests {
                 },
                 at(60, enc::query("select 1")),
             ]),
+            &HashMap::new(),
             None,
         );
         assert_eq!(plan.steps.len(), 3);

@@ -2,8 +2,8 @@
 //!
 //! The engine tests build a capture in memory (the replay's own model, what the capture reader
 //! is mapped onto) so that they prove the engine alone: every kind of request sent raw, in
-//! order, to a real cluster, the answers matched to statements by the proxy's session state
-//! machine, and the comparison with the baseline.
+//! order, to a real cluster, the answers matched to statements as the proxy's session tracker
+//! matches them, and the comparison with the baseline.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,9 +93,11 @@ fn capture(user: &str, messages: Vec<Bytes>, statements: &[(&str, SampleOutcome)
             user: user.into(),
             application: "captured-app".into(),
             messages,
+            ..CapturedSession::default()
         }],
         baseline,
         duration: Duration::from_millis(10),
+        ..Capture::default()
     }
 }
 
@@ -111,6 +113,7 @@ fn timed_session(id: u64, connected_ms: u64, messages: Vec<(u64, Bytes)>) -> Cap
             .into_iter()
             .map(|(ms, wire)| Message::from_wire(Duration::from_millis(ms), &wire).unwrap())
             .collect(),
+        ..CapturedSession::default()
     }
 }
 
@@ -386,6 +389,7 @@ fn a_pipeline_larger_than_the_socket_buffers_both_ways_does_not_deadlock() {
         sessions: vec![session],
         baseline: vec![],
         duration: Duration::from_millis(1),
+        ..Capture::default()
     };
     let url = cluster.url();
     let (done, finished) = std::sync::mpsc::channel();
