@@ -46,6 +46,27 @@ pub struct ReplayArgs {
     /// Connection timeout per session
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub connect_timeout: String,
+    /// Threads driving the sessions (default: one per SESSIONS_PER_THREAD sessions, at most
+    /// one per CPU)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+}
+
+/// Sessions one thread drives by default. One thread reads and writes a few connections'
+/// statements in a fraction of the time the server takes to answer them; more threads for a
+/// few sessions only add wake-ups across threads (`benches/README.md`, replay throughput).
+const SESSIONS_PER_THREAD: u64 = 16;
+
+/// The threads to drive `sessions` sessions with: `asked`, or one per [`SESSIONS_PER_THREAD`]
+/// sessions, at most one per CPU.
+fn threads(asked: Option<u32>, sessions: u64) -> usize {
+    if let Some(n) = asked {
+        return n as usize;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    usize::try_from(sessions.div_ceil(SESSIONS_PER_THREAD))
+        .unwrap_or(usize::MAX)
+        .clamp(1, cpus)
 }
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
@@ -103,10 +124,18 @@ pub fn run(args: &ReplayArgs, mut stdout: impl Write) -> anyhow::Result<()> {
     let bar = progress(replay.total_steps());
     let counters = replay.counters();
     let sessions = replay.sessions();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let runtime = match threads(args.threads, sessions) {
+        // One thread: the sessions run on this one, with no wake-ups across threads.
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    }
+    .enable_all()
+    .build()
+    .context("cannot start the runtime")?;
     let outcome = runtime.block_on(async {
         let ticker = tokio::spawn(tick(bar.clone(), Arc::clone(&counters), sessions));
         let outcome = replay.run().await;
