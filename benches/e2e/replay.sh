@@ -18,6 +18,7 @@
 # cost of one transaction to pgbench's client and of one replayed statement to the replay
 # (loading the capture, the report and the start-up cancel out or are included per statement).
 # REPLAY_KEEP_OUT=DIR keeps the callgrind files there for callgrind_annotate.
+# REPLAY_ARGS="--threads 2" passes more flags to every `pgscope replay`.
 set -euo pipefail
 mode=tps
 if [ "${1:-}" = --instructions ]; then
@@ -86,8 +87,10 @@ if [ "$mode" = instructions ]; then
     declare -A pg rp
     for t in "$short" "$long"; do
         pg[$t]=$(ir "$work/pgbench.$t" "$pgbin/pgbench" -n -S -c "$clients" -j 2 -t "$t" "$url")
+        # shellcheck disable=SC2086 # REPLAY_ARGS is a list of flags
         rp[$t]=$(ir "$work/replay.$t" "$bin" replay "$work/select-$t.pgcap" \
-            --target "postgres://127.0.0.1:$port" --speed max --report "$work/replay-$t.json")
+            --target "postgres://127.0.0.1:$port" --speed max --report "$work/replay-$t.json" \
+            ${REPLAY_ARGS:-})
         echo "-t $t: pgbench ${pg[$t]} instructions, replay ${rp[$t]} instructions"
     done
     python3 - "$clients" "$short" "$long" "${pg[$short]}" "${pg[$long]}" "${rp[$short]}" "${rp[$long]}" <<'EOF'
@@ -108,8 +111,9 @@ for round in $(seq "$rounds"); do
     before=$(load)
     tps=$("$pgbin/pgbench" -n -S -c "$clients" -j 2 -T "$seconds" "$url" 2>/dev/null \
         | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p')
+    # shellcheck disable=SC2086 # REPLAY_ARGS is a list of flags
     "$bin" replay "$work/select.pgcap" --target "postgres://127.0.0.1:$port" --speed max \
-        --report "$work/replay.json" 2>/dev/null
+        --report "$work/replay.json" ${REPLAY_ARGS:-} 2>/dev/null
     read -r statements ms < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['replay']; print(r['statements_replayed'], r['replayed_ms'])" "$work/replay.json")
     row=$(python3 -c "import sys; t,s,ms=map(float,sys.argv[1:4]); r=s/ms*1000; print(f'{int(sys.argv[4]):<6} {t:12,.0f} {r:16,.0f} {r/t*100:8.0f}% {sys.argv[5]:>6}-{sys.argv[6]:<6}')" \
         "$tps" "$statements" "$ms" "$round" "$before" "$(load)")
