@@ -249,6 +249,10 @@ pub struct Flag {
     /// One-sided Mann–Whitney p-value of the late windows being slower (slower without growth).
     #[serde(default)]
     pub slowdown_p_value: Option<f64>,
+    /// The late windows' p10 over the early ones' (slower without growth: at least `slowdown`,
+    /// so even the fastest calls slowed).
+    #[serde(default)]
+    pub slowdown_p10: Option<f64>,
     /// Projection (growth classes).
     pub forecast: Option<Forecast>,
     /// The plan on the blamed table (scan growth).

@@ -69,6 +69,9 @@ pub(super) fn figures(flag: &Flag) -> String {
         if let (Some(ms), Some(p)) = (flag.slowdown_ms, flag.slowdown_p_value) {
             parts.push(format!("+{} ms, Mann-Whitney p {p:.4}", fmt_ms(ms)));
         }
+        if let Some(floor) = flag.slowdown_p10 {
+            parts.push(format!("p10 {floor:.1}x"));
+        }
     }
     if flag.rounds_below > 0 {
         parts.push(format!("below thresholds for {} rounds", flag.rounds_below));

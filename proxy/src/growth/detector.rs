@@ -32,8 +32,11 @@
 //!   observation, never a degrading hot path (a busy machine does this to index lookups);
 //! - **slower without growth**: no table grew by `flat_growth`, yet the late third of the
 //!   windows' p95, relative to the other queries' in the same windows, is `slowdown` times and
-//!   `min_slowdown_ms` above the early third's, and a one-sided Mann–Whitney test of the two
-//!   says so at `slowdown_alpha` (see [`slowdown`]).
+//!   `min_slowdown_ms` above the early third's, a one-sided Mann–Whitney test of the two says
+//!   so at `slowdown_alpha` (see [`slowdown`]), and the late third's p10 is `slowdown` times the
+//!   early third's: a regression of the query's own (a plan, a lock every call waits for, a
+//!   cache it lost) slows even its fastest calls, while contention lifts the tail of a CPU-bound
+//!   query and leaves its fastest calls as they were.
 //!
 //! Nothing here reads a clock or a socket; the monitor feeds it.
 
@@ -496,6 +499,7 @@ pub fn assess(
     let loaded: Vec<slowdown::LoadedWindow> = used
         .iter()
         .map(|w| slowdown::LoadedWindow {
+            p10_ms: w.p10_ms,
             p95_ms: w.p95_ms,
             common: w.common,
         })
@@ -503,7 +507,8 @@ pub fn assess(
     let test = slowdown::compare(&loaded)?;
     let slower = test.ratio >= settings.slowdown
         && test.increase_ms >= settings.min_slowdown_ms
-        && test.p_value <= settings.slowdown_alpha;
+        && test.p_value <= settings.slowdown_alpha
+        && test.floor_ratio >= settings.slowdown;
     slower.then_some(Finding {
         class: Class::SlowerWithoutGrowth,
         table: None,

@@ -294,14 +294,18 @@ fn a_scan_diluted_by_fixed_cost_is_flagged_within_three_windows_of_passing_one_a
 #[test]
 fn one_slow_window_each_side_is_not_slower_without_growth() {
     let flat = sizes(15, 1e6, 1.0);
+    // Every call slower by the same factor as the p95 (a regression of its own), p50 = p95 / 1.4.
+    let own = |n: u64, p95: fn(u64) -> f64| {
+        quantile_windows(n, move |i| p95(i) / 2.0, move |i| p95(i) / 1.4, p95)
+    };
     // The false alarm: p95 1.4 -> 3.4 ms on the first and last window only.
-    let ws = tail_windows(6, |_| 1.0, |i| if i == 5 { 3.4 } else { 1.4 });
+    let ws = own(6, |i| if i == 5 { 3.4 } else { 1.4 });
     assert_eq!(assess(&Settings::default(), &ws, &[("t", &flat)]), None);
     // Noisy windows with no trend, as large as the rise above.
-    let ws = tail_windows(15, |_| 1.0, |i| if i % 2 == 0 { 1.4 } else { 3.4 });
+    let ws = own(15, |i| if i % 2 == 0 { 1.4 } else { 3.4 });
     assert_eq!(assess(&Settings::default(), &ws, &[("t", &flat)]), None);
     // A sustained rise of the same size is.
-    let ws = tail_windows(15, |_| 1.0, |i| if i < 8 { 1.4 } else { 3.4 });
+    let ws = own(15, |i| if i < 8 { 1.4 } else { 3.4 });
     let finding = assess(&Settings::default(), &ws, &[("t", &flat)]).unwrap();
     assert_eq!(finding.class, Class::SlowerWithoutGrowth);
 }
@@ -310,7 +314,8 @@ fn one_slow_window_each_side_is_not_slower_without_growth() {
 fn a_sustained_slowdown_below_the_absolute_minimum_is_not_flagged() {
     let flat = sizes(15, 1e6, 1.0);
     // 0.1 -> 0.3 ms: three times slower, significant, but 0.2 ms is below 1 ms.
-    let ws = tail_windows(15, |_| 0.05, |i| if i < 8 { 0.1 } else { 0.3 });
+    let p95 = |i: u64| if i < 8 { 0.1 } else { 0.3 };
+    let ws = quantile_windows(15, |i| p95(i) / 2.0, |i| p95(i) / 1.5, p95);
     assert_eq!(assess(&Settings::default(), &ws, &[("t", &flat)]), None);
     let lenient = Settings {
         min_slowdown_ms: 0.1,
@@ -457,6 +462,63 @@ fn a_lookup_whose_median_and_tail_follow_the_load_is_not_growth() {
     assert_eq!(
         finding.as_ref().map(|f| f.class),
         Some(Class::TailLatencyRose),
+        "{finding:?}"
+    );
+}
+
+#[test]
+fn a_longer_baseline_tolerates_a_burst_window_that_a_short_one_cannot() {
+    // `base` windows at 1x, then two at 2x; the p10 is the work (0.9 ms, 1.5 ms at 2x) except
+    // one baseline window, where a burst of contention lifted even the fastest calls to 2.2 ms.
+    let verdict = |base: u64| {
+        let n = base + 2;
+        let size = |i: u64| if i < base { 1e6 } else { 2e6 };
+        let samples: Vec<SizeSample> = (0..n)
+            .map(|i| SizeSample {
+                at_ms: i * WIDTH + WIDTH / 2,
+                bytes: size(i) as u64,
+            })
+            .collect();
+        let p10 = |i: u64| match i {
+            1 => 2.2,
+            i if i < base => 0.9 * (1.0 + 0.05 * noise(i)),
+            i => 1.5 * (1.0 + 0.05 * noise(i)),
+        };
+        let ws = quantile_windows(n, p10, |i| 4.0 * p10(i), |i| 12.0 * p10(i));
+        assess(&Settings::default(), &ws, &[("t", &samples)]).map(|f| f.class)
+    };
+    // Four baseline windows (the scenario's 8 s): both grown windows must stand above every
+    // baseline window, the burst included.
+    assert_eq!(verdict(4), None);
+    // Twenty (a deployment's usual history): Sen's interval tolerates the burst.
+    assert_eq!(verdict(20), Some(Class::ScanGrowth));
+}
+
+#[test]
+fn a_flat_query_whose_tail_rose_while_its_fastest_calls_did_not_is_not_slower_without_growth() {
+    // A CPU-bound scan of a flat table on a machine that got busier: its p95 and median rose
+    // 2.4x and 1.5x, more than the short queries that make the reference (common factor 1), but
+    // its fastest tenth of calls did not move: contention, not a regression of its own.
+    let flat = sizes(15, 1e6, 1.0);
+    let p95 = |i: u64| if i < 8 { 14.0 } else { 34.0 } * (1.0 + 0.05 * noise(i));
+    let tail = quantile_windows(
+        15,
+        |i| 1.2 * (1.0 + 0.1 * noise(i + 3)),
+        |i| if i < 8 { 2.4 } else { 3.6 } * (1.0 + 0.1 * noise(i + 5)),
+        p95,
+    );
+    assert_eq!(assess(&Settings::default(), &tail, &[("t", &flat)]), None);
+    // The same tail with every call 10 ms slower (a lock every call waits for) is.
+    let waiting = quantile_windows(
+        15,
+        |i| 1.2 * (1.0 + 0.1 * noise(i + 3)) + if i < 8 { 0.0 } else { 10.0 },
+        |i| if i < 8 { 2.4 } else { 13.6 } * (1.0 + 0.1 * noise(i + 5)),
+        p95,
+    );
+    let finding = assess(&Settings::default(), &waiting, &[("t", &flat)]).unwrap();
+    assert_eq!(finding.class, Class::SlowerWithoutGrowth);
+    assert!(
+        finding.slowdown_test.unwrap().floor_ratio > 5.0,
         "{finding:?}"
     );
 }

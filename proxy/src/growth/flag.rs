@@ -109,8 +109,8 @@ pub fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
                 _ => format!(" ({})", figure("p10 latency elasticity", f.p10_elasticity)),
             };
             format!(
-                "{table} grew {growth:.1}x and the tail followed it ({}) but not the typical \
-                 call{bounded}: look at contention (CPU, locks, I/O), not at the table's size",
+                "{table} grew {growth:.1}x and the tail followed it ({}) but not its fastest \
+                 calls{bounded}: look at contention (CPU, locks, I/O), not at the table's size",
                 figure("p95 latency elasticity", f.p95_elasticity)
             )
         }
@@ -118,12 +118,14 @@ pub fn explanation(f: &Finding, plan: Option<&Plan>) -> String {
             let t = f.slowdown_test;
             let (ms, p, side) = t.map_or((0.0, 1.0, 0), |t| (t.increase_ms, t.p_value, t.side));
             let (own, others) = t.map_or((1.0, 1.0), |t| (t.own_ratio, t.others_ratio));
+            let floor = t.map_or(1.0, |t| t.floor_ratio);
             format!(
                 "p95 is {:.1}x what it was relative to the other queries (+{ms:.1} ms; its own \
                  p95 {own:.1}x, theirs {others:.1}x over the same windows; median of the last \
-                 {side} windows against the first {side}, one-sided Mann-Whitney p = {p:.4}) \
-                 while its tables stayed flat: not growth, and not the server slowing every \
-                 query (look at locks, cache or plan changes)",
+                 {side} windows against the first {side}, one-sided Mann-Whitney p = {p:.4}; \
+                 even its fastest tenth of calls {floor:.1}x) while its tables stayed flat: not \
+                 growth, and not the server slowing every query (look at locks, cache or plan \
+                 changes)",
                 f.slowdown
             )
         }
@@ -188,6 +190,7 @@ pub fn flag_of(input: FlagInput<'_>) -> Flag {
         slowdown: f.slowdown,
         slowdown_ms: f.slowdown_test.map(|t| t.increase_ms),
         slowdown_p_value: f.slowdown_test.map(|t| t.p_value),
+        slowdown_p10: f.slowdown_test.map(|t| t.floor_ratio),
         forecast: f.forecast.map(|x| Forecast {
             p50_now_ms: x.p50_now_ms,
             p50_at_2x_ms: x.p50_at_2x_ms,

@@ -41,11 +41,17 @@ pub struct Slowdown {
     pub own_ratio: f64,
     /// The others' median common factor in the late windows over that in the early ones.
     pub others_ratio: f64,
+    /// Median p10 of the late windows over that of the early ones, not relative: whether even
+    /// the fastest calls slowed (contention lifts a query's tail, a regression of its own
+    /// lifts every call).
+    pub floor_ratio: f64,
 }
 
 /// One window as the test sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoadedWindow {
+    /// The fingerprint's p10 in the window, ms.
+    pub p10_ms: f64,
     /// The fingerprint's p95 in the window, ms.
     pub p95_ms: f64,
     /// The other queries' common factor in the window (1: as usual for them).
@@ -90,6 +96,10 @@ pub fn compare(windows: &[LoadedWindow]) -> Option<Slowdown> {
         others_ratio: ratio(
             median_of(early, |w| w.common)?,
             median_of(late, |w| w.common)?,
+        ),
+        floor_ratio: ratio(
+            median_of(early, |w| w.p10_ms)?,
+            median_of(late, |w| w.p10_ms)?,
         ),
     })
 }
@@ -178,6 +188,7 @@ mod tests {
     fn alone(p95: &[f64]) -> Vec<LoadedWindow> {
         p95.iter()
             .map(|&p95_ms| LoadedWindow {
+                p10_ms: p95_ms / 3.0,
                 p95_ms,
                 common: 1.0,
             })
@@ -232,6 +243,7 @@ mod tests {
             .map(|i| {
                 let busy = 1.0 + 2.0 * (i.min(20) as f64 / 20.0);
                 LoadedWindow {
+                    p10_ms: 1.0,
                     p95_ms: 4.0 * busy * (1.0 + 0.05 * ((i * 7 % 5) as f64 - 2.0)),
                     common: busy * (1.0 + 0.05 * ((i * 3 % 4) as f64 - 1.5)),
                 }
@@ -248,6 +260,7 @@ mod tests {
     fn a_slowdown_of_its_own_passes_while_the_others_are_as_usual() {
         let windows: Vec<LoadedWindow> = (0..30)
             .map(|i| LoadedWindow {
+                p10_ms: if i < 20 { 1.0 } else { 11.0 },
                 p95_ms: if i < 20 { 5.0 } else { 15.0 } + (i % 3) as f64 * 0.1,
                 common: 1.0 + (i % 4) as f64 * 0.05,
             })
@@ -255,5 +268,6 @@ mod tests {
         let s = compare(&windows).unwrap();
         assert!(s.ratio > 2.5 && s.p_value < 0.001, "{s:?}");
         assert!((s.others_ratio - 1.0).abs() < 0.1, "{s:?}");
+        assert!((s.floor_ratio - 11.0).abs() < 1e-9, "{s:?}");
     }
 }
