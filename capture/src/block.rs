@@ -15,7 +15,7 @@
 
 use std::io::Read;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use crate::codec;
 use crate::error::Error;
@@ -190,9 +190,11 @@ fn split_records(mut content: Bytes) -> Result<(Vec<Record>, u64), String> {
         if len == 0 || len > content.len() - 4 {
             return Err(format!("a record of {len} bytes runs past the block's end"));
         }
-        let mut record = content.split_to(4 + len).split_off(4);
-        let tag = record[0];
-        let body = record.split_off(1);
+        // One split per record: the length and the tag are stepped over, not split off.
+        content.advance(4);
+        let mut body = content.split_to(len);
+        let tag = body[0];
+        body.advance(1);
         match codec::decode(tag, body).map_err(|e| format!("record kind {tag}: {e}"))? {
             Some(r) => records.push(r),
             None => unknown += 1,

@@ -4,7 +4,7 @@
 //! payload. A decoder ignores payload bytes after the fields it knows (newer writers may append
 //! fields) and the caller skips records whose tag it does not know.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use crate::record::{
     Cancel, Dropped, EndReason, FrontendMessage, Protocol, Record, SessionEnd, SessionStart,
@@ -133,7 +133,7 @@ pub(crate) fn decode(tag: u8, body: Bytes) -> Result<Option<Record>, String> {
                 (c.u64()?, c.u64()?, c.u64()?, c.u64()?);
             let rows = c.opt()?;
             let status = c.u8()?;
-            let sqlstate: [u8; 5] = c.take(5)?.as_ref().try_into().map_err(|_| "sqlstate")?;
+            let sqlstate: [u8; 5] = c.array()?;
             let status = match status {
                 0 => Status::Ok,
                 1 if sqlstate.iter().all(u8::is_ascii_alphanumeric) => Status::Error(sqlstate),
@@ -241,8 +241,23 @@ impl Cursor {
         Ok(self.bytes.split_to(n))
     }
 
+    /// The next `N` bytes, copied out: fixed-size fields are read without splitting off a
+    /// shared `Bytes` (whose reference count each split would touch twice).
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let Some(field) = self.bytes.get(..N) else {
+            return Err(format!(
+                "record ends early: {N} bytes wanted, {} left",
+                self.bytes.len()
+            ));
+        };
+        let mut out = [0; N];
+        out.copy_from_slice(field);
+        self.bytes.advance(N);
+        Ok(out)
+    }
+
     pub(crate) fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
+        Ok(self.array::<1>()?[0])
     }
 
     pub(crate) fn flag(&mut self) -> Result<bool, String> {
@@ -254,15 +269,11 @@ impl Cursor {
     }
 
     pub(crate) fn u32(&mut self) -> Result<u32, String> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.array().map(u32::from_le_bytes)
     }
 
     pub(crate) fn u64(&mut self) -> Result<u64, String> {
-        let b = self.take(8)?;
-        let mut a = [0; 8];
-        a.copy_from_slice(&b);
-        Ok(u64::from_le_bytes(a))
+        self.array().map(u64::from_le_bytes)
     }
 
     pub(crate) fn i64(&mut self) -> Result<i64, String> {
