@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,25 +46,20 @@ pub struct ReplayArgs {
     /// Connection timeout per session
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub connect_timeout: String,
-    /// Threads driving the sessions (default: one per SESSIONS_PER_THREAD sessions, at most
-    /// one per CPU)
+    /// Threads driving the sessions, each its share of them (default: one per CPU, at most
+    /// one per session)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
 }
 
-/// Sessions one thread drives by default. One thread reads and writes a few connections'
-/// statements in a fraction of the time the server takes to answer them; more threads for a
-/// few sessions only add wake-ups across threads (`benches/README.md`, replay throughput).
-const SESSIONS_PER_THREAD: u64 = 16;
-
-/// The threads to drive `sessions` sessions with: `asked`, or one per [`SESSIONS_PER_THREAD`]
-/// sessions, at most one per CPU.
+/// The threads to drive `sessions` sessions with: `asked`, or one per CPU, at most one per
+/// session — as pgbench's `-j` threads, each driving its share of the connections.
 fn threads(asked: Option<u32>, sessions: u64) -> usize {
     if let Some(n) = asked {
         return n as usize;
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    usize::try_from(sessions.div_ceil(SESSIONS_PER_THREAD))
+    usize::try_from(sessions)
         .unwrap_or(usize::MAX)
         .clamp(1, cpus)
 }
@@ -124,22 +119,12 @@ pub fn run(args: &ReplayArgs, mut stdout: impl Write) -> anyhow::Result<()> {
     let bar = progress(replay.total_steps());
     let counters = replay.counters();
     let sessions = replay.sessions();
-    let runtime = match threads(args.threads, sessions) {
-        // One thread: the sessions run on this one, with no wake-ups across threads.
-        1 => tokio::runtime::Builder::new_current_thread(),
-        n => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(n);
-            builder
-        }
-    }
-    .enable_all()
-    .build()
-    .context("cannot start the runtime")?;
-    let outcome = runtime.block_on(async {
-        let ticker = tokio::spawn(tick(bar.clone(), Arc::clone(&counters), sessions));
-        let outcome = replay.run().await;
-        ticker.abort();
+    let threads = threads(args.threads, sessions);
+    let done = AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| tick(&bar, &counters, sessions, &done));
+        let outcome = replay.run_on_threads(threads);
+        done.store(true, Ordering::Relaxed);
         outcome
     })?;
     bar.finish_and_clear();
@@ -206,11 +191,10 @@ fn progress(total: u64) -> ProgressBar {
     bar
 }
 
-/// Updates the bar from the counters until aborted.
-async fn tick(bar: ProgressBar, counters: Arc<Counters>, sessions: u64) {
-    let mut interval = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        interval.tick().await;
+/// Updates the bar from the counters until `done`.
+fn tick(bar: &ProgressBar, counters: &Counters, sessions: u64, done: &AtomicBool) {
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
         bar.set_position(counters.steps.load(Ordering::Relaxed));
         let stalls = counters.stalls.load(Ordering::Relaxed);
         bar.set_message(format!(
@@ -223,5 +207,19 @@ async fn tick(bar: ProgressBar, counters: Arc<Counters>, sessions: u64) {
                 String::new()
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threads;
+
+    #[test]
+    fn sessions_get_one_thread_per_cpu_but_never_more_threads_than_sessions_unless_asked() {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(threads(None, 0), 1);
+        assert_eq!(threads(None, 1), 1);
+        assert_eq!(threads(None, 10_000), cpus);
+        assert_eq!(threads(Some(3), 1), 3);
     }
 }

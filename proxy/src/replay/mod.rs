@@ -23,7 +23,8 @@
 //!   `pgscope report --baseline` renders.
 //!
 //! Sessions start at their captured offsets (scaled by `--speed`); `--multiply N` runs N copies
-//! of each, started together.
+//! of each, started together. [`run`] drives them on the caller's runtime, or on threads of
+//! their own, each with its share of the sessions.
 
 mod answers;
 pub mod compare;
@@ -32,6 +33,7 @@ pub mod drive;
 pub mod load;
 pub mod model;
 pub mod plan;
+mod run;
 mod script;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -284,63 +286,6 @@ impl Replay {
     /// The live counters.
     pub fn counters(&self) -> Arc<Counters> {
         Arc::clone(&self.counters)
-    }
-
-    /// Runs every session to its end.
-    pub async fn run(self) -> Result<Outcome, ReplayError> {
-        let connector =
-            UpstreamConnector::new(&self.options.target.upstream, self.options.connect_timeout)?;
-        let start = Instant::now();
-        let ctx = Arc::new(Context {
-            connector,
-            recorder: Arc::clone(&self.recorder),
-            shapes: self.shapes,
-            speed: self.options.speed,
-            start,
-            zero: self.zero,
-            stall_timeout: self.options.stall_timeout,
-            counters: Arc::clone(&self.counters),
-            stalls: Mutex::new(Vec::new()),
-        });
-        let sessions = self.jobs.len() as u64;
-        let mut tasks = tokio::task::JoinSet::new();
-        for job in self.jobs {
-            let ctx = Arc::clone(&ctx);
-            tasks.spawn(async move {
-                let (session, copy) = (job.id, job.copy);
-                let result = drive::run(Arc::clone(&ctx), job).await;
-                ctx.counters.finished.fetch_add(1, Ordering::Relaxed);
-                result.map_err(|error| SessionFailure {
-                    session,
-                    copy,
-                    error: error.to_string(),
-                })
-            });
-        }
-        let mut failures = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(failure)) => failures.push(failure),
-                Err(error) => failures.push(SessionFailure {
-                    session: 0,
-                    copy: 0,
-                    error: format!("session task failed: {error}"),
-                }),
-            }
-        }
-        failures.sort_by_key(|f| (f.session, f.copy));
-        let mut stalls =
-            std::mem::take(&mut *ctx.stalls.lock().unwrap_or_else(PoisonError::into_inner));
-        stalls.sort_by_key(|s| (s.session, s.copy));
-        Ok(Outcome {
-            recorder: self.recorder,
-            stalls,
-            failures,
-            skipped_requests: self.skipped_requests,
-            sessions,
-            elapsed: start.elapsed(),
-        })
     }
 }
 
