@@ -13,7 +13,7 @@
 //! so the fastest calls of a window are those it delayed least: their latency is the work the
 //! query does, which is what grows with a table it scans. In the scenario of benches/README.md
 //! ("Detection quality": busy loops competing for two cores), the baseline windows' medians of
-//! a 10k-row scan spread over 0.8–13 ms while their p10 stayed mostly within 0.6–1.5 ms, so the
+//! a 10k-row scan spread over 0.8–19 ms while their p10 stayed mostly within 0.6–1.5 ms, so the
 //! first doubling of the table (+0.6 ms of work) stands out in the p10 and is lost in the
 //! medians. A primary-key lookup's
 //! p10 stays flat while its median and p95 follow the machine's load, which rises with the
