@@ -117,7 +117,12 @@ def measure_proxy(pid: int, port: int, steps: list[int]) -> dict:
     finally:
         for sock in clients:
             sock.close()
-    per_client = {key: slope([(r["clients"], r[key]) for r in rows])
+    # The slope starts at the first step, not at 0 clients: the first connections also touch
+    # memory that does not grow with clients (code pages of the connection path, each worker
+    # thread's allocator heap, the recorder's first entry), which a point at 0 would spread
+    # over the per-client figure.
+    measured = rows[1:]
+    per_client = {key: slope([(r["clients"], r[key]) for r in measured])
                   for key in ("VmRSS", "RssAnon") if key in rows[0]}
     return {"rows": rows, "kib_per_client": per_client}
 
@@ -133,8 +138,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     opts = parser.parse_args(argv)
     opts.steps = sorted({int(c) for c in opts.clients.split(",")})
-    if not opts.steps or opts.steps[0] < 1:
-        parser.error("--clients: positive counts, comma-separated")
+    if len(opts.steps) < 2 or opts.steps[0] < 1:
+        parser.error("--clients: two or more positive counts, comma-separated")
     # What Servers reads: a small cluster, pgscope's own thread count, no TLS.
     opts.scale, opts.pgscope_threads, opts.tls = 1, None, False
     opts.max_connections = opts.steps[-1] + 20

@@ -131,10 +131,15 @@ impl ServerApp for ProxyApp {
             .await;
             return None;
         };
-        self.pump
-            .serve(stream, self.drain.draining.subscribe())
-            .await;
-        drop(open);
+        // The connection gets a task of its own and pingora's task ends here: an idle
+        // connection then holds one task and its state, not also pingora's task around it.
+        // Draining and shutdown never relied on pingora's task: they count admission slots.
+        let app = Arc::clone(self);
+        let draining = self.drain.draining.subscribe();
+        tokio::spawn(async move {
+            app.pump.serve(stream, draining).await;
+            drop(open);
+        });
         None
     }
 }

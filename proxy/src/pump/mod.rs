@@ -22,12 +22,13 @@
 //! taken out of pingora's `Stream` where it can (`crate::socket`), so reads and writes go from
 //! here to mio without pingora's wrappers; TLS (either side) is rustls over that socket.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use crate::admission::Admission;
 use crate::observer::Observer;
@@ -35,7 +36,7 @@ use crate::reload::Live;
 use crate::session::{Action, Output, Session, SessionConfig};
 use crate::socket::{Accepted, Raw, Unwrapper};
 use crate::stats::{GaugeGuard, ProxyStats};
-use crate::tls::{ClientStream, ServerTls, UpstreamConnector};
+use crate::tls::{ClientStream, ServerStream, ServerTls, UpstreamConnector};
 
 mod connect;
 mod ready;
@@ -93,7 +94,10 @@ struct Running<'c> {
         relay::Pending<End>,
     ),
     draining: watch::Receiver<bool>,
-    connector: &'c UpstreamConnector,
+    /// The upstream as configured when the connection began.
+    connector: Arc<UpstreamConnector>,
+    /// Held for the connection's life: its session slot, and its count as an upstream.
+    guards: (OwnedSemaphorePermit, GaugeGuard<'c>),
 }
 
 impl std::fmt::Debug for Pump {
@@ -148,6 +152,32 @@ impl Pump {
             &self.stats.client_connections,
             Some(&self.stats.client_connections_total),
         );
+        // Each phase's future is boxed and freed when the phase ends, so an idle connection
+        // holds the running phase's state only, not room for startup's and connect's as well.
+        let Some((client, running)) = Box::pin(self.begin(client, draining)).await else {
+            return;
+        };
+        // The data path runs on the raw socket where it can be had: pingora's stream served the
+        // startup (and stays under TLS, which rustls began on it).
+        match client {
+            ClientStream::Plain(plain) => match plain.into_raw(&self.unwrapper) {
+                Ok(Raw::Tcp(socket)) => self.run(socket, running).await,
+                Ok(Raw::Unix(socket)) => self.run(socket, running).await,
+                Err(plain) => self.run(ClientStream::Plain(plain), running).await,
+            },
+            tls => self.run(tls, running).await,
+        }
+    }
+
+    /// A connection's startup, up to its upstream connection: `None` when it ended there.
+    async fn begin<C>(
+        &self,
+        client: C,
+        draining: watch::Receiver<bool>,
+    ) -> Option<(ClientStream<C>, Running<'_>)>
+    where
+        C: AsyncRead + AsyncWrite + Unpin + Send + Accepted,
+    {
         let connected = Instant::now();
         let deadline = tokio::time::Instant::now() + self.config.startup_timeout;
         let mut session = Session::new(self.config.session.clone());
@@ -156,18 +186,18 @@ impl Pump {
         let ticket = self.config.admission.start();
         // The upstream as configured now: a reload affects new connections only.
         let connector = self.config.connector.get();
-        let startup = self.startup(&connector, client, &mut session, &mut buf, &mut out);
+        let startup = Box::pin(self.startup(&connector, client, &mut session, &mut buf, &mut out));
         let outcome = tokio::select! {
             outcome = tokio::time::timeout_at(deadline, startup) => Some(outcome),
             () = ticket.evicted() => None,
         };
         let client = match outcome {
             Some(Ok(Startup::Connect(client))) => client,
-            Some(Ok(Startup::Done)) => return,
+            Some(Ok(Startup::Done)) => return None,
             // Closed silently, as a timed-out startup is: the client never became a session.
             None => {
                 log::debug!("evicted a connection still sending its startup packet");
-                return;
+                return None;
             }
             Some(Err(_)) => {
                 // As PostgreSQL does for a startup packet that never completes: close silently.
@@ -176,11 +206,11 @@ impl Pump {
                     "client did not complete its startup within {:?}",
                     self.config.startup_timeout
                 );
-                return;
+                return None;
             }
         };
         let mut client = client;
-        let Some(_slot) = self.config.admission.slot() else {
+        let Some(slot) = self.config.admission.slot() else {
             ProxyStats::add(&self.stats.client_connections_refused, 1);
             // A drain takes every slot as sessions end: a client whose startup was under way
             // when it began is refused as shutting down, as PostgreSQL does, not as "too many".
@@ -196,20 +226,23 @@ impl Pump {
                 pgscope_protocol::encode::backend::error_response("FATAL", sqlstate, message);
             let _ = write_all(&mut client, &[error]).await;
             let _ = client.shutdown().await;
-            return;
+            return None;
         };
         let connected_at = connected;
-        let connected = match self.open_upstream(&connector, &mut session, &mut out).await {
+        let open = Box::pin(self.open_upstream(&connector, &mut session, &mut out));
+        let connected = match open.await {
             Ok(connected) => connected,
             Err(out) => {
                 let _ = write_all(&mut client, &out.to_client).await;
                 let _ = client.shutdown().await;
-                return;
+                return None;
             }
         };
-        let _upstream_open = GaugeGuard::enter(&self.stats.upstream_connections, None);
-        out.clear();
+        let upstream_open = GaugeGuard::enter(&self.stats.upstream_connections, None);
+        // Neither is used again: their allocations go now rather than at the connection's end.
+        drop(out);
         let leftover = buf.split().freeze();
+        drop(buf);
         let eviction = ticket.eviction();
         let limit: relay::Pending<End> = Box::pin(async move {
             tokio::select! {
@@ -223,24 +256,19 @@ impl Pump {
             leftover,
             startup: (ticket, connected_at, limit),
             draining,
-            connector: &connector,
+            connector,
+            guards: (slot, upstream_open),
         };
-        // The data path runs on the raw socket where it can be had: pingora's stream served the
-        // startup (and stays under TLS, which rustls began on it).
-        match client {
-            ClientStream::Plain(plain) => match plain.into_raw(&self.unwrapper) {
-                Ok(Raw::Tcp(socket)) => self.run(socket, running).await,
-                Ok(Raw::Unix(socket)) => self.run(socket, running).await,
-                Err(plain) => self.run(ClientStream::Plain(plain), running).await,
-            },
-            tls => self.run(tls, running).await,
-        }
+        Some((client, running))
     }
 
     /// Relays a connection whose startup is done, then ends it as the relay's end says.
-    async fn run<K>(&self, client: K, running: Running<'_>)
+    ///
+    /// Not an `async fn`: the future keeps the relay alone, not also the room of the parts the
+    /// relay is built from (an `async fn` keeps its arguments for its whole life).
+    fn run<'a, K>(&'a self, client: K, running: Running<'a>) -> impl Future<Output = ()> + 'a
     where
-        K: AsyncRead + AsyncWrite + ReadReady + Unpin + Send,
+        K: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'a,
     {
         let Running {
             session,
@@ -249,8 +277,8 @@ impl Pump {
             startup,
             draining,
             connector,
+            guards,
         } = running;
-        let mut out = Output::default();
         let mut relay = Relay::new(
             self,
             (client, connected.stream),
@@ -259,7 +287,24 @@ impl Pump {
             startup,
             draining,
         );
-        let end = std::future::poll_fn(|cx| relay.poll(cx)).await;
+        async move {
+            let end = std::future::poll_fn(|cx| relay.poll(cx)).await;
+            // Boxed: while the connection runs its state holds the relay, not the ending's.
+            Box::pin(self.close(relay, end, &connector)).await;
+            drop(guards);
+        }
+    }
+
+    /// Ends a connection whose relay stopped at `end`: the session's last words to each side,
+    /// both sockets shut, its last events observed, and the cancel a vanished client leaves.
+    async fn close<K>(
+        &self,
+        relay: Relay<'_, K, ServerStream>,
+        end: End,
+        connector: &UpstreamConnector,
+    ) where
+        K: AsyncRead + AsyncWrite + ReadReady + Unpin + Send,
+    {
         let client_writing = relay.client_writing();
         let Relay {
             mut client,
@@ -267,6 +312,7 @@ impl Pump {
             mut session,
             ..
         } = relay;
+        let mut out = Output::default();
         let now = Instant::now();
         let mut out = match end {
             End::ClientRefused(out) => {
@@ -309,7 +355,7 @@ impl Pump {
         let action = out.action.take();
         if let Some(Action::Cancel(packet)) = action {
             // The client vanished with a query running: cancel it so the backend stops.
-            self.forward_cancel(connector, packet).await;
+            Box::pin(self.forward_cancel(connector, packet)).await;
         }
     }
 }
