@@ -113,7 +113,7 @@ enum End {
     /// The client closed its side or its socket failed.
     ClientClosed,
     /// The client broke the protocol; the session prepared its answer.
-    ClientRefused(Output),
+    ClientRefused(Box<Output>),
     /// The server closed its side or its socket failed.
     ServerClosed,
     /// Shutting down and the session is idle.
@@ -317,7 +317,7 @@ impl Pump {
         let mut out = match end {
             End::ClientRefused(out) => {
                 ProxyStats::add(&self.stats.protocol_errors, 1);
-                out
+                *out
             }
             End::ClientClosed => {
                 session.on_client_closed(now, &mut out);

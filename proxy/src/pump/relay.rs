@@ -269,7 +269,9 @@ where
         self.session
             .on_client_data(chunk, Instant::now(), &mut leg.out);
         if leg.out.action == Some(Action::Close) {
-            return Poll::Ready(Err(End::ClientRefused(std::mem::take(&mut leg.out))));
+            return Poll::Ready(Err(End::ClientRefused(Box::new(std::mem::take(
+                &mut leg.out,
+            )))));
         }
         leg.writing = true;
         leg.at = (0, 0);

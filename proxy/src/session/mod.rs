@@ -62,6 +62,7 @@ use pgscope_protocol::backend::BackendMessage;
 use pgscope_protocol::encode;
 use pgscope_protocol::frontend::FrontendMessage;
 use pgscope_protocol::{Decoded, Decoder, Limits, Message, ProtocolError};
+use smallvec::SmallVec;
 
 use crate::observer::{ConnectionInfo, Event};
 use auth::AuthFilter;
@@ -114,15 +115,22 @@ pub enum Action {
     Close,
 }
 
+/// A chunk's events: the first is kept inline (see [`Output`]).
+pub type Events = SmallVec<[Event; 1]>;
+
 /// The result of feeding the session: bytes to write, events, and at most one action.
+///
+/// A chunk read from one side is usually one chunk for the other side and at most one event,
+/// so each list keeps its first item inline: a leg's output is reused for every chunk, and an
+/// idle connection holds no allocation for it.
 #[derive(Debug, Default)]
 pub struct Output {
     /// Bytes for the client, in order.
-    pub to_client: Vec<Bytes>,
+    pub to_client: SmallVec<[Bytes; 1]>,
     /// Bytes for the upstream server, in order.
-    pub to_server: Vec<Bytes>,
+    pub to_server: SmallVec<[Bytes; 1]>,
     /// Events, in the order they happened.
-    pub events: Vec<Event>,
+    pub events: Events,
     /// What else to do, if anything.
     pub action: Option<Action>,
 }

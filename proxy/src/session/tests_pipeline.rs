@@ -121,7 +121,7 @@ fn an_execute_followed_by_sync_is_forwarded_as_one_chunk() {
     let chunk = Bytes::from(join(&messages));
     let mut out = Output::default();
     s.on_client_data(chunk.clone(), std::time::Instant::now(), &mut out);
-    assert_eq!(out.to_server, vec![chunk]);
+    assert_eq!(out.to_server.to_vec(), vec![chunk]);
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn with_batch_timing_nothing_is_added() {
     let chunk = Bytes::from(join(&messages));
     let mut out = Output::default();
     s.on_client_data(chunk.clone(), std::time::Instant::now(), &mut out);
-    assert_eq!(out.to_server, vec![chunk]);
+    assert_eq!(out.to_server.to_vec(), vec![chunk]);
 }
 
 /// Splits a stream of whole messages into messages.

@@ -48,6 +48,7 @@ use pgscope_protocol::tag::{backend as bt, frontend as ft};
 mod responses;
 
 use crate::observer::{ConnectionInfo, Event, Statement};
+use crate::session::Events;
 
 /// Client message types whose bodies the tracker reads; the others' bodies go by unread and
 /// they reach the tracker as their fieldless view or `Unread`
@@ -203,7 +204,7 @@ impl Tracker {
         &mut self,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         while let Some(pending) = self.pending.pop_front() {
             self.resolve_skipped(pending, conn, now, events);
@@ -217,7 +218,7 @@ impl Tracker {
         message: &FrontendMessage<'_>,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         if self.overflowed {
             return;
@@ -284,7 +285,7 @@ impl Tracker {
         message: &BackendMessage<'_>,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         match *message {
             BackendMessage::DataRow => self.rows_seen += 1,
@@ -347,13 +348,7 @@ impl Tracker {
         self.statements.insert(name.into(), Arc::clone(statement))
     }
 
-    fn push(
-        &mut self,
-        kind: Kind,
-        conn: &Arc<ConnectionInfo>,
-        now: Instant,
-        events: &mut Vec<Event>,
-    ) {
+    fn push(&mut self, kind: Kind, conn: &Arc<ConnectionInfo>, now: Instant, events: &mut Events) {
         let pending = Pending { kind, sent: now };
         if self.discarding {
             if matches!(pending.kind, Kind::Sync) {

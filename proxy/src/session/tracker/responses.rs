@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::{Kind, Pending, Tracker};
 use crate::observer::{Batch, ConnectionInfo, Event, Outcome, Protocol, QueryFinished, Statement};
+use crate::session::Events;
 
 impl Tracker {
     /// Pops requests up to the first one `is_target` accepts; any before it missed their
@@ -16,7 +17,7 @@ impl Tracker {
         is_target: impl Fn(&Kind) -> bool,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         if !self.pending.iter().any(|p| is_target(&p.kind)) {
             return;
@@ -36,7 +37,7 @@ impl Tracker {
         command: Cow<'static, str>,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         self.finish_front(Outcome::Ok, rows, command, conn, now, events);
     }
@@ -50,7 +51,7 @@ impl Tracker {
         command: Cow<'static, str>,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         self.retire_until_query(conn, now, events);
         let last_done = self.last_done;
@@ -104,7 +105,7 @@ impl Tracker {
         &mut self,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         while let Some(front) = self.pending.front() {
             match front.kind {
@@ -129,7 +130,7 @@ impl Tracker {
         sqlstate: [u8; 5],
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         let last_done = self.last_done;
         let Some(front) = self.pending.front_mut() else {
@@ -147,7 +148,14 @@ impl Tracker {
                 held,
             } => {
                 // The server abandons the rest of the query string; ReadyForQuery ends it.
-                let events = if *batched { held } else { &mut *events };
+                let batched = *batched;
+                let mut push = |event| {
+                    if batched {
+                        held.push(event)
+                    } else {
+                        events.push(event)
+                    }
+                };
                 if let Some(statement) = current.take() {
                     let mut event = finished(
                         conn,
@@ -160,12 +168,12 @@ impl Tracker {
                         outcome,
                     );
                     if let Event::QueryFinished(query) = &mut event {
-                        query.batched = *batched || coalesced;
+                        query.batched = batched || coalesced;
                     }
-                    events.push(event);
+                    push(event);
                 }
                 for statement in rest.drain(..) {
-                    events.push(skipped(conn, statement, Protocol::Simple, now));
+                    push(skipped(conn, statement, Protocol::Simple, now));
                 }
             }
             // The error ends the call; ReadyForQuery retires it.
@@ -214,7 +222,7 @@ impl Tracker {
         &mut self,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         while let Some(front) = self.pending.front() {
             if matches!(front.kind, Kind::Sync) {
@@ -256,7 +264,7 @@ impl Tracker {
         status: u8,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         if self.pending.iter().any(|p| p.kind.ends_with_ready()) {
             while let Some(mut pending) = self.pending.pop_front() {
@@ -286,7 +294,7 @@ impl Tracker {
         pending: Pending,
         conn: &Arc<ConnectionInfo>,
         now: Instant,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         match pending.kind {
             Kind::Simple {
