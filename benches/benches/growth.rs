@@ -55,6 +55,7 @@ fn fixture(i: usize) -> Fixture {
                 p95_ms: base * 1.8,
                 rows_per_call: 1.0,
                 common: 1.0,
+                common_p10: 1.0,
             }
         })
         .collect();

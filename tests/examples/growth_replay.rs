@@ -97,6 +97,7 @@ fn recorded(dump: &Value) -> Vec<Recorded> {
                 p95_ms: number(&p["p95_ms"]),
                 rows_per_call: number(&p["rows_per_call"]),
                 common: 1.0,
+                common_p10: 1.0,
             })
             .collect();
         let tables = s["tables"]
@@ -174,7 +175,8 @@ fn main() {
                     .collect()
             })
             .collect();
-        let findings = assess_round(&settings, &mut windows, &tables);
+        let bounded: Vec<bool> = recorded.iter().map(|r| CASES[r.case].2).collect();
+        let findings = assess_round(&settings, &mut windows, &tables, &bounded);
         let mut still_pending = HashMap::new();
         let mut flagged = HashSet::new();
         for (i, finding) in findings.iter().enumerate() {

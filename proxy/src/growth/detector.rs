@@ -33,10 +33,11 @@
 //! - **slower without growth**: no table grew by `flat_growth`, yet the late third of the
 //!   windows' p95, relative to the other queries' in the same windows, is `slowdown` times and
 //!   `min_slowdown_ms` above the early third's, a one-sided Mann–Whitney test of the two says
-//!   so at `slowdown_alpha` (see [`slowdown`]), and the late third's p10 is `slowdown` times the
-//!   early third's: a regression of the query's own (a plan, a lock every call waits for, a
-//!   cache it lost) slows even its fastest calls, while contention lifts the tail of a CPU-bound
-//!   query and leaves its fastest calls as they were.
+//!   so at `slowdown_alpha` (see [`slowdown`]), and the late third's p10, relative to the other
+//!   queries' p10, is `slowdown` times the early third's: a regression of the query's own (a
+//!   plan, a lock every call waits for, a cache it lost) slows even its fastest calls, while
+//!   contention lifts the tail of a CPU-bound query and leaves its fastest calls where the
+//!   others' are.
 //!
 //! Nothing here reads a clock or a socket; the monitor feeds it.
 
@@ -118,6 +119,9 @@ pub struct WindowSample {
     /// How much slower than usual the other fingerprints were in the window (their common
     /// factor, see [`super::common`]; 1 as usual or without a reference).
     pub common: f64,
+    /// The same for the other fingerprints' p10: how much slower than usual even their fastest
+    /// calls were (a saturated CPU delays every call a little).
+    pub common_p10: f64,
 }
 
 /// One catalog sample of a table's size.
@@ -502,6 +506,7 @@ pub fn assess(
             p10_ms: w.p10_ms,
             p95_ms: w.p95_ms,
             common: w.common,
+            common_p10: w.common_p10,
         })
         .collect();
     let test = slowdown::compare(&loaded)?;

@@ -29,6 +29,7 @@ fn windows(n: u64, p50: impl Fn(u64) -> f64, rows: impl Fn(u64) -> f64) -> Vec<W
             p95_ms: p50(i) * 1.5,
             rows_per_call: rows(i),
             common: 1.0,
+            common_p10: 1.0,
         })
         .collect()
 }
@@ -211,6 +212,7 @@ fn tail_windows(n: u64, p50: impl Fn(u64) -> f64, p95: impl Fn(u64) -> f64) -> V
             p95_ms: p95(i),
             rows_per_call: 1.0,
             common: 1.0,
+            common_p10: 1.0,
         })
         .collect()
 }

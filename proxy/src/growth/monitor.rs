@@ -235,7 +235,17 @@ impl GrowthMonitor {
             })
             .collect();
         let tables: Vec<Tables<'_>> = histories.iter().map(|h| samples(h)).collect();
-        let mut findings = assess_round(&settings, &mut windows, &tables);
+        // Fingerprints whose cached plan is a bounded index probe (see `assess_round`).
+        let bounded: Vec<bool> = series
+            .iter()
+            .map(|s| {
+                rounds
+                    .plans
+                    .get(&(fingerprint_hex(s.fingerprint), s.database.clone()))
+                    .is_some_and(|(_, plan)| plan.bounded_index)
+            })
+            .collect();
+        let mut findings = assess_round(&settings, &mut windows, &tables, &bounded);
         for (i, s) in series.iter().enumerate() {
             let (windows, histories) = (&windows[i], &histories[i]);
             let Some(mut finding) = findings[i].take() else {
@@ -382,6 +392,7 @@ fn window_samples(s: &WindowSeries) -> Vec<WindowSample> {
             p95_ms: w.p95_us as f64 / 1000.0,
             rows_per_call: w.rows_per_call(),
             common: 1.0,
+            common_p10: 1.0,
         })
         .collect()
 }

@@ -41,9 +41,10 @@ pub struct Slowdown {
     pub own_ratio: f64,
     /// The others' median common factor in the late windows over that in the early ones.
     pub others_ratio: f64,
-    /// Median p10 of the late windows over that of the early ones, not relative: whether even
-    /// the fastest calls slowed (contention lifts a query's tail, a regression of its own
-    /// lifts every call).
+    /// Median p10 of the late windows over that of the early ones, each window's relative to
+    /// the others' p10 there: whether even the fastest calls slowed, more than the others'
+    /// (contention lifts a query's tail, and on a saturated CPU everyone's fastest calls a
+    /// little; a regression of its own lifts every call of its own).
     pub floor_ratio: f64,
 }
 
@@ -56,6 +57,8 @@ pub struct LoadedWindow {
     pub p95_ms: f64,
     /// The other queries' common factor in the window (1: as usual for them).
     pub common: f64,
+    /// The other queries' common factor of their p10 in the window.
+    pub common_p10: f64,
 }
 
 fn median_of(windows: &[LoadedWindow], value: impl Fn(&LoadedWindow) -> f64) -> Option<f64> {
@@ -98,8 +101,8 @@ pub fn compare(windows: &[LoadedWindow]) -> Option<Slowdown> {
             median_of(late, |w| w.common)?,
         ),
         floor_ratio: ratio(
-            median_of(early, |w| w.p10_ms)?,
-            median_of(late, |w| w.p10_ms)?,
+            median_of(early, |w| w.p10_ms / w.common_p10.max(1e-9))?,
+            median_of(late, |w| w.p10_ms / w.common_p10.max(1e-9))?,
         ),
     })
 }
@@ -191,6 +194,7 @@ mod tests {
                 p10_ms: p95_ms / 3.0,
                 p95_ms,
                 common: 1.0,
+                common_p10: 1.0,
             })
             .collect()
     }
@@ -246,6 +250,7 @@ mod tests {
                     p10_ms: 1.0,
                     p95_ms: 4.0 * busy * (1.0 + 0.05 * ((i * 7 % 5) as f64 - 2.0)),
                     common: busy * (1.0 + 0.05 * ((i * 3 % 4) as f64 - 1.5)),
+                    common_p10: 1.0,
                 }
             })
             .collect();
@@ -263,6 +268,7 @@ mod tests {
                 p10_ms: if i < 20 { 1.0 } else { 11.0 },
                 p95_ms: if i < 20 { 5.0 } else { 15.0 } + (i % 3) as f64 * 0.1,
                 common: 1.0 + (i % 4) as f64 * 0.05,
+                common_p10: 1.0,
             })
             .collect();
         let s = compare(&windows).unwrap();
