@@ -180,7 +180,10 @@ pub(crate) fn read_block(
 
 /// The records of one block's content, and how many of unknown kinds were skipped.
 fn split_records(mut content: Bytes) -> Result<(Vec<Record>, u64), String> {
-    let mut records = Vec::new();
+    // Room for records of about 64 bytes (a short statement and its outcome), so that a block
+    // of them is not moved to a larger vector a dozen times as it is read; bounded, for a block
+    // of a few large records (COPY data).
+    let mut records = Vec::with_capacity((content.len() / 64).min(4096));
     let mut unknown = 0;
     while !content.is_empty() {
         if content.len() < 5 {

@@ -2,7 +2,6 @@
 //! file). A file cut short yields every record of its complete blocks and then
 //! [`Error::Truncated`]; anything else that is wrong is an error naming the byte offset.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -18,7 +17,8 @@ pub struct Reader<R> {
     input: R,
     header: FileHeader,
     offset: u64,
-    pending: VecDeque<Record>,
+    /// The current block's records not yet returned (taken one by one, never copied again).
+    pending: std::vec::IntoIter<Record>,
     records: u64,
     unknown: u64,
     trailer: Option<Trailer>,
@@ -42,7 +42,7 @@ impl<R: Read> Reader<R> {
             input,
             header,
             offset,
-            pending: VecDeque::new(),
+            pending: Vec::new().into_iter(),
             records: 0,
             unknown: 0,
             trailer: None,
@@ -58,7 +58,7 @@ impl<R: Read> Reader<R> {
     /// The next record; `Ok(None)` at the end of the file. After an error, `Ok(None)`.
     pub fn next_record(&mut self) -> Result<Option<Record>, Error> {
         loop {
-            if let Some(record) = self.pending.pop_front() {
+            if let Some(record) = self.pending.next() {
                 self.records += 1;
                 if let Record::Trailer(t) = &record {
                     self.trailer = Some(t.clone());
@@ -72,7 +72,7 @@ impl<R: Read> Reader<R> {
                 Ok(Some((records, unknown, len))) => {
                     self.offset += len;
                     self.unknown += unknown;
-                    self.pending.extend(records);
+                    self.pending = records.into_iter();
                 }
                 Ok(None) => {
                     self.done = true;
