@@ -30,6 +30,10 @@ impl Protocol {
 }
 
 /// Which spans are sampled, as `OTEL_TRACES_SAMPLER` names them.
+///
+/// Each decides on the parent and the trace id alone, never on a span's attributes, which is
+/// why the proxy's span observer builds a span's attributes only once it is sampled: a sampler
+/// that read attributes would need them built first.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SamplerSpec {
     /// `always_on`: every span, whatever its parent says.

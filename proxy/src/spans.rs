@@ -99,13 +99,16 @@ impl SpanObserver {
     pub fn record(&self, query: &QueryFinished) {
         let parent = parent::context_of(&query.statement.text, query.statement.strings);
         let shape = self.shapes.of(&query.statement);
-        let mut attributes = attributes::at_start(query, &shape.span, &self.server_attributes);
-        let Some(span) =
-            self.emitter
-                .sample(&parent, &shape.span.name, SpanKind::Client, &attributes)
+        // The samplers pgscope configures (always on or off, trace-id ratio, parent-based)
+        // decide on the parent and the trace id alone, never on attributes: the attributes are
+        // built for a kept span only, so a dropped one costs no allocation.
+        let Some(span) = self
+            .emitter
+            .sample(&parent, &shape.span.name, SpanKind::Client, &[])
         else {
             return;
         };
+        let mut attributes = attributes::at_start(query, &shape.span, &self.server_attributes);
         attributes::at_end(query, &shape.normalized, &mut attributes);
         let status = match query.outcome {
             Outcome::Error { sqlstate } => {

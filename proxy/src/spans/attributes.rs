@@ -95,8 +95,9 @@ pub(crate) fn span_name(analysis: &Analysis) -> String {
 /// size once per span; 16 would take mimalloc off its small-object fast path (1 KiB and under).
 const MAX_ATTRIBUTES: usize = 15;
 
-/// The attributes known when `query`'s span starts — the sampler's inputs: the system, the
-/// database, the shape's (shared) and the server's.
+/// The attributes known when `query`'s span starts: the system, the database, the shape's
+/// (shared) and the server's. (The specification makes them the sampler's inputs; pgscope's
+/// samplers read none, see `SamplerSpec`, so they are built once a span is kept.)
 pub(crate) fn at_start(
     query: &QueryFinished,
     shape: &SpanShape,
