@@ -200,6 +200,20 @@ fn size_is_interpolated_between_samples_and_unknown_far_outside_them() {
     assert_eq!(size_at(&[], 9000, 0), None);
 }
 
+/// How many of `all`'s windows (at least 5) the detector needs to say scan growth of table `t`.
+fn windows_to_scan_growth(all: &[WindowSample], samples: &[SizeSample]) -> u64 {
+    (5..=all.len() as u64)
+        .find(|&n| {
+            assess(
+                &Settings::default(),
+                &all[..n as usize],
+                &[("t", &samples[..n as usize])],
+            )
+            .is_some_and(|f| f.class == Class::ScanGrowth)
+        })
+        .expect("never flagged")
+}
+
 /// Windows with a p50 and a p95 of their own.
 fn tail_windows(n: u64, p50: impl Fn(u64) -> f64, p95: impl Fn(u64) -> f64) -> Vec<WindowSample> {
     (0..n)
@@ -269,16 +283,7 @@ fn a_scan_diluted_by_fixed_cost_is_flagged_within_three_windows_of_passing_one_a
         |i| (0.7 + 0.3 * size(i) / 1e6) * 1.5,
     );
     let passed = (0..30).find(|&i| size(i) >= 1.5e6).unwrap();
-    let flagged = (5..=30u64)
-        .find(|&n| {
-            assess(
-                &Settings::default(),
-                &all[..n as usize],
-                &[("t", &samples[..n as usize])],
-            )
-            .is_some_and(|f| f.class == Class::ScanGrowth)
-        })
-        .expect("never flagged");
+    let flagged = windows_to_scan_growth(&all, &samples);
     let last = flagged - 1;
     assert!(last <= passed + 3, "window {last}, passed 1.5x at {passed}");
     let finding = assess(
@@ -419,16 +424,7 @@ fn a_scan_is_flagged_on_its_fastest_calls_while_contention_drowns_its_median() {
         |i| work(i) * 3.0 * CONTENTION[(i as usize + 3) % 8],
     );
     let passed = (0..20).find(|&i| size(i) >= 1.5e6).unwrap();
-    let flagged = (5..=20u64)
-        .find(|&n| {
-            assess(
-                &Settings::default(),
-                &all[..n as usize],
-                &[("t", &samples[..n as usize])],
-            )
-            .is_some_and(|f| f.class == Class::ScanGrowth)
-        })
-        .expect("never flagged");
+    let flagged = windows_to_scan_growth(&all, &samples);
     // Flagged on the second window at 2x; the medians of those windows lie inside the
     // baseline's spread, so the median's interval still includes 0.
     assert!(

@@ -303,20 +303,26 @@ mod tests {
         tags
     }
 
-    #[test]
-    fn a_pipeline_is_written_together_and_the_next_request_waits_for_its_answers() {
-        let plan = plan(
+    /// The plan of a session that pipelines Parse/Bind/Execute/Sync at 0 ms, sends `sql` as a
+    /// simple query at 5 ms and terminates at 9 ms.
+    fn pipeline_then_query(sql: &str) -> Plan {
+        plan(
             &session(vec![
                 at(0, enc::parse("", "select $1", &[])),
                 at(0, enc::bind("", "", &[Some(b"1")])),
                 at(0, enc::execute("", 0)),
                 at(0, enc::sync()),
-                at(5, enc::query("select 2")),
+                at(5, enc::query(sql)),
                 at(9, enc::terminate()),
             ]),
             &HashMap::new(),
             None,
-        );
+        )
+    }
+
+    #[test]
+    fn a_pipeline_is_written_together_and_the_next_request_waits_for_its_answers() {
+        let plan = pipeline_then_query("select 2");
         assert_eq!(
             sends(&plan),
             vec![
@@ -336,18 +342,7 @@ mod tests {
 
     #[test]
     fn each_step_carries_what_the_server_answers_its_messages_with() {
-        let plan = plan(
-            &session(vec![
-                at(0, enc::parse("", "select $1", &[])),
-                at(0, enc::bind("", "", &[Some(b"1")])),
-                at(0, enc::execute("", 0)),
-                at(0, enc::sync()),
-                at(5, enc::query("select 2; select 3")),
-                at(9, enc::terminate()),
-            ]),
-            &HashMap::new(),
-            None,
-        );
+        let plan = pipeline_then_query("select 2; select 3");
         let ranges: Vec<Range<usize>> = plan
             .steps
             .iter()
