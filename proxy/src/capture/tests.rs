@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::*;
-use crate::observer::ClientMessage;
+use crate::observer::{ClientMessage, Event, Observer};
 
 /// A capture switch with a running capture whose queue nobody drains.
 fn running() -> (Arc<Capture>, Receiver<Item>) {
