@@ -101,6 +101,32 @@ pub(crate) struct Running {
 }
 
 impl Running {
+    /// A capture starting now: its first part is `options.path`, nothing queued, dropped or
+    /// written yet.
+    fn new(
+        capture_id: u64,
+        options: CaptureOptions,
+        started_ms: u64,
+        first_session: u64,
+        sender: SyncSender<Item>,
+    ) -> Self {
+        Running {
+            capture_id,
+            started: Instant::now(),
+            started_ms,
+            first_session,
+            sender,
+            stop: AtomicBool::new(false),
+            queued: Fill::default(),
+            dropped: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            parts: Mutex::new(vec![options.path.clone()]),
+            options,
+        }
+    }
+
     fn update(&self, writer: &cap::Writer) {
         self.records.store(writer.records(), Ordering::Relaxed);
         self.bytes.store(writer.bytes_written(), Ordering::Relaxed);
@@ -273,21 +299,14 @@ impl Capture {
         )
         .map_err(|e| StartError::File(format!("cannot start the capture: {e}")))?;
         let (sender, queue) = sync_channel(MAX_QUEUED);
-        let running = Arc::new(Running {
+        let first_session = self.next_session.load(Ordering::Acquire);
+        let running = Arc::new(Running::new(
             capture_id,
-            started: Instant::now(),
-            started_ms,
-            first_session: self.next_session.load(Ordering::Acquire),
-            sender,
-            stop: AtomicBool::new(false),
-            queued: Fill::default(),
-            dropped: AtomicU64::new(0),
-            sessions: AtomicU64::new(0),
-            records: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            parts: Mutex::new(vec![options.path.clone()]),
             options,
-        });
+            started_ms,
+            first_session,
+            sender,
+        ));
         log::info!(
             "capture started: {} (duration {:?}, max_bytes {}, redact {})",
             running.options.path.display(),

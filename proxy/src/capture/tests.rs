@@ -15,28 +15,15 @@ use crate::observer::{ClientMessage, Event, Observer};
 fn running() -> (Arc<Capture>, Receiver<Item>) {
     let capture = Capture::new(std::env::temp_dir());
     let (sender, queue) = sync_channel(MAX_QUEUED);
-    let running = Arc::new(Running {
-        capture_id: 1,
-        options: CaptureOptions {
-            duration: Duration::from_secs(60),
-            max_bytes: 1 << 30,
-            rotate_bytes: None,
-            path: std::env::temp_dir().join("never-written.pgcap"),
-            redact: false,
-            filters: Filters::default(),
-        },
-        started: Instant::now(),
-        started_ms: 0,
-        first_session: 1,
-        sender,
-        stop: AtomicBool::new(false),
-        queued: Fill::default(),
-        dropped: AtomicU64::new(0),
-        sessions: AtomicU64::new(0),
-        records: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
-        parts: Mutex::new(Vec::new()),
-    });
+    let options = CaptureOptions {
+        duration: Duration::from_secs(60),
+        max_bytes: 1 << 30,
+        rotate_bytes: None,
+        path: std::env::temp_dir().join("never-written.pgcap"),
+        redact: false,
+        filters: Filters::default(),
+    };
+    let running = Arc::new(Running::new(1, options, 0, 1, sender));
     *capture.current.write().unwrap() = Some(running);
     capture.active.store(true, Ordering::Release);
     (capture, queue)
