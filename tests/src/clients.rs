@@ -48,6 +48,20 @@ pub fn python() -> PathBuf {
         .map_or_else(|| PathBuf::from("python3"), PathBuf::from)
 }
 
+/// Runs the Python program `code` (`python -c`, with psycopg, see [`python`]) within
+/// [`CLIENT_TIMEOUT`] and panics with its stderr and `context` (e.g. the proxy's log) unless it
+/// exits successfully. Returns its output.
+pub fn python_ok(code: &str, context: &str) -> Output {
+    let output = output_within(Command::new(python()).args(["-c", code]), CLIENT_TIMEOUT);
+    assert!(
+        output.status.success(),
+        "python -c failed ({}):\n{}\n{context}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// Runs `command` to completion like [`Command::output`] (stdin as the caller set it), but
 /// kills it and panics with what it printed so far if it runs longer than `timeout`.
 pub fn output_within(command: &mut Command, timeout: Duration) -> Output {

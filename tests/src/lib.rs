@@ -29,7 +29,9 @@ mod tls;
 
 pub use browser::{chromium, rendered_dom};
 pub use certs::{crypto_provider, pem_certificates, root_store, Issued, TestCa};
-pub use clients::{output_within, pg_bin, psql_at, psql_command, python, CLIENT_TIMEOUT};
+pub use clients::{
+    output_within, pg_bin, psql_at, psql_command, python, python_ok, CLIENT_TIMEOUT,
+};
 pub use cluster::Cluster;
 pub use daemon::{command_with_config, run_with_config, wait_for, wait_for_within, write_config};
 pub use metrics::metric;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use pgscope::cli::report::client::AdminClient;
 use pgscope_capture::{EndReason, Reader, Record};
 use pgscope_tests::{
-    free_port, output_within, psql_command, python, run_with_config, wait_for, wait_for_within,
+    free_port, output_within, psql_command, python_ok, run_with_config, wait_for, wait_for_within,
     write_config, Cluster, ClusterOptions, CLIENT_TIMEOUT,
 };
 use serde_json::{json, Value};
@@ -168,15 +168,7 @@ with psycopg.connect("{url}", password="{PASSWORD}", application_name="shop") as
 "#,
             url = self.url("app")
         );
-        let mut command = Command::new(python());
-        command.args(["-c", &script]);
-        let output = output_within(&mut command, CLIENT_TIMEOUT);
-        assert!(
-            output.status.success(),
-            "psycopg: {}\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            self.log()
-        );
+        python_ok(&script, &self.log());
     }
 }
 
@@ -504,14 +496,7 @@ with psycopg.connect("{url}", autocommit=True) as conn:
 "#,
         url = setup.url("postgres")
     );
-    let mut command = Command::new(python());
-    command.args(["-c", &script]);
-    let output = output_within(&mut command, CLIENT_TIMEOUT);
-    assert!(
-        output.status.success(),
-        "psycopg: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    python_ok(&script, "");
     setup.stop_capture();
     let (records, _) = read(&path);
     assert!(!Reader::open(&path).unwrap().header().redacted);

@@ -3,11 +3,10 @@
 //! with `"batch"` PostgreSQL's buffering shows (the server sends the pipeline's results in one
 //! burst at the Sync), which is why `exact` is the default.
 
-use std::process::Command;
 use std::time::Duration;
 
 use pgscope::cli::report::client::AdminClient;
-use pgscope_tests::{free_port, output_within, python, Cluster, Proxy, CLIENT_TIMEOUT};
+use pgscope_tests::{free_port, python_ok, Cluster, Proxy};
 use serde_json::Value;
 
 /// Runs a psycopg pipeline through `proxy`: a quick SELECT, `pg_sleep(0.4)`, an UPDATE, all
@@ -26,12 +25,7 @@ fn pipeline(port: u16) {
          cur.execute('SELECT pg_sleep(%s)', (0.4,))\n            \
          cur.execute('UPDATE t SET v = %s WHERE id = %s', (2, 2))\n"
     );
-    let output = output_within(Command::new(python()).args(["-c", &code]), CLIENT_TIMEOUT);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    python_ok(&code, "");
 }
 
 /// The max latency (ms) recorded for the fingerprint whose query starts with `start`.

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use pgscope::cli::report::client::AdminClient;
 use pgscope_tests::{
-    free_port, output_within, pgscope_bin, python, run_with_config, wait_for, write_config,
-    Cluster, ClusterOptions, CLIENT_TIMEOUT,
+    free_port, output_within, pgscope_bin, python_ok, run_with_config, wait_for, write_config,
+    Cluster, ClusterOptions,
 };
 use serde_json::{json, Value};
 
@@ -135,14 +135,7 @@ with psycopg.connect("{url}", password="{PASSWORD}", application_name="shop") as
     conn.commit()
 "#
     );
-    let mut command = Command::new(python());
-    command.args(["-c", &script]);
-    let output = output_within(&mut command, CLIENT_TIMEOUT);
-    assert!(
-        output.status.success(),
-        "psycopg: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    python_ok(&script, "");
 }
 
 /// What the fidelity test compares: balances per branch, history rows, the application's rows.

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use pgscope_tests::{
-    output_within, psql_command, python, Proxy, TlsCluster, APP_PASSWORD, CLIENT_TIMEOUT,
+    output_within, psql_command, python_ok, Proxy, TlsCluster, APP_PASSWORD, CLIENT_TIMEOUT,
 };
 
 /// Runs `SQL` as `app` through `port` with psql and the given extra connection options,
@@ -134,14 +134,13 @@ fn psycopg_connects_through_pgscope_to_the_tls_only_server() {
          print(conn.execute({BACKEND_SSL:?}).fetchone()[0])\n",
         proxy.port()
     );
-    let mut command = Command::new(python());
-    command.args(["-c", &code]);
-    let output = output_within(&mut command, CLIENT_TIMEOUT);
-    assert!(
-        output.status.success(),
-        "{}\nproxy log:\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        proxy.log()
+    let output = python_ok(
+        &code,
+        &format!(
+            "proxy log:
+{}",
+            proxy.log()
+        ),
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "True");
 }

@@ -6,11 +6,10 @@
 //! sides, mixed with TCP.
 
 use std::path::Path;
-use std::process::Command;
 
 use pgscope_tests::{
-    output_within, psql_command, python, Cluster, ClusterOptions, Issued, Proxy, ProxyEnv, TestCa,
-    TlsCluster, APP_PASSWORD, CLIENT_TIMEOUT,
+    output_within, psql_command, python_ok, Cluster, ClusterOptions, Issued, Proxy, ProxyEnv,
+    TestCa, TlsCluster, APP_PASSWORD, CLIENT_TIMEOUT,
 };
 
 /// pgscope's own certificate for clients, from a CA of its own.
@@ -218,12 +217,13 @@ fn a_libpq_17_client_connects_with_direct_tls_negotiation() {
         proxy.port(),
         ca.cert().display()
     );
-    let output = output_within(Command::new(python()).args(["-c", &code]), CLIENT_TIMEOUT);
-    assert!(
-        output.status.success(),
-        "{}\nproxy log:\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        proxy.log()
+    let output = python_ok(
+        &code,
+        &format!(
+            "proxy log:
+{}",
+            proxy.log()
+        ),
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "True 42");
 }
